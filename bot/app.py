@@ -1,0 +1,22 @@
+"""The Bolt app: verification, then one listener module per Slack surface."""
+
+from __future__ import annotations
+
+from commsdesk.handlers import register_all
+from commsdesk.runtime import Runtime
+from slack_bolt import App
+
+
+def build_bolt_app(rt: Runtime) -> App:
+    env = rt.settings.env
+    app = App(
+        client=rt.slack,
+        signing_secret=env.slack_signing_secret or "socket-mode-has-no-signing-secret",
+        # Ack first, then run listeners in Bolt's thread pool: Slack gets its
+        # answer within milliseconds and slow work happens after the ack.
+        process_before_response=False,
+        token_verification_enabled=False,
+        request_verification_enabled=not env.socket_mode,
+    )
+    register_all(app, rt)
+    return app

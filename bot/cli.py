@@ -1,0 +1,267 @@
+"""The `commsdesk` command line (click). Problems print as sentences, never tracebacks."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from commsdesk.config import ConfigError, Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(problems: list[str]) -> None:
+    for p in problems:
+        click.echo(f"commsdesk: {p}", err=True)
+    sys.exit(1)
+
+
+def friendly(func: F) -> F:
+    """Turn known failures into one clear sentence each and exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from commsdesk.db import DatabaseError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(exc.problems)
+        except DatabaseError as exc:
+            _fail([str(exc)])
+        except SQLAlchemyError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            _fail([f"database error: {first}"])
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _template(name: str) -> str:
+    return (importlib.resources.files("commsdesk") / "templates" / name).read_text("utf-8")
+
+
+def _settings(config: str | None, **kw: Any) -> Settings:
+    return load_settings(Path(config) if config else None, **kw)
+
+
+def _setup_logging(settings: Settings) -> None:
+    from commsdesk import logs
+
+    logs.configure(
+        settings.env.commsdesk_log_level, settings.env.commsdesk_log_format, settings.secrets()
+    )
+
+
+config_option = click.option(
+    "--config", "config", type=click.Path(dir_okay=False), default=None,
+    help="Config file (default: $COMMSDESK_CONFIG or ./commsdesk.toml).",
+)
+
+
+@click.group()
+@click.version_option(package_name="commsdesk")
+def main() -> None:
+    """commsdesk: council social media inside Slack, approved by the comms team."""
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".")
+def init(directory: str) -> None:
+    """Write a commented commsdesk.toml and .env.example (never overwrites)."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, template in (("commsdesk.toml", "commsdesk.toml"), (".env.example", "env.example")):
+        path = target / name
+        if path.exists():
+            click.echo(f"{path} exists: left as it is")
+            continue
+        path.write_text(_template(template), encoding="utf-8")
+        click.echo(f"wrote {path}")
+    click.echo("Next: copy .env.example to .env, fill it in, then `commsdesk check-config`.")
+
+
+@main.command("check-config")
+@config_option
+@click.option("--online", is_flag=True, help="Also ask Slack: token, channels, user group.")
+def check_config(config: str | None, online: bool) -> None:
+    """Validate the config file and environment; exit 1 listing every problem."""
+    try:
+        settings = _settings(config)
+    except ConfigError as exc:
+        _fail(exc.problems)
+        return
+    if online:
+        from commsdesk.online_check import check_slack
+
+        problems = check_slack(settings)
+        if problems:
+            _fail(problems)
+    c = settings.config
+    click.echo(
+        f"config OK: {len(c.accounts)} account(s), {len(c.services)} service(s), "
+        f"time zone {c.timezone}" + (" (Slack checked online)" if online else "")
+    )
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database commands."""
+
+
+@db_group.command("upgrade")
+@friendly
+def db_upgrade() -> None:
+    """Apply database migrations (Alembic)."""
+    from commsdesk import db
+    from commsdesk.config import load_environment
+
+    env = load_environment()
+    engine = db.make_engine(env.database_url)
+    before, head = db.upgrade(engine)
+    if before == head:
+        click.echo(f"database already at {head}")
+    else:
+        click.echo(f"database upgraded from {before or 'empty'} to {head}")
+
+
+@main.command()
+@config_option
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=int)
+@friendly
+def serve(config: str | None, host: str, port: int) -> None:
+    """Run the bot: HTTP endpoint, scheduler (polling, outbox, scheduled posts)."""
+    from commsdesk.serve import run
+
+    settings = _settings(config)
+    _setup_logging(settings)
+    run(settings, host=host, port=port)
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, required=True, help="One pass over every account.")
+@friendly
+def poll(config: str | None, once: bool) -> None:
+    """Poll every account for new mentions once, deliver alerts, then exit."""
+    from commsdesk import db
+    from commsdesk.runtime import Runtime
+    from commsdesk.services.polling import deliver_outbox_until_empty, poll_all
+
+    settings = _settings(config)
+    _setup_logging(settings)
+    rt = Runtime.create(settings)
+    db.upgrade(rt.engine)
+    results = poll_all(rt)
+    sent = deliver_outbox_until_empty(rt)
+    for r in results:
+        click.echo(f"{r.account}: {r.stored} new mention(s)" + (f" ({r.error})" if r.error else ""))
+    click.echo(f"{sent} Slack message(s) delivered")
+    if any(r.error for r in results):
+        sys.exit(1)
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit trail."""
+
+
+def _audit_engine() -> Any:
+    from commsdesk import db
+    from commsdesk.config import load_environment
+
+    engine = db.make_engine(load_environment().database_url)
+    db.check_reachable(engine)
+    return engine
+
+
+@audit_group.command("verify")
+@friendly
+def audit_verify() -> None:
+    """Exit 0 if the audit trail is intact, 1 naming the first bad record."""
+    from commsdesk.domain import audit
+    from sqlalchemy.orm import Session
+
+    with Session(_audit_engine()) as session:
+        result = audit.verify(session)
+    if result.ok:
+        click.echo(result.message())
+    else:
+        _fail([result.message()])
+
+
+def _parse_date(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@audit_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
+@click.option("--since", default=None, help="From this date (YYYY-MM-DD, UTC), inclusive.")
+@click.option("--until", default=None, help="Before this date (YYYY-MM-DD, UTC).")
+@click.option("--actor", default=None, help="Only this Slack user id (or 'system').")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@friendly
+def audit_export(
+    fmt: str, since: str | None, until: str | None, actor: str | None, output: str | None
+) -> None:
+    """Export the trail for auditors and FOI requests."""
+    from commsdesk.domain import audit
+    from sqlalchemy.orm import Session
+
+    q = audit.export_query(_parse_date(since, "--since"), _parse_date(until, "--until"), actor)
+    with Session(_audit_engine()) as session:
+        total = audit.count(session, q)
+        chunks = audit.iter_export(session, q, fmt)
+        if output is None:
+            for chunk in chunks:
+                click.echo(chunk, nl=False)
+            return
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            header = next(chunks) if fmt == "csv" else ""
+            fh.write(header)
+            with click.progressbar(
+                chunks, length=total, label="exporting audit trail", file=sys.stderr
+            ) as bar:
+                for chunk in bar:
+                    fh.write(chunk)
+    click.echo(f"wrote {total} record(s) to {output}", err=True)
+
+
+@main.command()
+def manifest() -> None:
+    """Print the Slack app manifest (same as app_manifest.yaml)."""
+    click.echo(_template_manifest(), nl=False)
+
+
+def _template_manifest() -> str:
+    return (importlib.resources.files("commsdesk") / "app_manifest.yaml").read_text("utf-8")
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--reset", is_flag=True, help="Start the demo afresh.")
+@click.option("--data", "data_dir", default="demo-data", show_default=True,
+              type=click.Path(file_okay=False))
+@friendly
+def demo(port: int, reset: bool, data_dir: str) -> None:
+    """Everything offline: Slack and X emulators and the real bot."""
+    from commsdesk.demo import run_demo
+
+    run_demo(port=port, reset=reset, data_dir=Path(data_dir))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

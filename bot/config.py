@@ -1,0 +1,407 @@
+"""Typed settings: `commsdesk.toml` (what the bot does) + environment / `.env` (secrets).
+
+Everything is validated by pydantic; problems are collected into one list of
+human sentences naming the key, never a traceback (see `ConfigError`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import load_dotenv
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NETWORKS = ("x",)
+X_CREDENTIAL_PARTS = ("CONSUMER_KEY", "CONSUMER_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET")
+SECRET_KEY_HINTS = ("token", "secret", "password", "api_key", "apikey", "private_key")
+
+_CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_USERGROUP_RE = re.compile(r"^S[A-Z0-9]{2,}$")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_CRED_RE = re.compile(r"^[A-Z0-9_]+$")
+
+
+class ConfigError(Exception):
+    """One or more problems with the configuration; each is a full sentence."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _channel_id(value: str) -> str:
+    if not _CHANNEL_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a Slack channel id (it looks like C0123ABCD; "
+            "copy it from the channel's details, not its #name)"
+        )
+    return value
+
+
+def _usergroup_id(value: str) -> str:
+    if not _USERGROUP_RE.match(value):
+        raise ValueError(f"{value!r} is not a Slack user group id (it looks like S0123ABCD)")
+    return value
+
+
+def _reaction(value: str) -> str:
+    value = value.strip().strip(":")
+    if not value or " " in value:
+        raise ValueError("give an emoji name without colons, e.g. white_check_mark")
+    return value
+
+
+ChannelId = Annotated[str, AfterValidator(_channel_id)]
+UsergroupId = Annotated[str, AfterValidator(_usergroup_id)]
+Reaction = Annotated[str, AfterValidator(_reaction)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlackConfig(_Strict):
+    approvals_channel: ChannelId
+    default_channel: ChannelId
+    approvers_usergroup: UsergroupId
+    approve_reaction: Reaction = "white_check_mark"
+    reject_reaction: Reaction = "x"
+
+
+class AccountConfig(_Strict):
+    name: str
+    network: str
+    handle: str
+    user_id: str | None = None
+    credentials: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError("use lower-case letters, digits, '-' or '_' (it is typed in /social)")
+        return v
+
+    @field_validator("network")
+    @classmethod
+    def _network(cls, v: str) -> str:
+        if v not in NETWORKS:
+            raise ValueError(f"unknown network {v!r}; known networks: {', '.join(NETWORKS)}")
+        return v
+
+    @field_validator("handle")
+    @classmethod
+    def _handle(cls, v: str) -> str:
+        v = v.lstrip("@")
+        if not v:
+            raise ValueError("the account's handle is empty")
+        return v
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id(cls, v: str | None) -> str | None:
+        if v is not None and not v.isdigit():
+            raise ValueError(f"{v!r} is not a numeric X user id")
+        return v
+
+    @field_validator("credentials")
+    @classmethod
+    def _credentials(cls, v: str) -> str:
+        if not _CRED_RE.match(v):
+            raise ValueError(
+                "use upper-case letters, digits and '_' (it names environment variables X_<CRED>_*)"
+            )
+        return v
+
+
+class ServiceConfig(_Strict):
+    name: str
+    channel: ChannelId
+    keywords: list[str] = Field(default_factory=list)
+    accounts: list[str] = Field(default_factory=list)
+    authors: list[str] = Field(default_factory=list)
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, v: list[str]) -> list[str]:
+        cleaned = [k.strip() for k in v]
+        if any(not k for k in cleaned):
+            raise ValueError("a keyword is blank")
+        return cleaned
+
+    @field_validator("authors")
+    @classmethod
+    def _authors(cls, v: list[str]) -> list[str]:
+        return [a.strip().lstrip("@").lower() for a in v]
+
+    @model_validator(mode="after")
+    def _routes_something(self) -> ServiceConfig:
+        if not self.keywords and not self.accounts and not self.authors:
+            raise ValueError(
+                "keywords is empty and the service names no accounts or authors, "
+                "so nothing would ever reach it"
+            )
+        return self
+
+
+class Config(_Strict):
+    timezone: str = "Europe/London"
+    poll_interval_seconds: int = Field(default=60, ge=10, le=86400)
+    slack: SlackConfig
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    services: list[ServiceConfig] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a known time zone (e.g. Europe/London)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        problems: list[str] = []
+        seen: set[str] = set()
+        for i, acc in enumerate(self.accounts):
+            if acc.name in seen:
+                problems.append(f"accounts[{i}].name: duplicate account name {acc.name!r}")
+            seen.add(acc.name)
+        svc_seen: set[str] = set()
+        for i, svc in enumerate(self.services):
+            if svc.name in svc_seen:
+                problems.append(f"services[{i}].name: duplicate service name {svc.name!r}")
+            svc_seen.add(svc.name)
+            for name in svc.accounts:
+                if name not in seen:
+                    problems.append(
+                        f"services[{i}].accounts: unknown account {name!r}"
+                        + _suggest(name, sorted(seen))
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def account(self, name: str) -> AccountConfig | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+
+class Environment(BaseSettings):
+    """Process environment (after `.env` is loaded). Secrets live only here."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    x_api_base_url: str = "https://api.twitter.com"
+    database_url: str = "sqlite:///commsdesk.db"
+    commsdesk_config: str = "./commsdesk.toml"
+    commsdesk_log_format: Literal["console", "json"] = "console"
+    commsdesk_log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+
+@dataclass(frozen=True)
+class XCredentials:
+    consumer_key: str
+    consumer_secret: str
+    access_token: str
+    access_token_secret: str
+    bearer_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    config: Config
+    env: Environment
+    config_path: Path
+    x_credentials: dict[str, XCredentials] = field(default_factory=dict)
+
+    def secrets(self) -> list[str]:
+        """Every secret value in play, so logs can scrub them."""
+        values = [self.env.slack_bot_token, self.env.slack_signing_secret, self.env.slack_app_token]
+        for cred in self.x_credentials.values():
+            values += [
+                cred.consumer_key,
+                cred.consumer_secret,
+                cred.access_token,
+                cred.access_token_secret,
+                cred.bearer_token,
+            ]
+        return [v for v in values if v and len(v) >= 6]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _suggest(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Valid key names at the parent of `loc` (for 'did you mean')."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fld = model.model_fields.get(part)
+        if fld is None:
+            return []
+        ann = fld.annotation
+        args = getattr(ann, "__args__", None)
+        model = args[0] if args else ann
+        if not isinstance(model, type) or not issubclass(model, BaseModel):
+            return []
+    return list(model.model_fields)
+
+
+def _describe(err: dict[str, Any], data: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    key = _loc(loc)
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        if any(h in name.lower() for h in SECRET_KEY_HINTS):
+            return (
+                f"{key}: secrets must not be in the config file; put them in the "
+                "environment or .env (see .env.example)"
+            )
+        return f"{key}: unknown key" + _suggest(name, _fields_at(loc))
+    if kind == "missing":
+        return f"{key}: required but missing"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{key}: {msg.lower()} (got {err.get('input')!r})"
+    return f"{key}: {msg}"
+
+
+def parse_config(data: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems: list[str] = []
+        for err in exc.errors():
+            text = _describe(dict(err), data)
+            # cross-checks report several problems joined in one message
+            if err["type"] == "value_error" and not err["loc"]:
+                problems += [p.strip() for p in text.split(": ", 1)[-1].split("; ")]
+            else:
+                problems.append(text)
+        raise ConfigError(problems) from None
+
+
+def read_config_file(path: Path) -> Config:
+    if not path.exists():
+        raise ConfigError(
+            [f"config file {str(path)!r} not found: run `commsdesk init` to write one, "
+             "or set COMMSDESK_CONFIG"]
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot be read: {exc}"]) from None
+    return parse_config(data)
+
+
+def load_environment(dotenv_path: Path | None = None) -> Environment:
+    load_dotenv(dotenv_path or Path.cwd() / ".env", override=False)
+    return Environment()
+
+
+def _x_credentials(config: Config, problems: list[str]) -> dict[str, XCredentials]:
+    creds: dict[str, XCredentials] = {}
+    for acc in config.accounts:
+        if acc.network != "x":
+            continue
+        prefix = f"X_{acc.credentials}_"
+        values = {part: os.environ.get(prefix + part, "").strip() for part in X_CREDENTIAL_PARTS}
+        missing = [prefix + p for p, v in values.items() if not v]
+        if missing:
+            problems.append(
+                f"accounts '{acc.name}': environment variable(s) {', '.join(missing)} not set "
+                "(X user-context credentials are needed to read mentions and to post)"
+            )
+            continue
+        creds[acc.credentials] = XCredentials(
+            consumer_key=values["CONSUMER_KEY"],
+            consumer_secret=values["CONSUMER_SECRET"],
+            access_token=values["ACCESS_TOKEN"],
+            access_token_secret=values["ACCESS_TOKEN_SECRET"],
+            bearer_token=os.environ.get(prefix + "BEARER_TOKEN") or None,
+        )
+    return creds
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    require_slack: bool = True,
+    require_network_credentials: bool = True,
+) -> Settings:
+    """Load `.env`, the environment and the config file; raise ConfigError listing every problem."""
+    env = load_environment()
+    path = Path(config_path or env.commsdesk_config)
+    problems: list[str] = []
+    config: Config | None = None
+    try:
+        config = read_config_file(path)
+    except ConfigError as exc:
+        problems += exc.problems
+    if require_slack:
+        if not env.slack_bot_token:
+            problems.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
+        elif not env.slack_bot_token.startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN does not look like a bot token (it starts with xoxb-)")
+        if not env.socket_mode and not env.slack_signing_secret:
+            problems.append(
+                "SLACK_SIGNING_SECRET is not set (needed in HTTP mode to verify requests from Slack)"
+            )
+        if env.slack_app_token and not env.slack_app_token.startswith("xapp-"):
+            problems.append("SLACK_APP_TOKEN does not look like an app-level token (xapp-...)")
+    if not re.match(r"^[a-z0-9+]+://", env.database_url):
+        problems.append(f"DATABASE_URL {env.database_url!r} is not a database URL")
+    creds: dict[str, XCredentials] = {}
+    if config is not None and require_network_credentials:
+        creds = _x_credentials(config, problems)
+    if problems or config is None:
+        raise ConfigError(problems)
+    return Settings(config=config, env=env, config_path=path, x_credentials=creds)

@@ -1,0 +1,173 @@
+"""The `/social` grammar: text in, a typed command or one clear error out. No I/O."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+USAGE = {
+    "help": "/social help",
+    "reply": "/social reply <ref or post URL> <text>",
+    "post": "/social post <account> <text>",
+    "schedule": "/social schedule <account> <YYYY-MM-DD HH:MM> <text>",
+}
+
+HELP_TEXT = (
+    "*commsdesk* drafts posts for the comms team to approve. Nothing is published "
+    "until an approver reacts with the approve emoji.\n"
+    f"• `{USAGE['reply']}`: draft a reply to a mention (the ref is on its alert, e.g. `M12`)\n"
+    f"• `{USAGE['post']}`: draft a new post for an account\n"
+    f"• `{USAGE['schedule']}`: draft a post for later (council time zone)\n"
+    f"• `{USAGE['help']}`: this message"
+)
+
+_POST_URL = re.compile(
+    r"^https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<user>[A-Za-z0-9_]{1,15})/status(?:es)?/"
+    r"(?P<id>\d{1,25})(?:[/?#].*)?$"
+)
+_REF = re.compile(r"^[Mm](?P<id>\d{1,12})$")
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
+_SLACK_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+_SLACK_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+_SLACK_SPECIAL = re.compile(r"<!([a-z]+)(?:\^[A-Z0-9]+)?(?:\|([^>]*))?>")
+
+
+class SlashError(ValueError):
+    """Bad command text; `message` says what was wrong and the right form."""
+
+    def __init__(self, message: str, usage: str | None = None):
+        self.message = message
+        self.usage = usage
+        super().__init__(message)
+
+    def text(self) -> str:
+        return self.message + (f"\nUse: `{self.usage}`" if self.usage else "")
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class MentionRef:
+    mention_id: int | None = None  # our short reference M<id>
+    network: str | None = None  # or a post URL on a network
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    ref: MentionRef
+    text: str
+
+
+@dataclass(frozen=True)
+class Post:
+    account: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    account: str
+    when: datetime  # naive, in the config time zone
+    text: str
+
+
+Command = Help | Reply | Post | Schedule
+
+
+def slack_to_plain(text: str) -> str:
+    """Undo Slack's escaping of command text: links, mentions, `&amp;` `&lt;` `&gt;`."""
+    text = _SLACK_LINK.sub(lambda m: m.group(1).removeprefix("mailto:"), text)
+    text = _SLACK_USER.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = _SLACK_CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = _SLACK_SPECIAL.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters (keep newlines and tabs) and trim."""
+    kept = "".join(
+        ch for ch in text
+        if ch in "\n\t" or unicodedata.category(ch) != "Cc"
+    )
+    return kept.strip()
+
+
+def parse_ref(token: str) -> MentionRef:
+    token = token.strip("<>")
+    m = _REF.match(token)
+    if m:
+        return MentionRef(mention_id=int(m.group("id")))
+    m = _POST_URL.match(token)
+    if m:
+        return MentionRef(network="x", external_id=m.group("id"))
+    raise SlashError(
+        f"`{token}` is not a mention reference: use the ref shown on the alert (like `M12`) "
+        "or the post's link (https://x.com/<user>/status/<id>)",
+        USAGE["reply"],
+    )
+
+
+def _split(text: str, n: int) -> list[str]:
+    """Split off n whitespace-separated words; the rest (with its newlines) stays whole."""
+    parts: list[str] = []
+    rest = text
+    for _ in range(n):
+        rest = rest.lstrip()
+        if not rest:
+            break
+        m = re.match(r"\S+", rest)
+        assert m is not None
+        parts.append(m.group(0))
+        rest = rest[m.end():]
+    parts.append(rest.strip())
+    return parts
+
+
+def parse(raw: str) -> Command:
+    text = clean_text(slack_to_plain(raw))
+    if not text:
+        return Help()
+    verb, rest = _split(text, 1)
+    verb = verb.lower()
+    if verb in ("help", "?", "-h", "--help"):
+        return Help()
+    if verb == "reply":
+        ref, body = _split(rest, 1) if rest else ("", "")
+        if not ref:
+            raise SlashError("Say which mention to reply to, then the reply.", USAGE["reply"])
+        mref = parse_ref(ref)
+        if not body:
+            raise SlashError("The reply text is missing.", USAGE["reply"])
+        return Reply(mref, body)
+    if verb == "post":
+        account, body = _split(rest, 1) if rest else ("", "")
+        if not account:
+            raise SlashError("Say which account to post as, then the text.", USAGE["post"])
+        if not body:
+            raise SlashError("The post text is missing.", USAGE["post"])
+        return Post(account.lower(), body)
+    if verb == "schedule":
+        parts = _split(rest, 3)
+        if len(parts) < 4 or not parts[0]:
+            raise SlashError(
+                "Say which account, the date and time, then the text.", USAGE["schedule"]
+            )
+        account, day, clock, body = parts
+        try:
+            when = datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M")
+        except ValueError:
+            raise SlashError(
+                f"`{day} {clock}` is not a date and time in the form YYYY-MM-DD HH:MM "
+                "(24-hour clock).",
+                USAGE["schedule"],
+            ) from None
+        if not body:
+            raise SlashError("The post text is missing.", USAGE["schedule"])
+        return Schedule(account.lower(), when, body)
+    raise SlashError(f"`{verb}` is not something /social knows.\n\n{HELP_TEXT}")

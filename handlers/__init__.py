@@ -1,0 +1,14 @@
+"""Slack listeners, one module per surface (as Bolt's own samples lay them out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from commsdesk.runtime import Runtime
+
+
+def register_all(app: Any, rt: Runtime) -> None:
+    from commsdesk.handlers import actions, commands, events, views
+
+    for module in (commands, events, actions, views):
+        module.register(app, rt)

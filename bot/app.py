@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from slack_bolt import App
+
 from commsdesk.handlers import register_all
 from commsdesk.runtime import Runtime
-from slack_bolt import App
 
 
 def build_bolt_app(rt: Runtime) -> App:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
 from commsdesk.config import ConfigError, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,8 +28,9 @@ def friendly(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from commsdesk.db import DatabaseError
         from sqlalchemy.exc import SQLAlchemyError
+
+        from commsdesk.db import DatabaseError
 
         try:
             return func(*args, **kwargs)
@@ -186,8 +188,9 @@ def _audit_engine() -> Any:
 @friendly
 def audit_verify() -> None:
     """Exit 0 if the audit trail is intact, 1 naming the first bad record."""
-    from commsdesk.domain import audit
     from sqlalchemy.orm import Session
+
+    from commsdesk.domain import audit
 
     with Session(_audit_engine()) as session:
         result = audit.verify(session)
@@ -218,8 +221,9 @@ def audit_export(
     fmt: str, since: str | None, until: str | None, actor: str | None, output: str | None
 ) -> None:
     """Export the trail for auditors and FOI requests."""
-    from commsdesk.domain import audit
     from sqlalchemy.orm import Session
+
+    from commsdesk.domain import audit
 
     q = audit.export_query(_parse_date(since, "--since"), _parse_date(until, "--until"), actor)
     with Session(_audit_engine()) as session:

@@ -13,7 +13,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(str(importlib.resources.files("commsdesk.migrations")))
@@ -36,7 +36,16 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    url = normalise_url(url)
+    try:
+        return _make_engine(normalise_url(url), **kwargs)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise DatabaseError(
+            f"DATABASE_URL {url!r} is not a database URL commsdesk can use ({exc}); "
+            "use sqlite:///path.db or postgresql+psycopg://user@host/db"
+        ) from None
+
+
+def _make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,

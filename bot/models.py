@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from commsdesk.clock import now as utcnow
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -20,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from commsdesk.clock import now as utcnow
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

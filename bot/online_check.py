@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from slack_sdk.errors import SlackApiError, SlackClientError
+
 from commsdesk.config import Settings
 from commsdesk.runtime import make_slack_client
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 
 def check_slack(settings: Settings) -> list[str]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from commsdesk.config import Settings
-from commsdesk.db import make_engine, make_sessionmaker
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -15,6 +15,11 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from commsdesk.config import Settings
+from commsdesk.db import make_engine, make_sessionmaker
+from commsdesk.domain.routing import Router
+from commsdesk.integrations.base import Network
 
 
 def make_slack_client(settings: Settings, *, retry_rate_limits: bool = True) -> WebClient:
@@ -36,7 +41,9 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     slack: WebClient
-    extras: dict[str, Any] = field(default_factory=dict)
+    outbox_wakeup: threading.Event = field(default_factory=threading.Event)
+    _networks: dict[str, Network] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def create(cls, settings: Settings, engine: Engine | None = None) -> Runtime:
@@ -47,3 +54,38 @@ class Runtime:
             sessions=make_sessionmaker(engine),
             slack=make_slack_client(settings),
         )
+
+    @cached_property
+    def router(self) -> Router:
+        return Router(self.settings.config)
+
+    @cached_property
+    def outbox_slack(self) -> WebClient:
+        """The outbox handles 429 itself (per channel), so its client does not sleep on it."""
+        return make_slack_client(self.settings, retry_rate_limits=False)
+
+    def network(self, account_name: str) -> Network:
+        from commsdesk.integrations.registry import build_network
+
+        with self._lock:
+            if account_name not in self._networks:
+                account = self.settings.config.account(account_name)
+                if account is None:
+                    raise KeyError(account_name)
+                self._networks[account_name] = build_network(account, self.settings)
+            return self._networks[account_name]
+
+    @cached_property
+    def publisher(self) -> Any:
+        from commsdesk.services.publishing import Publisher
+
+        return Publisher(self)
+
+    @cached_property
+    def approvers(self) -> Any:
+        from commsdesk.services.approvers import Approvers
+
+        return Approvers(self)
+
+    def kick_outbox(self) -> None:
+        self.outbox_wakeup.set()

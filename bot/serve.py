@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uvicorn
+
 from commsdesk import db, logs
 from commsdesk.app import build_bolt_app
 from commsdesk.config import Settings

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from commsdesk import db
-from commsdesk.runtime import Runtime
 from slack_bolt import App, BoltRequest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from commsdesk import db
+from commsdesk.runtime import Runtime
 
 MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse anything bigger
 

@@ -1,11 +1,179 @@
-"""Block Kit button listeners (alerts and approval messages)."""
+"""Block Kit button listeners: alert buttons and approval-message buttons."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from commsdesk import logs
+from commsdesk.blockkit import alerts as alert_blocks
+from commsdesk.blockkit import approvals as approval_blocks
+from commsdesk.blockkit.escape import escape, outside_text_sections, truncate
+from commsdesk.blockkit.modals import (
+    DRAFT_EDIT_CALLBACK,
+    DRAFT_REPLY_CALLBACK,
+    DRAFT_TEXT_ACTION,
+    draft_modal,
+    reroute_modal,
+    with_count,
+)
+from commsdesk.db import transaction
+from commsdesk.models import Account, Alert, Draft, Mention
 from commsdesk.runtime import Runtime
+from commsdesk.services import alerts
+from commsdesk.services.decisions import decide
+
+log = logs.get("commsdesk.actions")
+
+
+def _value_id(body: dict[str, Any]) -> int | None:
+    try:
+        return int(body["actions"][0]["value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def _user(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
+
+
+def tell(rt: Runtime, body: dict[str, Any], text: str) -> None:
+    """An ephemeral note to the person who pressed the button."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id")
+    user = _user(body)
+    if channel and user:
+        try:
+            rt.slack.chat_postEphemeral(channel=channel, user=user, text=text)
+        except Exception as exc:  # telling is best effort; the action itself is done
+            log.warning("ephemeral not sent", error=str(exc))
+
+
+def _quote(mention: Mention) -> list[dict[str, Any]]:
+    who = escape(f"@{mention.author_handle}" if mention.author_handle else "someone")
+    return [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{mention.ref} from {who}"
+                                          + (f" · <{mention.url}|view post>" if mention.url
+                                             else "")}]},
+        *outside_text_sections(truncate(mention.text, 2000), max_blocks=3),
+    ]
 
 
 def register(app: Any, rt: Runtime) -> None:
-    return None
+    def alert_button(action_id: str, fn: Any) -> None:
+        @app.action(action_id)
+        def handler(ack: Any, body: dict[str, Any]) -> None:
+            ack()
+            alert_id, user = _value_id(body), _user(body)
+            if alert_id is None or not user:
+                return
+            with transaction(rt.sessions) as s:
+                outcome = fn(s, alert_id, user)
+            rt.kick_outbox()
+            if not outcome.ok:
+                tell(rt, body, outcome.message)
+
+    alert_button(alert_blocks.ACTION_CLAIM, alerts.claim)
+    alert_button(alert_blocks.ACTION_CLOSE, alerts.close)
+    alert_button(alert_blocks.ACTION_REOPEN, alerts.reopen)
+
+    @app.action(alert_blocks.ACTION_REROUTE)
+    def reroute(ack: Any, body: dict[str, Any], client: Any) -> None:
+        ack()
+        alert_id = _value_id(body)
+        if alert_id is None:
+            return
+        client.views_open(trigger_id=body["trigger_id"],
+                          view=reroute_modal(alert_id, rt.settings.config))
+
+    @app.action(alert_blocks.ACTION_DRAFT)
+    def draft_reply(ack: Any, body: dict[str, Any], client: Any) -> None:
+        ack()
+        alert_id = _value_id(body)
+        if alert_id is None:
+            return
+        with rt.sessions() as s:
+            alert = s.get(Alert, alert_id)
+            if alert is None:
+                return
+            mention = s.get_one(Mention, alert.mention_id)
+            account = s.get_one(Account, mention.account_id)
+            quoted = _quote(mention)
+            meta = json.dumps({"mention_id": mention.id, "channel": alert.channel})
+            label = f"Replying as *@{escape(account.handle)}* ({account.name})"
+            name = account.name
+        network = rt.network(name)
+        client.views_open(trigger_id=body["trigger_id"], view=draft_modal(
+            callback_id=DRAFT_REPLY_CALLBACK, title="Draft a reply", submit="Send for approval",
+            metadata=meta, account_label=label, quoted=quoted, initial_text="", length=0,
+            limit=network.max_length))
+
+    @app.action(approval_blocks.ACTION_EDIT)
+    def edit(ack: Any, body: dict[str, Any], client: Any) -> None:
+        ack()
+        draft_id, user = _value_id(body), _user(body)
+        if draft_id is None:
+            return
+        with rt.sessions() as s:
+            draft = s.get(Draft, draft_id)
+            if draft is None:
+                return
+            account = s.get_one(Account, draft.account_id)
+            mention = s.get(Mention, draft.mention_id) if draft.mention_id else None
+            quoted = _quote(mention) if mention else []
+            text, author, name, handle = draft.text, draft.author, account.name, account.handle
+            ref = draft.ref
+        if user != author and not rt.approvers.is_approver(user):
+            tell(rt, body, f"Only the author of {ref} or a comms approver can edit it.")
+            return
+        network = rt.network(name)
+        client.views_open(trigger_id=body["trigger_id"], view=draft_modal(
+            callback_id=DRAFT_EDIT_CALLBACK, title=f"Edit draft {ref}", submit="Save",
+            metadata=json.dumps({"draft_id": draft_id}),
+            account_label=f"Posting as *@{escape(handle)}* ({name})", quoted=quoted,
+            initial_text=text, length=network.weighted_length(text),
+            limit=network.max_length))
+
+    def decision_button(action_id: str, kind: str) -> None:
+        @app.action(action_id)
+        def handler(ack: Any, body: dict[str, Any]) -> None:
+            ack()
+            draft_id, user = _value_id(body), _user(body)
+            if draft_id is None or not user:
+                return
+            decision = decide(rt, draft_id, user, kind, via="button")  # type: ignore[arg-type]
+            if not decision.ok:
+                tell(rt, body, decision.message)
+
+    decision_button(approval_blocks.ACTION_APPROVE, "approve")
+    decision_button(approval_blocks.ACTION_REJECT, "reject")
+    decision_button(approval_blocks.ACTION_RETRY, "retry")
+
+    @app.action(DRAFT_TEXT_ACTION)
+    def live_count(ack: Any, body: dict[str, Any], client: Any) -> None:
+        """Keep the modal's character count current as the person types."""
+        ack()
+        view = body.get("view") or {}
+        try:
+            text = body["actions"][0].get("value") or ""
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except (KeyError, IndexError, ValueError):
+            return
+        with rt.sessions() as s:
+            if "draft_id" in meta:
+                draft = s.get(Draft, int(meta["draft_id"]))
+                account_id = draft.account_id if draft else None
+            else:
+                mention = s.get(Mention, int(meta.get("mention_id", 0)))
+                account_id = mention.account_id if mention else None
+            account = s.get(Account, account_id) if account_id else None
+            name = account.name if account else None
+        if name is None:
+            return
+        network = rt.network(name)
+        try:
+            client.views_update(view_id=view["id"], hash=view.get("hash"),
+                                view=with_count(view, network.weighted_length(text),
+                                                network.max_length))
+        except Exception as exc:  # a stale hash just means a newer keystroke won
+            log.debug("count not updated", error=str(exc))

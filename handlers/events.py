@@ -1,17 +1,59 @@
-"""Events API listeners: reactions (approval) and App Home."""
+"""Events API listeners: emoji reactions on approval messages."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
+from commsdesk import logs
+from commsdesk.db import transaction
+from commsdesk.models import SlackEvent
 from commsdesk.runtime import Runtime
+from commsdesk.services.decisions import decide, find_by_message
+
+log = logs.get("commsdesk.events")
+
+
+def first_delivery(rt: Runtime, event_id: str | None) -> bool:
+    """False when Slack is retrying an event we already handled."""
+    if not event_id:
+        return True
+    try:
+        with transaction(rt.sessions) as s:
+            s.add(SlackEvent(event_id=event_id))
+        return True
+    except IntegrityError:
+        return False
 
 
 def register(app: Any, rt: Runtime) -> None:
+    cfg = rt.settings.config.slack
+
     @app.event("reaction_added")
-    def on_reaction_added(event: dict[str, Any]) -> None:
-        return None
+    def on_reaction_added(event: dict[str, Any], body: dict[str, Any], client: Any) -> None:
+        reaction = event.get("reaction")
+        kind = {cfg.approve_reaction: "approve", cfg.reject_reaction: "reject"}.get(
+            reaction or "")
+        item = event.get("item") or {}
+        user = event.get("user")
+        if kind is None or item.get("type") != "message" or not user:
+            return
+        # only the approvals channel counts: a reaction elsewhere cannot approve
+        if item.get("channel") != cfg.approvals_channel:
+            return
+        draft_id = find_by_message(rt, item["channel"], str(item.get("ts")))
+        if draft_id is None or not first_delivery(rt, body.get("event_id")):
+            return
+        decision = decide(rt, draft_id, user, kind, via="reaction")  # type: ignore[arg-type]
+        if not decision.ok:
+            try:
+                client.chat_postEphemeral(channel=cfg.approvals_channel, user=user,
+                                          text=decision.message)
+            except Exception as exc:
+                log.warning("could not tell the user", error=str(exc))
 
     @app.event("reaction_removed")
-    def on_reaction_removed(event: dict[str, Any]) -> None:
+    def on_reaction_removed() -> None:
+        # removing an emoji does not undo a decision: decisions are final and audited
         return None

@@ -1,11 +1,108 @@
-"""Modal submissions."""
+"""Modal submissions: reroute, draft a reply, edit a draft."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from commsdesk.blockkit.modals import (
+    DRAFT_EDIT_CALLBACK,
+    DRAFT_REPLY_CALLBACK,
+    DRAFT_TEXT_ACTION,
+    DRAFT_TEXT_BLOCK,
+    REROUTE_ACTION,
+    REROUTE_BLOCK,
+    REROUTE_CALLBACK,
+)
+from commsdesk.db import transaction
+from commsdesk.domain import drafts, slash
+from commsdesk.models import Account, Draft
 from commsdesk.runtime import Runtime
+from commsdesk.services import alerts
+from commsdesk.services.drafting import check_command, check_length, create_draft, refresh_draft
+
+
+def _draft_text(view: dict[str, Any]) -> str:
+    try:
+        raw = view["state"]["values"][DRAFT_TEXT_BLOCK][DRAFT_TEXT_ACTION].get("value") or ""
+    except (KeyError, TypeError):
+        return ""
+    return slash.clean_text(raw)
 
 
 def register(app: Any, rt: Runtime) -> None:
-    return None
+    @app.view(REROUTE_CALLBACK)
+    def reroute(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            alert_id = int(view["private_metadata"])
+            service = view["state"]["values"][REROUTE_BLOCK][REROUTE_ACTION][
+                "selected_option"]["value"]
+        except (KeyError, TypeError, ValueError):
+            ack(response_action="errors", errors={REROUTE_BLOCK: "Pick a service."})
+            return
+        user = body["user"]["id"]
+        with transaction(rt.sessions) as s:
+            outcome = alerts.reroute(s, alert_id, user, service, rt)
+        if not outcome.ok:
+            ack(response_action="errors", errors={REROUTE_BLOCK: outcome.message})
+            return
+        ack()
+        rt.kick_outbox()
+
+    @app.view(DRAFT_REPLY_CALLBACK)
+    def draft_reply(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        text = _draft_text(view)
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            mention_id = int(meta["mention_id"])
+        except (KeyError, TypeError, ValueError):
+            ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: "This form is out of date."})
+            return
+        if not text:
+            ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: "Write the reply first."})
+            return
+        try:
+            with transaction(rt.sessions) as s:
+                req = check_command(rt, s, slash.Reply(slash.MentionRef(mention_id), text))
+                channel = meta.get("channel")
+                create_draft(rt, s, req, user, via="modal",
+                             reply_to=(channel, user) if channel else None)
+        except slash.SlashError as err:
+            ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: err.message[:150]})
+            return
+        ack()
+        rt.kick_outbox()
+
+    @app.view(DRAFT_EDIT_CALLBACK)
+    def draft_edit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        text = _draft_text(view)
+        try:
+            draft_id = int(json.loads(view.get("private_metadata") or "{}")["draft_id"])
+        except (KeyError, TypeError, ValueError):
+            ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: "This form is out of date."})
+            return
+        if not text:
+            ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: "The draft cannot be empty."})
+            return
+        is_approver = rt.approvers.is_approver(user)
+        try:
+            with transaction(rt.sessions) as s:
+                draft = s.get(Draft, draft_id)
+                if draft is None or (user != draft.author and not is_approver):
+                    ack(response_action="errors", errors={
+                        DRAFT_TEXT_BLOCK: "Only the author or a comms approver can edit this."})
+                    return
+                check_length(rt, s.get_one(Account, draft.account_id).name, text)
+                decision = drafts.edit(s, draft_id, user, text)
+                if decision.ok:
+                    refresh_draft(s, s.get_one(Draft, draft_id))
+        except slash.SlashError as err:
+            ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: err.message[:150]})
+            return
+        if not decision.ok:
+            ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: decision.message[:150]})
+            return
+        ack()
+        rt.kick_outbox()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from alembic import context
+
 from commsdesk.db import make_engine
 from commsdesk.models import Base
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from commsdesk import db
 from commsdesk.config import Environment, Settings, XCredentials, parse_config
 

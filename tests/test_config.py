@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commsdesk.config import ConfigError, parse_config
 
+from commsdesk.config import ConfigError, parse_config
 from tests.conftest import BASE_CONFIG
 
 GOOD_TOML = """

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Select, func, insert, select, text
+from sqlalchemy.orm import Session
+
 from commsdesk.clock import now
 from commsdesk.models import AuditEvent
-from sqlalchemy import Select, func, select, text
-from sqlalchemy.orm import Session
 
 GENESIS = "0" * 64
 PURGED_KEY = "_purged"
@@ -75,42 +76,9 @@ def record(
     subject_kind: str,
     subject_id: str | int,
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> None:
     """Append one record to the chain, in the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-    last = session.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
-    new_id, prev = (last.id + 1, last.hash) if last else (1, GENESIS)
-    # microsecond precision survives every backend, so the hash is stable
-    at = now()
-    details = json.loads(canonical(details or {}))
-    d = digest(details)
-    event = AuditEvent(
-        id=new_id,
-        at=at,
-        actor=actor,
-        action=action,
-        subject_kind=subject_kind,
-        subject_id=str(subject_id),
-        details=details,
-        details_digest=d,
-        prev_hash=prev,
-        hash=record_hash(
-            id=new_id,
-            at=at,
-            actor=actor,
-            action=action,
-            subject_kind=subject_kind,
-            subject_id=str(subject_id),
-            details_digest=d,
-            prev_hash=prev,
-        ),
-    )
-    session.add(event)
-    session.flush()
-    return event
+    record_many(session, [Entry(actor, action, subject_kind, subject_id, details)])
 
 
 @dataclass(frozen=True)
@@ -231,3 +199,37 @@ def iter_export(
             writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS)
             writer.writerow({**row, "details": canonical(row["details"])})
             yield buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Entry:
+    actor: str
+    action: str
+    subject_kind: str
+    subject_id: str | int
+    details: dict[str, Any] | None = None
+
+
+def record_many(session: Session, entries: list[Entry]) -> None:
+    """Append several records in one go (same chain rules as `record`)."""
+    if not entries:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    next_id, prev = (last.id + 1, last.hash) if last else (1, GENESIS)
+    at = now()
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        details = json.loads(canonical(e.details or {}))
+        d = digest(details)
+        h = record_hash(id=next_id, at=at, actor=e.actor, action=e.action,
+                        subject_kind=e.subject_kind, subject_id=str(e.subject_id),
+                        details_digest=d, prev_hash=prev)
+        rows.append({"id": next_id, "at": at, "actor": e.actor, "action": e.action,
+                     "subject_kind": e.subject_kind, "subject_id": str(e.subject_id),
+                     "details": details, "details_digest": d, "prev_hash": prev, "hash": h})
+        prev, next_id = h, next_id + 1
+    session.execute(insert(AuditEvent), rows)

@@ -1,0 +1,106 @@
+"""The mention alert: one Block Kit message in a service channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from commsdesk.blockkit.escape import escape, outside_text_sections, plain, truncate
+from commsdesk.models import Account, Alert, Mention
+
+NETWORK_LABEL = {"x": "X"}
+
+ACTION_DRAFT = "alert_draft_reply"
+ACTION_CLAIM = "alert_claim"
+ACTION_CLOSE = "alert_no_reply"
+ACTION_REROUTE = "alert_reroute"
+ACTION_REOPEN = "alert_reopen"
+
+
+@dataclass(frozen=True)
+class AlertView:
+    alert: Alert
+    mention: Mention
+    account: Account
+    pending_drafts: int = 0
+    moved_to: str | None = None
+    replied_url: str | None = None
+    replied_by: str | None = None
+    approved_by: str | None = None
+
+
+def slack_date(at: datetime, tz: ZoneInfo) -> str:
+    """A date Slack shows in each reader's own time zone (fallback: council time)."""
+    local = at.astimezone(tz).strftime("%d %b %Y %H:%M")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{local}>"
+
+
+def _status(v: AlertView) -> str:
+    m = v.mention
+    if v.moved_to:
+        return f":arrow_right: Moved to <#{v.moved_to}>"
+    if m.state == "replied":
+        who = f" by <@{v.replied_by}>" if v.replied_by else ""
+        ok = f", approved by <@{v.approved_by}>" if v.approved_by else ""
+        link = f" <{v.replied_url}|View reply>" if v.replied_url else ""
+        return f":white_check_mark: Replied{who}{ok}.{link}"
+    if m.state == "closed":
+        return f":no_entry_sign: No reply needed (<@{m.closed_by}>)"
+    parts = []
+    if m.state == "claimed" and m.claimed_by:
+        parts.append(f":raising_hand: <@{m.claimed_by}> is on it")
+    if v.pending_drafts:
+        parts.append(f":memo: Draft pending approval ({v.pending_drafts})")
+    return " · ".join(parts) or ":large_blue_circle: Open: nobody has claimed this yet"
+
+
+def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, blocks) for the alert, reflecting the mention's current state."""
+    m, acc = v.mention, v.account
+    net = NETWORK_LABEL.get(acc.network, acc.network)
+    who = escape(truncate(m.author_name or m.author_handle or "someone", 100))
+    handle = f"@{m.author_handle}" if m.author_handle else ""
+    header = (
+        f"{net} mention of @{escape(acc.handle)}"
+        + (f" · {escape(v.alert.service)}" if v.alert.service else "")
+        + f" · {escape(v.alert.reason)}"
+    )
+    blocks: list[dict[str, Any]] = [
+        {"type": "context", "elements": [plain(header)]},
+        {"type": "context", "elements": [plain(f"{who} {escape(handle)}".strip())]},
+        *outside_text_sections(m.text),
+    ]
+    meta = [f"Ref *{m.ref}*"]
+    if m.posted_at:
+        meta.append(slack_date(m.posted_at, tz))
+    if m.url:
+        meta.append(f"<{m.url}|View on {net}>")
+    blocks.append({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": " · ".join(meta)},
+    ]})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _status(v)}]})
+    if v.moved_to is None and m.state not in ("replied", "closed"):
+        value = str(v.alert.id)
+        buttons = [
+            {"type": "button", "action_id": ACTION_DRAFT, "value": value, "style": "primary",
+             "text": {"type": "plain_text", "text": "Draft reply"}},
+        ]
+        if m.state != "claimed":
+            buttons.append({"type": "button", "action_id": ACTION_CLAIM, "value": value,
+                            "text": {"type": "plain_text", "text": "I'm on it"}})
+        buttons += [
+            {"type": "button", "action_id": ACTION_CLOSE, "value": value,
+             "text": {"type": "plain_text", "text": "No reply needed"}},
+            {"type": "button", "action_id": ACTION_REROUTE, "value": value,
+             "text": {"type": "plain_text", "text": "Reroute"}},
+        ]
+        blocks.append({"type": "actions", "block_id": f"alert-{v.alert.id}", "elements": buttons})
+    elif m.state == "closed" and v.moved_to is None:
+        blocks.append({"type": "actions", "block_id": f"alert-{v.alert.id}", "elements": [
+            {"type": "button", "action_id": ACTION_REOPEN, "value": str(v.alert.id),
+             "text": {"type": "plain_text", "text": "Reopen"}},
+        ]})
+    fallback = f"{net} mention from {who} {escape(handle)}: {escape(truncate(m.text, 200))}"
+    return fallback, blocks

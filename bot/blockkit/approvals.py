@@ -1,0 +1,95 @@
+"""The approval message: one per draft, in the approvals channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from commsdesk.blockkit.alerts import NETWORK_LABEL, slack_date
+from commsdesk.blockkit.escape import escape, outside_text_sections, plain, truncate
+from commsdesk.models import Account, Draft, Mention
+
+ACTION_APPROVE = "draft_approve"
+ACTION_REJECT = "draft_reject"
+ACTION_EDIT = "draft_edit"
+ACTION_RETRY = "draft_retry"
+
+STATE_LINE = {
+    "pending": ":hourglass_flowing_sand: Waiting for approval",
+    "approved": ":white_check_mark: Approved by <@{approved_by}>",
+    "publishing": ":rocket: Publishing…",
+    "published": ":white_check_mark: Published (approved by <@{approved_by}>)",
+    "failed": ":warning: Publishing failed: {error}",
+    "rejected": ":x: Rejected by <@{decided_by}>",
+    "superseded": ":fast_forward: Superseded: another reply to this mention was approved",
+    "cancelled": ":heavy_minus_sign: Cancelled",
+    "expired": ":alarm_clock: Not published: approved after its scheduled time. "
+               "An approver can publish it now, or the author can edit it with a new time.",
+}
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    draft: Draft
+    account: Account
+    mention: Mention | None
+    length: int
+    max_length: int
+    approve_reaction: str
+    reject_reaction: str
+
+
+def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
+    d, acc = v.draft, v.account
+    net = NETWORK_LABEL.get(acc.network, acc.network)
+    what = "Reply" if d.kind == "reply" else "New post"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": (
+            f"*{what} as @{escape(acc.handle)} on {net}* · draft *{d.ref}* (v{d.version}) "
+            f"by <@{d.author}>")}},
+    ]
+    if v.mention is not None:
+        m = v.mention
+        author = escape(f"@{m.author_handle}" if m.author_handle else "someone")
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"In reply to {m.ref}"
+             + (f" · <{m.url}|view post>" if m.url else "")},
+            plain(f"{author}: {escape(truncate(m.text, 500))}"),
+        ]})
+    blocks += outside_text_sections(d.text)
+    meta = [f"{v.length}/{v.max_length} characters"]
+    if d.scheduled_for is not None:
+        meta.append(f"scheduled for {slack_date(d.scheduled_for, tz)}")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(meta)}]})
+    line = STATE_LINE.get(d.state, d.state).format(
+        approved_by=d.approved_by or "?", decided_by=d.decided_by or "?",
+        error=escape(truncate(d.last_error or "unknown error", 500)))
+    if d.state == "published" and d.published_url:
+        line += f" · <{d.published_url}|view post>"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
+    buttons: list[dict[str, Any]] = []
+    value = str(d.id)
+    if d.state == "pending":
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"Comms approvers: react :{v.approve_reaction}: to approve or "
+            f":{v.reject_reaction}: to reject (or use the buttons). "
+            "You cannot approve your own draft.")}]})
+        buttons += [
+            {"type": "button", "action_id": ACTION_APPROVE, "value": value, "style": "primary",
+             "text": {"type": "plain_text", "text": "Approve"}},
+            {"type": "button", "action_id": ACTION_REJECT, "value": value, "style": "danger",
+             "text": {"type": "plain_text", "text": "Reject"}},
+        ]
+    if d.state in ("pending", "approved", "expired", "failed"):
+        buttons.append({"type": "button", "action_id": ACTION_EDIT, "value": value,
+                        "text": {"type": "plain_text", "text": "Edit"}})
+    if d.state in ("failed", "expired"):
+        buttons.append({"type": "button", "action_id": ACTION_RETRY, "value": value,
+                        "style": "primary",
+                        "text": {"type": "plain_text",
+                                 "text": "Retry" if d.state == "failed" else "Publish now"}})
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"draft-{d.id}", "elements": buttons})
+    fallback = f"{what} draft {d.ref} by <@{d.author}> for @{acc.handle}: {d.state}"
+    return fallback, blocks

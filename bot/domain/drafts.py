@@ -1,0 +1,261 @@
+"""Drafts and their approval state machine. Every transition is one conditional
+UPDATE (compare-and-set) in the caller's transaction, so retries, double
+reactions, concurrent approvers and replicas can never move a draft twice.
+
+    pending ──approve──▶ approved ──claim──▶ publishing ──▶ published
+       │                    │  ▲                  │
+       ├─reject─▶ rejected  │  └──retry── failed ◀┘
+       ├─supersede─▶ superseded (another reply to the same mention was approved)
+       └─cancel─▶ cancelled │
+                            └─(approved after its scheduled time)─▶ expired
+    an edit of an approved draft returns it to pending (approval withdrawn)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from commsdesk.clock import now
+from commsdesk.domain import audit
+from commsdesk.models import Approval, Draft, DraftVersion, PublishAttempt
+
+OPEN_STATES = ("pending", "approved", "failed", "expired")
+PUBLISH_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Decision:
+    ok: bool
+    message: str
+    draft_id: int | None = None
+    publish_now: bool = False
+
+
+def _cas(s: Session, draft_id: int, from_states: tuple[str, ...], **values: Any) -> bool:
+    values.setdefault("updated_at", now())
+    res = s.execute(update(Draft).where(Draft.id == draft_id, Draft.state.in_(from_states))
+                    .values(**values))
+    return res.rowcount == 1
+
+
+def create(
+    s: Session,
+    *,
+    account_id: int,
+    author: str,
+    text: str,
+    kind: str,
+    mention_id: int | None = None,
+    scheduled_for: datetime | None = None,
+    approval_channel: str,
+    via: str,
+) -> Draft:
+    draft = Draft(account_id=account_id, author=author, text=text, kind=kind,
+                  mention_id=mention_id, scheduled_for=scheduled_for,
+                  approval_channel=approval_channel, state="pending", version=1)
+    s.add(draft)
+    s.flush()
+    s.add(DraftVersion(draft_id=draft.id, version=1, text=text, edited_by=author))
+    audit.record(s, actor=author, action="draft.created", subject_kind="draft",
+                 subject_id=draft.id, details={
+                     "kind": kind, "account_id": account_id, "mention_id": mention_id,
+                     "text": text, "via": via,
+                     "scheduled_for": scheduled_for.isoformat() if scheduled_for else None})
+    return draft
+
+
+def edit(s: Session, draft_id: int, user: str, text: str) -> Decision:
+    draft = s.get(Draft, draft_id)
+    if draft is None:
+        return Decision(False, "That draft no longer exists.")
+    if draft.state not in ("pending", "approved", "expired", "failed"):
+        return Decision(False, f"{draft.ref} is {draft.state} and can no longer be edited.")
+    was = draft.state
+    new_version = draft.version + 1
+    res = s.execute(update(Draft)
+                    .where(Draft.id == draft_id, Draft.version == draft.version,
+                           Draft.state == was)
+                    .values(text=text, version=new_version, state="pending", approved_by=None,
+                            approved_at=None, last_error=None, updated_at=now()))
+    if res.rowcount != 1:
+        return Decision(False, f"{draft.ref} changed while you were editing; try again.")
+    s.add(DraftVersion(draft_id=draft_id, version=new_version, text=text, edited_by=user))
+    audit.record(s, actor=user, action="draft.edited", subject_kind="draft", subject_id=draft_id,
+                 details={"version": new_version, "text": text, "previous_state": was})
+    if was == "approved":
+        s.add(Approval(draft_id=draft_id, draft_version=new_version, user_id=user,
+                       decision="withdrawn", via="edit", reason="edited after approval"))
+        audit.record(s, actor=user, action="draft.approval_withdrawn", subject_kind="draft",
+                     subject_id=draft_id, details={"reason": "edited after approval"})
+    return Decision(True, f"{draft.ref} updated to version {new_version}"
+                    + ("; its approval was withdrawn, so it needs approving again."
+                       if was == "approved" else "."), draft_id)
+
+
+def refuse(s: Session, draft: Draft, user: str, decision: str, via: str, reason: str) -> Decision:
+    s.add(Approval(draft_id=draft.id, draft_version=draft.version, user_id=user,
+                   decision="refused", via=via, reason=reason))
+    audit.record(s, actor=user, action="draft.decision_refused", subject_kind="draft",
+                 subject_id=draft.id, details={"attempted": decision, "via": via,
+                                               "reason": reason})
+    return Decision(False, reason, draft.id)
+
+
+def approve(s: Session, draft_id: int, user: str, *, is_approver: bool, via: str) -> Decision:
+    draft = s.get(Draft, draft_id)
+    if draft is None:
+        return Decision(False, "That draft no longer exists.")
+    if not is_approver:
+        return refuse(s, draft, user, "approve", via,
+                      "Only members of the comms approvers group can approve drafts; "
+                      "nothing was published.")
+    if user == draft.author:
+        return refuse(s, draft, user, "approve", via,
+                      "You wrote this draft, so someone else in the comms team must approve "
+                      "it; nothing was published.")
+    if draft.state != "pending":
+        return Decision(False, f"{draft.ref} is already {draft.state}.", draft_id)
+    t = now()
+    if draft.scheduled_for is not None and draft.scheduled_for <= t:
+        if not _cas(s, draft_id, ("pending",), state="expired", decided_by=user):
+            return Decision(False, f"{draft.ref} was already decided.", draft_id)
+        audit.record(s, actor=user, action="draft.expired", subject_kind="draft",
+                     subject_id=draft_id, details={
+                         "scheduled_for": draft.scheduled_for.isoformat(),
+                         "approved_at": t.isoformat()})
+        return Decision(False, f"{draft.ref} was scheduled for a time that has passed, so it "
+                        "was not published. Use *Publish now* or *Reschedule* on the draft.",
+                        draft_id)
+    if not _cas(s, draft_id, ("pending",), state="approved", approved_by=user, approved_at=t,
+                decided_by=user):
+        return Decision(False, f"{draft.ref} was already decided.", draft_id)
+    s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
+                   decision="approve", via=via))
+    audit.record(s, actor=user, action="draft.approved", subject_kind="draft",
+                 subject_id=draft_id, details={"version": draft.version, "via": via})
+    supersede_competitors(s, draft, user)
+    return Decision(True, f"{draft.ref} approved.", draft_id,
+                    publish_now=draft.scheduled_for is None)
+
+
+def supersede_competitors(s: Session, draft: Draft, user: str) -> list[int]:
+    if draft.mention_id is None:
+        return []
+    ids = list(s.scalars(select(Draft.id).where(
+        Draft.mention_id == draft.mention_id, Draft.id != draft.id,
+        Draft.state.in_(("pending", "expired", "failed")))))
+    superseded = []
+    for other in ids:
+        if _cas(s, other, ("pending", "expired", "failed"), state="superseded", decided_by=user):
+            audit.record(s, actor=user, action="draft.superseded", subject_kind="draft",
+                         subject_id=other, details={"by_draft": draft.id})
+            superseded.append(other)
+    return superseded
+
+
+def reject(s: Session, draft_id: int, user: str, *, is_approver: bool, via: str) -> Decision:
+    draft = s.get(Draft, draft_id)
+    if draft is None:
+        return Decision(False, "That draft no longer exists.")
+    if not is_approver:
+        return refuse(s, draft, user, "reject", via,
+                      "Only members of the comms approvers group can reject drafts.")
+    if not _cas(s, draft_id, ("pending", "approved", "expired", "failed"), state="rejected",
+                decided_by=user):
+        return Decision(False, f"{draft.ref} is already {draft.state}.", draft_id)
+    s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
+                   decision="reject", via=via))
+    audit.record(s, actor=user, action="draft.rejected", subject_kind="draft",
+                 subject_id=draft_id, details={"version": draft.version, "via": via})
+    return Decision(True, f"{draft.ref} rejected.", draft_id)
+
+
+def retry(s: Session, draft_id: int, user: str, *, is_approver: bool) -> Decision:
+    """An approver asks for a failed (or expired) draft to be published now."""
+    draft = s.get(Draft, draft_id)
+    if draft is None:
+        return Decision(False, "That draft no longer exists.")
+    if not is_approver:
+        return refuse(s, draft, user, "retry", "button",
+                      "Only members of the comms approvers group can publish drafts.")
+    if draft.state == "expired" and user == draft.author:
+        return refuse(s, draft, user, "retry", "button",
+                      "You wrote this draft, so someone else must approve publishing it.")
+    if not _cas(s, draft_id, ("failed", "expired"), state="approved", approved_by=user,
+                approved_at=now(), scheduled_for=None, last_error=None, decided_by=user):
+        return Decision(False, f"{draft.ref} is {draft.state}; nothing to retry.", draft_id)
+    s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
+                   decision="approve", via="retry"))
+    audit.record(s, actor=user, action="draft.retry_requested", subject_kind="draft",
+                 subject_id=draft_id, details={"previous_state": draft.state})
+    if draft.mention_id is not None:
+        supersede_competitors(s, draft, user)
+    return Decision(True, f"Publishing {draft.ref} again.", draft_id, publish_now=True)
+
+
+# ---------------------------------------------------------------- publishing steps
+
+
+def claim_for_publishing(s: Session, draft_id: int, owner: str) -> PublishAttempt | None:
+    """approved -> publishing, with the intent recorded before any network call."""
+    t = now()
+    if not _cas(s, draft_id, ("approved",), state="publishing", lease_until=t + PUBLISH_LEASE):
+        return None
+    return _start_attempt(s, draft_id, owner)
+
+
+def reclaim_stuck(s: Session, draft_id: int, owner: str) -> PublishAttempt | None:
+    """A draft left in `publishing` by a crashed process (its lease ran out)."""
+    t = now()
+    res = s.execute(update(Draft).where(Draft.id == draft_id, Draft.state == "publishing",
+                                        Draft.lease_until < t)
+                    .values(lease_until=t + PUBLISH_LEASE, updated_at=t))
+    if res.rowcount != 1:
+        return None
+    audit.record(s, actor="system", action="draft.publish_reconciling", subject_kind="draft",
+                 subject_id=draft_id, details={"owner": owner})
+    return _start_attempt(s, draft_id, owner)
+
+
+def _start_attempt(s: Session, draft_id: int, owner: str) -> PublishAttempt:
+    draft = s.get_one(Draft, draft_id)
+    draft.attempts += 1
+    attempt = PublishAttempt(draft_id=draft_id, outcome="started")
+    s.add(attempt)
+    s.flush()
+    audit.record(s, actor="system", action="draft.publishing", subject_kind="draft",
+                 subject_id=draft_id, details={"attempt": attempt.id, "owner": owner,
+                                               "version": draft.version})
+    return attempt
+
+
+def mark_published(s: Session, draft_id: int, attempt_id: int, external_id: str, url: str,
+                   *, reconciled: bool = False) -> bool:
+    t = now()
+    if not _cas(s, draft_id, ("publishing",), state="published", published_external_id=external_id,
+                published_url=url, published_at=t, lease_until=None, last_error=None):
+        return False
+    s.execute(update(PublishAttempt).where(PublishAttempt.id == attempt_id).values(
+        outcome="reconciled" if reconciled else "published", external_id=external_id,
+        finished_at=t))
+    audit.record(s, actor="system", action="draft.published", subject_kind="draft",
+                 subject_id=draft_id, details={"external_id": external_id, "url": url,
+                                               "reconciled": reconciled})
+    return True
+
+
+def mark_failed(s: Session, draft_id: int, attempt_id: int, error: str, *, transient: bool) -> bool:
+    t = now()
+    if not _cas(s, draft_id, ("publishing",), state="failed", last_error=error, lease_until=None):
+        return False
+    s.execute(update(PublishAttempt).where(PublishAttempt.id == attempt_id).values(
+        outcome="transient_error" if transient else "permanent_error", error=error,
+        finished_at=t))
+    audit.record(s, actor="system", action="draft.publish_failed", subject_kind="draft",
+                 subject_id=draft_id, details={"error": error, "transient": transient})
+    return True

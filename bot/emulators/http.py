@@ -1,0 +1,275 @@
+"""Shared base for the offline service emulators (Slack, X, ...).
+
+An emulator is a stdlib ``ThreadingHTTPServer`` on 127.0.0.1 served from a
+daemon thread. Subclasses implement :meth:`EmulatorServer.handle`, turning a
+:class:`Request` into a :class:`Response`. Faults (errors, rate limits, slow or
+dropped connections) are queued in a :class:`FaultQueue` and consumed FIFO.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+T = TypeVar("T")
+
+
+@dataclass
+class Request:
+    """One HTTP request as the emulator saw it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def form(self) -> dict[str, str]:
+        parsed = parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
+        return {key: values[0] for key, values in parsed.items()}
+
+
+@dataclass
+class Response:
+    """What to answer. ``drop`` closes the socket without any answer."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON response with ``Content-Type: application/json; charset=utf-8``."""
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return Response(status, body, {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})})
+
+
+def text_response(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status, text.encode("utf-8"), {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}
+    )
+
+
+@dataclass
+class Fault:
+    """A programmed misbehaviour: ``kind`` plus its parameters, used ``remaining`` more times."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    remaining: int = 1
+
+
+class FaultQueue:
+    """Thread-safe FIFO of faults per key (an endpoint or Web API method); ``"*"`` matches any."""
+
+    WILDCARD = "*"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[Fault]] = {}
+
+    def add(self, key: str, kind: str, times: int = 1, **params: Any) -> Fault:
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        fault = Fault(kind, dict(params), times)
+        with self._lock:
+            self._queues.setdefault(key, deque()).append(fault)
+        return fault
+
+    def take(self, key: str, accept: Callable[[Fault], bool] | None = None) -> Fault | None:
+        """Consume one use of the first fault queued for ``key`` (then ``"*"``) that ``accept``s."""
+        with self._lock:
+            for queue_key in (key, self.WILDCARD):
+                queue = self._queues.get(queue_key)
+                if not queue:
+                    continue
+                for fault in queue:
+                    if accept is None or accept(fault):
+                        fault.remaining -= 1
+                        if fault.remaining <= 0:
+                            queue.remove(fault)
+                        return Fault(fault.kind, dict(fault.params), 1)
+        return None
+
+    def pending(self, key: str | None = None) -> list[Fault]:
+        with self._lock:
+            keys = [key] if key is not None else list(self._queues)
+            return [f for k in keys for f in self._queues.get(k, ())]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queues.clear()
+
+
+def transport_fault_response(fault: Fault) -> Response | None:
+    """Responses for the faults every emulator understands the same way.
+
+    ``drop``: close the socket without answering; ``malformed``: 200 with a body
+    that is not valid JSON. ``slow`` is handled by :func:`apply_delay` (it delays,
+    then the request is processed normally). Anything else returns None.
+    """
+    if fault.kind == "drop":
+        return Response(drop=True)
+    if fault.kind == "malformed":
+        return Response(200, b'{"data": [{"id": ', {"Content-Type": JSON_CONTENT_TYPE})
+    return None
+
+
+def apply_delay(fault: Fault) -> None:
+    if fault.kind == "slow":
+        time.sleep(float(fault.params.get("delay", fault.params.get("seconds", 1.0))))
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.02) -> T:
+    """Poll ``predicate`` until it returns something truthy; return it, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"condition not met within {timeout:.1f}s")
+        time.sleep(interval)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    emulator: EmulatorServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    # HTTP/1.0: one request per connection, so a stopped emulator leaves no
+    # kept-alive sockets behind and "drop" always reaches the client as such.
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _dispatch(self) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(
+            method=self.command,
+            path=split.path,
+            query={k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()},
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        try:
+            response = self.server.emulator.handle(request)
+        except Exception:
+            log.exception("emulator failed on %s %s", request.method, request.path)
+            response = json_response({"error": "emulator_exception"}, 500)
+        if response.delay:
+            time.sleep(response.delay)
+        if response.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        # A client that gave up (timed out) has closed its end: nothing to tell it.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+
+
+class EmulatorServer:
+    """Runs :meth:`handle` behind a local HTTP server; usable as a context manager."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, port: int = 0) -> None:
+        self._requested_port = port
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.faults = FaultQueue()
+
+    # lifecycle -------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("emulator is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (no trailing slash)."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> str:
+        if self._httpd is None:
+            httpd = _Server((self.host, self._requested_port), _Handler)
+            httpd.emulator = self
+            thread = threading.Thread(
+                target=httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"{type(self).__name__}:{httpd.server_address[1]}",
+                daemon=True,
+            )
+            thread.start()
+            self._httpd, self._thread = httpd, thread
+        return self.root_url
+
+    def stop(self) -> None:
+        httpd, thread = self._httpd, self._thread
+        self._httpd = self._thread = None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # behaviour ---------------------------------------------------------------
+    def handle(self, request: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+        return wait_for(predicate, timeout)

@@ -1,0 +1,55 @@
+"""Background work in `serve`: polling every account (APScheduler, never overlapping)
+and the outbox drainer thread."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from commsdesk import logs
+from commsdesk.runtime import Runtime
+from commsdesk.services.outbox import Outbox
+from commsdesk.services.polling import poll_account
+
+log = logs.get("commsdesk.scheduler")
+
+
+@dataclass
+class Background:
+    scheduler: BackgroundScheduler
+    stop_event: threading.Event
+    outbox_thread: threading.Thread
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.stop_event.set()
+        self.scheduler.shutdown(wait=wait)
+        self.outbox_thread.join(timeout=15 if wait else 0)
+
+
+def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
+    owner = f"replica-{uuid.uuid4().hex[:8]}"
+    scheduler = BackgroundScheduler(timezone="UTC")
+    if poll:
+        for acc in rt.settings.config.accounts:
+            scheduler.add_job(
+                poll_account, "interval", args=[rt, acc.name, owner],
+                seconds=rt.settings.config.poll_interval_seconds,
+                id=f"poll:{acc.name}", max_instances=1, coalesce=True,
+                next_run_time=datetime.now(UTC),
+                misfire_grace_time=None,
+            )
+    # scheduled posts, approvals whose publishing never started, crashed publishes
+    scheduler.add_job(rt.publisher.sweep, "interval", seconds=5, id="publish-sweep",
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+    scheduler.start()
+    stop = threading.Event()
+    outbox = Outbox(rt, owner)
+    thread = threading.Thread(target=outbox.run_forever, args=(stop,), name="outbox",
+                              daemon=True)
+    thread.start()
+    log.info("background work started", accounts=len(rt.settings.config.accounts))
+    return Background(scheduler, stop, thread)

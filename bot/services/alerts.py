@@ -1,0 +1,174 @@
+"""Mention alerts: rendering for the outbox and what the alert's buttons do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from commsdesk.blockkit.alerts import AlertView, alert_message
+from commsdesk.clock import now
+from commsdesk.domain import audit
+from commsdesk.models import Account, Alert, Draft, Mention, OutboxMessage
+from commsdesk.runtime import Runtime
+from commsdesk.services.outbox import SlackCall, enqueue, renderer
+
+PENDING_DRAFT_STATES = ("pending", "approved", "publishing")
+
+
+def alert_view(s: Session, alert: Alert) -> AlertView:
+    mention = s.get_one(Mention, alert.mention_id)
+    account = s.get_one(Account, mention.account_id)
+    pending = s.scalar(select(func.count()).select_from(Draft).where(
+        Draft.mention_id == mention.id, Draft.state.in_(PENDING_DRAFT_STATES))) or 0
+    replied = s.scalars(select(Draft).where(Draft.mention_id == mention.id,
+                                            Draft.state == "published")
+                        .order_by(Draft.id).limit(1)).first()
+    moved_to = None
+    if not alert.active and alert.reason.startswith("moved to "):
+        moved_to = alert.reason.removeprefix("moved to ").split(" ", 1)[0]
+    return AlertView(
+        alert=alert, mention=mention, account=account, pending_drafts=pending,
+        moved_to=moved_to,
+        replied_url=replied.published_url if replied else None,
+        replied_by=replied.author if replied else None,
+        approved_by=replied.approved_by if replied else None,
+    )
+
+
+@renderer("post_alert")
+def _render_post(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
+    alert = s.get_one(Alert, row.alert_id)
+    if alert.ts is not None:  # already posted (a retry after the answer was lost)
+        return None
+    text, blocks = alert_message(alert_view(s, alert), rt.settings.config.tz)
+    alert_id = alert.id
+
+    def on_sent(s2: Session, data: dict[str, Any]) -> None:
+        s2.execute(update(Alert).where(Alert.id == alert_id).values(ts=data.get("ts")))
+
+    return SlackCall("chat_postMessage", {"channel": alert.channel, "text": text,
+                                          "blocks": blocks, "unfurl_links": False,
+                                          "unfurl_media": False}, on_sent)
+
+
+@renderer("update_alert")
+def _render_update(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
+    alert = s.get_one(Alert, row.alert_id)
+    if alert.ts is None:  # its post is still queued and will show the latest state
+        return None
+    text, blocks = alert_message(alert_view(s, alert), rt.settings.config.tz)
+    return SlackCall("chat_update", {"channel": alert.channel, "ts": alert.ts, "text": text,
+                                     "blocks": blocks})
+
+
+def refresh_alerts(s: Session, mention_id: int, *, include_inactive: bool = False) -> None:
+    """Queue an update of every alert showing this mention."""
+    q = select(Alert).where(Alert.mention_id == mention_id)
+    if not include_inactive:
+        q = q.where(Alert.active.is_(True))
+    for alert in s.scalars(q):
+        enqueue(s, alert.channel, "update_alert", alert_id=alert.id)
+
+
+# ---------------------------------------------------------------- button actions
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    message: str
+
+
+def _load(s: Session, alert_id: int) -> tuple[Alert, Mention] | None:
+    alert = s.get(Alert, alert_id)
+    if alert is None:
+        return None
+    return alert, s.get_one(Mention, alert.mention_id)
+
+
+def claim(s: Session, alert_id: int, user: str) -> Outcome:
+    found = _load(s, alert_id)
+    if found is None:
+        return Outcome(False, "That alert no longer exists.")
+    alert, mention = found
+    res = s.execute(update(Mention).where(Mention.id == mention.id, Mention.state == "open")
+                    .values(state="claimed", claimed_by=user, claimed_at=now()))
+    if res.rowcount != 1:
+        s.refresh(mention)
+        who = f" by <@{mention.claimed_by}>" if mention.claimed_by else ""
+        return Outcome(False, f"{mention.ref} is already {mention.state}{who}.")
+    audit.record(s, actor=user, action="mention.claimed", subject_kind="mention",
+                 subject_id=mention.id, details={"channel": alert.channel})
+    refresh_alerts(s, mention.id)
+    return Outcome(True, f"You're on {mention.ref}.")
+
+
+def close(s: Session, alert_id: int, user: str) -> Outcome:
+    found = _load(s, alert_id)
+    if found is None:
+        return Outcome(False, "That alert no longer exists.")
+    alert, mention = found
+    res = s.execute(update(Mention)
+                    .where(Mention.id == mention.id, Mention.state.in_(("open", "claimed")))
+                    .values(state="closed", closed_by=user, closed_at=now()))
+    if res.rowcount != 1:
+        s.refresh(mention)
+        return Outcome(False, f"{mention.ref} is already {mention.state}.")
+    audit.record(s, actor=user, action="mention.closed", subject_kind="mention",
+                 subject_id=mention.id, details={"channel": alert.channel,
+                                                 "reason": "no reply needed"})
+    refresh_alerts(s, mention.id)
+    return Outcome(True, f"{mention.ref} marked as needing no reply.")
+
+
+def reopen(s: Session, alert_id: int, user: str) -> Outcome:
+    found = _load(s, alert_id)
+    if found is None:
+        return Outcome(False, "That alert no longer exists.")
+    alert, mention = found
+    res = s.execute(update(Mention).where(Mention.id == mention.id, Mention.state == "closed")
+                    .values(state="open", closed_by=None, closed_at=None, claimed_by=None))
+    if res.rowcount != 1:
+        return Outcome(False, f"{mention.ref} is not closed.")
+    audit.record(s, actor=user, action="mention.reopened", subject_kind="mention",
+                 subject_id=mention.id, details={"channel": alert.channel})
+    refresh_alerts(s, mention.id)
+    return Outcome(True, f"{mention.ref} reopened.")
+
+
+def reroute(s: Session, alert_id: int, user: str, service: str, rt: Runtime) -> Outcome:
+    svc = next((x for x in rt.settings.config.services if x.name == service), None)
+    if svc is None:
+        return Outcome(False, f"There is no service called {service!r}.")
+    found = _load(s, alert_id)
+    if found is None:
+        return Outcome(False, "That alert no longer exists.")
+    alert, mention = found
+    if not alert.active:
+        return Outcome(False, "That alert has already been moved.")
+    if svc.channel == alert.channel:
+        return Outcome(False, f"{mention.ref} is already in {service}'s channel.")
+    existing = s.scalars(select(Alert).where(Alert.mention_id == mention.id,
+                                             Alert.channel == svc.channel)).first()
+    res = s.execute(update(Alert).where(Alert.id == alert.id, Alert.active.is_(True))
+                    .values(active=False, reason=f"moved to {svc.channel} by {user}"))
+    if res.rowcount != 1:
+        return Outcome(False, "That alert has already been moved.")
+    if existing is None:
+        new = Alert(mention_id=mention.id, service=svc.name, channel=svc.channel,
+                    reason=f"rerouted by a colleague from {alert.service or 'comms'}")
+        s.add(new)
+        s.flush()
+        enqueue(s, new.channel, "post_alert", alert_id=new.id)
+    elif not existing.active:
+        existing.active = True
+        enqueue(s, existing.channel, "update_alert", alert_id=existing.id)
+    enqueue(s, alert.channel, "update_alert", alert_id=alert.id)
+    audit.record(s, actor=user, action="mention.rerouted", subject_kind="mention",
+                 subject_id=mention.id,
+                 details={"from_channel": alert.channel, "to_service": svc.name,
+                          "to_channel": svc.channel})
+    return Outcome(True, f"{mention.ref} moved to {svc.name}.")

@@ -1,0 +1,298 @@
+"""The durable Slack outbox: every message the bot posts or updates goes through here.
+
+Rows are drained per channel at about one message a second (Slack's
+chat.postMessage limit), honouring Retry-After. A channel the bot cannot post
+to is reported to the default channel and retried later; nothing is dropped.
+Each row is claimed with a compare-and-set lease, so replicas never send one
+twice. Messages are rendered at send time from the database, so an alert
+always shows its latest state.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from commsdesk import logs
+from commsdesk.clock import now
+from commsdesk.db import transaction
+from commsdesk.domain import audit
+from commsdesk.models import OutboxMessage
+from commsdesk.runtime import Runtime
+
+log = logs.get("commsdesk.outbox")
+
+CHANNEL_INTERVAL = 1.0  # seconds between messages in one channel
+LEASE = timedelta(seconds=60)
+BLOCKED_RETRY = timedelta(seconds=60)
+BACKLOG_NOTICE_AT = 20
+CHANNEL_GONE = {"channel_not_found", "not_in_channel", "is_archived", "channel_is_archived"}
+UPDATE_OPS = {"update_alert", "update_approval"}
+
+
+@dataclass
+class SlackCall:
+    method: str  # chat_postMessage | chat_update | chat_postEphemeral
+    kwargs: dict[str, Any]
+    # called in the same transaction that marks the row sent, with Slack's answer
+    on_sent: Callable[[Session, dict[str, Any]], None] | None = None
+
+
+# op -> renderer(session, row, rt) -> SlackCall | None (None: nothing to send any more)
+Renderer = Callable[[Session, OutboxMessage, Runtime], SlackCall | None]
+RENDERERS: dict[str, Renderer] = {}
+
+
+def renderer(op: str) -> Callable[[Renderer], Renderer]:
+    def deco(fn: Renderer) -> Renderer:
+        RENDERERS[op] = fn
+        return fn
+
+    return deco
+
+
+def enqueue(session: Session, channel: str, op: str, *, alert_id: int | None = None,
+            draft_id: int | None = None, payload: dict[str, Any] | None = None) -> None:
+    session.add(OutboxMessage(channel=channel, op=op, alert_id=alert_id, draft_id=draft_id,
+                              payload=payload or {}))
+
+
+@renderer("notice")
+def _render_notice(_s: Session, row: OutboxMessage, _rt: Runtime) -> SlackCall:
+    kwargs: dict[str, Any] = {"channel": row.channel, "text": row.payload["text"]}
+    if row.payload.get("thread_ts"):
+        kwargs["thread_ts"] = row.payload["thread_ts"]
+    if row.payload.get("in_draft_thread") and row.draft_id is not None:
+        from commsdesk.models import Draft
+
+        ts = _s.get_one(Draft, row.draft_id).approval_ts
+        if ts:
+            kwargs["thread_ts"] = ts
+    if row.payload.get("blocks"):
+        kwargs["blocks"] = row.payload["blocks"]
+    return SlackCall("chat_postMessage", kwargs)
+
+
+class Outbox:
+    def __init__(self, rt: Runtime, owner: str | None = None):
+        # importing registers the alert and draft renderers
+        import commsdesk.services.alerts
+        import commsdesk.services.drafting  # noqa: F401
+
+        self.rt = rt
+        self.owner = owner or uuid.uuid4().hex[:12]
+        self.next_ok: dict[str, float] = {}
+        self.noticed: dict[str, float] = {}
+
+    # ------------------------------------------------------------ selection
+
+    def _due(self) -> list[int]:
+        """The next row id per channel that may be sent now (updates first)."""
+        t = now()
+        due = (OutboxMessage.status == "pending", OutboxMessage.not_before <= t,
+               or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < t))
+        with self.rt.sessions() as s:
+            firsts: dict[str, int] = dict(s.execute(
+                select(OutboxMessage.channel, func.min(OutboxMessage.id))
+                .where(*due).group_by(OutboxMessage.channel)).all())
+            # people pressing buttons should not wait behind a backlog of new alerts
+            firsts.update(s.execute(
+                select(OutboxMessage.channel, func.min(OutboxMessage.id))
+                .where(*due, OutboxMessage.op.in_(UPDATE_OPS))
+                .group_by(OutboxMessage.channel)).all())
+        mono = time.monotonic()
+        return [row_id for channel, row_id in sorted(firsts.items(), key=lambda kv: kv[1])
+                if self.next_ok.get(channel, 0.0) <= mono]
+
+    def _claim(self, row_id: int) -> bool:
+        t = now()
+        with transaction(self.rt.sessions) as s:
+            res = s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending",
+                       or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < t))
+                .values(lease_until=t + LEASE)
+            )
+            return res.rowcount == 1
+
+    # ------------------------------------------------------------ sending
+
+    def step(self) -> int:
+        """Send at most one message per ready channel. Returns how many were handled."""
+        self._unblock_due()
+        handled = 0
+        for row_id in self._due():
+            if not self._claim(row_id):
+                continue
+            self._send(row_id)
+            handled += 1
+        return handled
+
+    def _send(self, row_id: int) -> None:
+        with self.rt.sessions() as s:
+            row = s.get_one(OutboxMessage, row_id)
+            call = RENDERERS[row.op](s, row, self.rt)
+            channel, op = row.channel, row.op
+        if op == "post_alert":
+            self._maybe_backlog_notice(channel)
+        if call is None:
+            self._finish(row_id, None, None)
+            return
+        self.next_ok[channel] = time.monotonic() + CHANNEL_INTERVAL
+        try:
+            resp = getattr(self.rt.outbox_slack, call.method)(**call.kwargs)
+        except SlackApiError as exc:
+            self._failed(row_id, channel, exc)
+            return
+        except (SlackClientError, OSError) as exc:
+            self._retry_later(row_id, f"{type(exc).__name__}: {exc}")
+            return
+        self._finish(row_id, call, dict(resp.data) if isinstance(resp.data, dict) else {})
+
+    def _finish(self, row_id: int, call: SlackCall | None, data: dict[str, Any] | None) -> None:
+        with transaction(self.rt.sessions) as s:
+            row = s.get_one(OutboxMessage, row_id)
+            row.status = "sent"
+            row.sent_at = now()
+            row.lease_until = None
+            if data:
+                row.result_ts = data.get("ts") or data.get("message_ts")
+            if call is not None and call.on_sent is not None and data is not None:
+                call.on_sent(s, data)
+
+    def _retry_later(self, row_id: int, error: str, delay: float | None = None) -> None:
+        with transaction(self.rt.sessions) as s:
+            row = s.get_one(OutboxMessage, row_id)
+            row.attempts += 1
+            wait = delay if delay is not None else min(300.0, 2.0 ** row.attempts)
+            row.not_before = now() + timedelta(seconds=wait * (0.8 + 0.4 * random.random()))
+            row.lease_until = None
+            row.last_error = error
+        log.warning("slack delivery will be retried", outbox_id=row_id, error=error)
+
+    def _failed(self, row_id: int, channel: str, exc: SlackApiError) -> None:
+        status = exc.response.status_code
+        error = str(exc.response.get("error") or status)
+        if status == 429:
+            retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+            self.next_ok[channel] = time.monotonic() + retry_after
+            with transaction(self.rt.sessions) as s:
+                s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                          .values(lease_until=None))
+            log.info("slack rate limit honoured", channel=channel, retry_after=retry_after)
+            return
+        if status >= 500:
+            self._retry_later(row_id, f"Slack answered {status}")
+            return
+        if error in CHANNEL_GONE:
+            self._block_channel(row_id, channel, error)
+            return
+        with transaction(self.rt.sessions) as s:
+            row = s.get_one(OutboxMessage, row_id)
+            row.status = "failed"
+            row.lease_until = None
+            row.last_error = error
+            audit.record(s, actor="system", action="slack.delivery_failed",
+                         subject_kind="outbox", subject_id=row_id,
+                         details={"channel": channel, "op": row.op, "error": error})
+        log.error("slack refused a message", outbox_id=row_id, channel=channel, error=error)
+
+    def _block_channel(self, row_id: int, channel: str, error: str) -> None:
+        default = self.rt.settings.config.slack.default_channel
+        with transaction(self.rt.sessions) as s:
+            waiting = s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.channel == channel, OutboxMessage.status == "pending")
+                .values(status="blocked", lease_until=None, last_error=error,
+                        not_before=now() + BLOCKED_RETRY)
+            ).rowcount
+            first_time = self.noticed.get(f"blocked:{channel}", 0) < time.monotonic() - 3600
+            if first_time:
+                audit.record(s, actor="system", action="slack.channel_unavailable",
+                             subject_kind="channel", subject_id=channel,
+                             details={"error": error, "waiting": waiting})
+                if channel != default:
+                    hint = ("invite me with `/invite @commsdesk`" if error == "not_in_channel"
+                            else "check the channel id in commsdesk.toml")
+                    enqueue(s, default, "notice", payload={"text": (
+                        f":warning: I can't post in <#{channel}> (`{error}`): {hint}. "
+                        f"{waiting} message(s) are waiting and will be delivered once it's fixed; "
+                        "nothing is lost.")})
+        if first_time:
+            self.noticed[f"blocked:{channel}"] = time.monotonic()
+        log.warning("slack channel unavailable", channel=channel, error=error, waiting=waiting)
+
+    def _unblock_due(self) -> None:
+        with transaction(self.rt.sessions) as s:
+            s.execute(update(OutboxMessage)
+                      .where(OutboxMessage.status == "blocked", OutboxMessage.not_before <= now())
+                      .values(status="pending"))
+
+    def _maybe_backlog_notice(self, channel: str) -> None:
+        key = f"backlog:{channel}"
+        if self.noticed.get(key, 0) > time.monotonic() - 600:
+            return
+        with self.rt.sessions() as s:
+            backlog = s.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.channel == channel, OutboxMessage.status == "pending",
+                OutboxMessage.op == "post_alert")) or 0
+        if backlog < BACKLOG_NOTICE_AT:
+            return
+        self.noticed[key] = time.monotonic()
+        minutes = max(1, round(backlog * CHANNEL_INTERVAL / 60))
+        try:
+            self.rt.outbox_slack.chat_postMessage(channel=channel, text=(
+                f":inbox_tray: {backlog} new mentions are queued for this channel. They will "
+                f"arrive at about one a second over the next {minutes} minute(s); none are lost."))
+            self.next_ok[channel] = time.monotonic() + CHANNEL_INTERVAL
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("backlog notice not sent", channel=channel, error=str(exc))
+
+    # ------------------------------------------------------------ loops
+
+    def pending(self) -> int:
+        with self.rt.sessions() as s:
+            return s.scalar(select(func.count()).select_from(OutboxMessage)
+                            .where(OutboxMessage.status == "pending")) or 0
+
+    def drain(self, timeout: float = 600.0) -> int:
+        """Deliver until nothing deliverable is left (for `poll --once` and tests)."""
+        deadline = time.monotonic() + timeout
+        sent = 0
+        while time.monotonic() < deadline:
+            n = self.step()
+            sent += n
+            if n == 0:
+                if self._next_due_in() is None:
+                    break
+                time.sleep(0.05)
+        return sent
+
+    def _next_due_in(self) -> float | None:
+        with self.rt.sessions() as s:
+            soonest = s.scalar(select(func.min(OutboxMessage.not_before))
+                               .where(OutboxMessage.status == "pending"))
+        if soonest is None:
+            return None
+        return max(0.0, (soonest - now()).total_seconds())
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                n = self.step()
+            except Exception:  # keep delivering whatever one bad row does
+                log.exception("outbox step failed")
+                n = 0
+            if n == 0:
+                self.rt.outbox_wakeup.wait(timeout=0.25)
+                self.rt.outbox_wakeup.clear()

@@ -1,0 +1,108 @@
+"""One polling pass per account: fetch everything newer than the stored cursor,
+store each page as it arrives, and move the cursor only once all are stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from commsdesk import logs
+from commsdesk.clock import now
+from commsdesk.db import transaction
+from commsdesk.domain.routing import Router
+from commsdesk.integrations.base import NetworkError
+from commsdesk.models import Account, PollCursor
+from commsdesk.runtime import Runtime
+from commsdesk.services.ingest import store_mentions, sync_accounts
+
+log = logs.get("commsdesk.polling")
+LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PollResult:
+    account: str
+    stored: int
+    error: str | None = None
+
+
+def _newer(a: str | None, b: str) -> str:
+    if a is None:
+        return b
+    if a.isdigit() and b.isdigit():
+        return a if int(a) >= int(b) else b
+    return max(a, b)
+
+
+def _claim_cursor(rt: Runtime, account_id: int, owner: str) -> str | bool | None:
+    """Lease the account's cursor (so two replicas never poll one account at once).
+
+    Returns the since_id, or False when another poller holds the lease.
+    """
+    with transaction(rt.sessions) as s:
+        if s.get(PollCursor, account_id) is None:
+            s.add(PollCursor(account_id=account_id, since_id=None))
+            s.flush()
+        t = now()
+        res = s.execute(
+            update(PollCursor)
+            .where(PollCursor.account_id == account_id)
+            .where(or_(PollCursor.lease_until.is_(None), PollCursor.lease_until < t,
+                       PollCursor.lease_owner == owner))
+            .values(lease_owner=owner, lease_until=t + LEASE)
+        )
+        if res.rowcount != 1:
+            return False
+        return s.scalar(select(PollCursor.since_id).where(PollCursor.account_id == account_id))
+
+
+def _release(rt: Runtime, account_id: int, owner: str, since_id: str | None) -> None:
+    with transaction(rt.sessions) as s:
+        values: dict[str, object] = {"lease_owner": None, "lease_until": None}
+        if since_id is not None:
+            values.update(since_id=since_id, updated_at=now())
+        s.execute(update(PollCursor).where(PollCursor.account_id == account_id)
+                  .where(PollCursor.lease_owner == owner).values(**values))
+
+
+def poll_account(rt: Runtime, name: str, owner: str = "poller") -> PollResult:
+    network = rt.network(name)
+    router: Router = rt.router
+    with transaction(rt.sessions) as s:
+        account = sync_accounts(s, rt.settings.config)[name]
+        account_id = account.id
+    since = _claim_cursor(rt, account_id, owner)
+    if since is False:
+        return PollResult(name, 0, None)
+    since_id = since if isinstance(since, str) else None
+    newest: str | None = None
+    stored = 0
+    try:
+        for page in network.fetch_mentions(since_id):
+            with transaction(rt.sessions) as s:
+                account = s.get_one(Account, account_id)
+                stored += len(store_mentions(s, account, page.mentions, router))
+            for m in page.mentions:
+                newest = _newer(newest, m.external_id)
+            rt.kick_outbox()
+    except NetworkError as exc:
+        # what was stored stays stored; the cursor stays put so nothing is skipped
+        log.warning("polling failed", account=name, error=str(exc))
+        _release(rt, account_id, owner, None)
+        return PollResult(name, stored, str(exc))
+    _release(rt, account_id, owner, _newer(since_id, newest) if newest else None)
+    if stored:
+        log.info("mentions stored", account=name, count=stored)
+    return PollResult(name, stored)
+
+
+def poll_all(rt: Runtime) -> list[PollResult]:
+    return [poll_account(rt, acc.name) for acc in rt.settings.config.accounts]
+
+
+def deliver_outbox_until_empty(rt: Runtime, timeout: float = 600.0) -> int:
+    from commsdesk.services.outbox import Outbox
+
+    return Outbox(rt).drain(timeout=timeout)

@@ -1,0 +1,100 @@
+"""The one interface every social network sits behind.
+
+Routing, drafting, approval, publishing and audit only ever see `Network`.
+Adding a network means adding `integrations/<network>/` with a class that
+implements this protocol and registering it in `integrations/registry.py`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+class Capability(enum.StrEnum):
+    READ_MENTIONS = "read_mentions"
+    REPLY = "reply"
+    POST = "post"
+    MEDIA = "media"
+    DELETE = "delete"
+    FOLLOWERS = "followers"
+
+
+@dataclass(frozen=True)
+class FetchedMention:
+    external_id: str
+    text: str  # plain text, HTML entities already decoded
+    author_external_id: str | None = None
+    author_handle: str | None = None
+    author_name: str | None = None
+    url: str | None = None
+    posted_at: datetime | None = None
+    conversation_id: str | None = None
+    in_reply_to_external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    external_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class MentionPage:
+    mentions: list[FetchedMention] = field(default_factory=list)
+
+
+class NetworkError(Exception):
+    """A call to a network failed; `transient` says whether trying again may help."""
+
+    transient: bool = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, detail: Any = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.detail = detail
+
+
+class TransientError(NetworkError):
+    transient = True
+
+
+class PermanentError(NetworkError):
+    transient = False
+
+
+@runtime_checkable
+class Network(Protocol):
+    network: str  # "x", "bluesky", ...
+    capabilities: frozenset[Capability]
+
+    def account_user_id(self) -> str:
+        """The account's own id on the network (looked up once when not configured)."""
+        ...
+
+    def fetch_mentions(self, since_id: str | None) -> Iterator[MentionPage]:
+        """Every mention newer than `since_id`, page by page (any order within the run)."""
+        ...
+
+    def publish(self, text: str, *, in_reply_to: str | None = None) -> Published:
+        """Publish once. Raise TransientError or PermanentError on failure."""
+        ...
+
+    def find_published(
+        self, text: str, *, in_reply_to: str | None, not_before: datetime
+    ) -> Published | None:
+        """After a crash: the post we may already have made, if the network shows it."""
+        ...
+
+    def weighted_length(self, text: str) -> int:
+        ...
+
+    @property
+    def max_length(self) -> int:
+        ...
+
+    def post_url(self, external_id: str, author_handle: str | None = None) -> str:
+        ...

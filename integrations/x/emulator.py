@@ -1,0 +1,690 @@
+"""An offline X API v2: the endpoints commsdesk uses, answering as api.twitter.com does.
+
+Shapes follow recorded traffic (tweepy's cassettes): only ``id``, ``text`` and
+``edit_history_tweet_ids`` unless ``tweet.fields``/``expansions`` ask for more,
+text HTML-escaped for ``& < >``, an empty page is ``{"meta": {"result_count": 0}}``,
+unknown ids come back as 200 with an ``errors`` array, and every answer carries
+``x-rate-limit-*`` headers. Point tweepy at it with
+:func:`commsdesk.integrations.x.transport.point_session_at`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from commsdesk.emulators.http import (
+    EmulatorServer,
+    Request,
+    Response,
+    apply_delay,
+    json_response,
+    transport_fault_response,
+)
+
+TWEPOCH_MS = 1288834974657
+WINDOW_15_MIN = 900
+# (limit, window seconds) per endpoint key; the defaults are those seen in recorded traffic.
+DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
+    "me": (75, WINDOW_15_MIN),
+    "user": (300, WINDOW_15_MIN),
+    "mentions": (450, WINDOW_15_MIN),
+    "timeline": (1500, WINDOW_15_MIN),
+    "tweets": (300, WINDOW_15_MIN),
+    "create_tweet": (200, WINDOW_15_MIN),
+    "delete_tweet": (50, WINDOW_15_MIN),
+}
+ENDPOINTS = tuple(DEFAULT_LIMITS)
+PROBLEMS = "https://api.twitter.com/2/problems"
+MENTION_RE = re.compile(r"(?<![A-Za-z0-9_@])@([A-Za-z0-9_]{1,15})")
+PAGE_TOKEN_PREFIX = "7140d"
+
+
+def x_escape(text: str) -> str:
+    """X's escaping of post text on output: ``&``, ``<``, ``>`` only."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def iso_ms(moment: datetime) -> str:
+    """``2026-11-25T06:30:00.000Z``."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def _problem(status: int, title: str, detail: str, kind: str = "about:blank") -> Response:
+    return json_response({"detail": detail, "type": kind, "title": title, "status": status}, status)
+
+
+def _invalid_request(parameter: str, value: str, message: str) -> Response:
+    return json_response(
+        {
+            "errors": [{"parameters": {parameter: [value]}, "message": message}],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": f"{PROBLEMS}/invalid-request",
+        },
+        400,
+    )
+
+
+def _not_found(resource: str, parameter: str, value: str) -> dict[str, Any]:
+    return {
+        "value": value,
+        "detail": f"Could not find {resource} with {parameter}: [{value}].",
+        "title": "Not Found Error",
+        "resource_type": resource,
+        "parameter": parameter,
+        "resource_id": value,
+        "type": f"{PROBLEMS}/resource-not-found",
+    }
+
+
+def _b36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rem = divmod(number, 36)
+        out = digits[rem] + out
+        if number == 0:
+            return out
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+    status: int | None = None  # None: the connection was dropped
+    endpoint: str | None = None
+
+
+@dataclass
+class XUser:
+    id: str
+    username: str
+    name: str
+    followers_count: int = 0
+    following_count: int = 0
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class Tweet:
+    id: str
+    text: str  # raw, unescaped
+    author_id: str
+    created_at: datetime
+    conversation_id: str
+    in_reply_to_user_id: str | None = None
+    referenced_tweets: list[dict[str, str]] = field(default_factory=list)
+    mentions: list[dict[str, Any]] = field(default_factory=list)
+    via_api: bool = False
+    deleted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, raw text (not escaped): for tests, not the wire."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "text": self.text,
+            "author_id": self.author_id,
+            "created_at": iso_ms(self.created_at),
+            "conversation_id": self.conversation_id,
+            "edit_history_tweet_ids": [self.id],
+        }
+        if self.in_reply_to_user_id:
+            data["in_reply_to_user_id"] = self.in_reply_to_user_id
+        if self.referenced_tweets:
+            data["referenced_tweets"] = [dict(r) for r in self.referenced_tweets]
+        if self.mentions:
+            data["entities"] = {"mentions": [dict(m) for m in self.mentions]}
+        return data
+
+
+@dataclass
+class _Auth:
+    user_id: str | None  # None for app-only (bearer) auth
+
+    @property
+    def is_user(self) -> bool:
+        return self.user_id is not None
+
+
+class XEmulator(EmulatorServer):
+    """X API v2 on 127.0.0.1; ``start()`` returns ``http://127.0.0.1:PORT``."""
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
+        self._lock = threading.RLock()
+        self.users: dict[str, XUser] = {}
+        self.tweets: dict[str, Tweet] = {}
+        self._bearers: set[str] = set()
+        self._user_tokens: dict[str, str] = {}  # access token / OAuth 2.0 user token -> user id
+        self.accept_any_bearer = True
+        self.limits: dict[str, tuple[int, int]] = dict(DEFAULT_LIMITS)
+        self._windows: dict[str, tuple[float, int]] = {}
+        self.duplicate_window_s: float = 24 * 3600
+        self.requests: list[RecordedRequest] = []
+        self._last_id = 0
+
+    # seeding ------------------------------------------------------------------
+    def _next_id(self) -> str:
+        with self._lock:
+            candidate = (int(time.time() * 1000) - TWEPOCH_MS) << 22
+            self._last_id = max(candidate, self._last_id + 1)
+            return str(self._last_id)
+
+    def register_credentials(
+        self,
+        user_id: str,
+        *,
+        bearer: str | None = None,
+        access_token: str | None = None,
+        oauth2_user_token: str | None = None,
+    ) -> None:
+        """Tie credentials to an account: ``access_token`` is OAuth 1.0a's ``oauth_token``;
+        ``oauth2_user_token`` a user-context Bearer; ``bearer`` an app-only Bearer (reads only;
+        once any is registered, with ``accept_any_bearer`` False only registered ones work)."""
+        with self._lock:
+            if bearer:
+                self._bearers.add(bearer)
+            if access_token:
+                self._user_tokens[access_token] = user_id
+            if oauth2_user_token:
+                self._user_tokens[oauth2_user_token] = user_id
+
+    def add_user(
+        self, id: str, username: str, name: str | None = None, *, followers_count: int = 0
+    ) -> dict[str, Any]:
+        with self._lock:
+            user = XUser(id, username, name or username, followers_count)
+            self.users[id] = user
+            return self._user_json(user, {"public_metrics", "created_at"})
+
+    def _user_by_username(self, username: str) -> XUser | None:
+        wanted = username.lower()
+        return next((u for u in self.users.values() if u.username.lower() == wanted), None)
+
+    def add_tweet(
+        self,
+        author_id: str,
+        text: str,
+        *,
+        in_reply_to: str | None = None,
+        quote_of: str | None = None,
+        created_at: datetime | None = None,
+        via_api: bool = False,
+    ) -> dict[str, Any]:
+        """Store a post by a known user; returns :meth:`Tweet.to_dict`."""
+        with self._lock:
+            if author_id not in self.users:
+                raise KeyError(f"unknown author {author_id}")
+            tweet_id = self._next_id()
+            tweet = Tweet(tweet_id, text, author_id, created_at or datetime.now(UTC), tweet_id,
+                          via_api=via_api)
+            if in_reply_to is not None:
+                parent = self.tweets[in_reply_to]
+                tweet.conversation_id = parent.conversation_id
+                tweet.in_reply_to_user_id = parent.author_id
+                tweet.referenced_tweets.append({"type": "replied_to", "id": parent.id})
+            if quote_of is not None:
+                tweet.referenced_tweets.append({"type": "quoted", "id": self.tweets[quote_of].id})
+            for match in MENTION_RE.finditer(text):
+                mention: dict[str, Any] = {"start": match.start(), "end": match.end(),
+                                           "username": match.group(1)}
+                known = self._user_by_username(match.group(1))
+                if known is not None:
+                    mention["id"] = known.id
+                tweet.mentions.append(mention)
+            self.tweets[tweet_id] = tweet
+            return tweet.to_dict()
+
+    def add_mention(
+        self, to_user_id: str, author_username: str, text: str, *, in_reply_to: str | None = None
+    ) -> dict[str, Any]:
+        """A resident mentions ``to_user_id``; ``@username`` is prepended if the text lacks it."""
+        with self._lock:
+            target = self.users[to_user_id]
+            if not re.search(rf"(?<![A-Za-z0-9_])@{re.escape(target.username)}\b", text, re.I):
+                text = f"@{target.username} {text}"
+            author = self._user_by_username(author_username)
+            if author is None:
+                new_id = self._next_id()
+                self.add_user(new_id, author_username, author_username)
+                author = self.users[new_id]
+            return self.add_tweet(author.id, text, in_reply_to=in_reply_to)
+
+    # queries for tests --------------------------------------------------------------
+    def tweet(self, tweet_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self.tweets.get(tweet_id)
+            return None if found is None or found.deleted else found.to_dict()
+
+    def tweets_by(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's posts, oldest first (raw text)."""
+        with self._lock:
+            return [t.to_dict() for t in self.tweets.values()
+                    if t.author_id == user_id and not t.deleted]
+
+    def posts_created(self) -> list[dict[str, Any]]:
+        """Posts created through ``POST /2/tweets``, oldest first (deleted ones included)."""
+        with self._lock:
+            return [t.to_dict() | {"deleted": t.deleted} for t in self.tweets.values() if t.via_api]
+
+    def requests_to(self, endpoint: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.endpoint == endpoint]
+
+    def reset_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # faults -------------------------------------------------------------------------
+    def inject(self, endpoint: str, kind: str, times: int = 1, **params: Any) -> None:
+        """Queue a fault for an endpoint key (``mentions``, ``create_tweet``, ``me``, ``tweets``,
+        ``timeline``, ``user``, ``delete_tweet`` or ``"*"``). Kinds: ``"429"`` (``reset_in``
+        seconds, default 1), ``"500"``, ``"503"``, ``"slow"`` (``delay`` seconds, then normal),
+        ``"drop"`` (close without answering), ``"malformed"`` (200, invalid JSON),
+        ``"drop_after_commit"`` (do the work, then close without answering)."""
+        if endpoint not in (*ENDPOINTS, "*"):
+            raise ValueError(f"unknown endpoint key {endpoint!r}")
+        kinds = {"429", "500", "502", "503", "504", "slow", "drop", "malformed", "drop_after_commit"}
+        if str(kind) not in kinds:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        self.faults.add(endpoint, str(kind), times, **params)
+
+    # HTTP ------------------------------------------------------------------------
+    def _route(self, method: str, path: str) -> tuple[str, Any, list[str]] | None:
+        parts = [p for p in path.split("/") if p]
+        if len(parts) < 2 or parts[0] != "2":
+            return None
+        rest = parts[1:]
+        routes: list[tuple[str, list[str], str, Any]] = [
+            ("GET", ["users", "me"], "me", self._get_me),
+            ("GET", ["users", "by", "username", "*"], "user", self._get_user_by_username),
+            ("GET", ["users", "*", "mentions"], "mentions", self._get_mentions),
+            ("GET", ["users", "*", "tweets"], "timeline", self._get_timeline),
+            ("GET", ["users", "*"], "user", self._get_user),
+            ("GET", ["tweets"], "tweets", self._get_tweets),
+            ("GET", ["tweets", "*"], "tweets", self._get_tweet),
+            ("POST", ["tweets"], "create_tweet", self._create_tweet),
+            ("DELETE", ["tweets", "*"], "delete_tweet", self._delete_tweet),
+        ]
+        for verb, pattern, endpoint, handler in routes:
+            if verb == method and len(pattern) == len(rest) and all(
+                p in ("*", r) for p, r in zip(pattern, rest, strict=True)
+            ):
+                return endpoint, handler, [r for p, r in zip(pattern, rest, strict=True) if p == "*"]
+        return None
+
+    def _authenticate(self, request: Request) -> _Auth | None:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Bearer "):
+            token = header[len("Bearer "):].strip()
+            with self._lock:
+                if token in self._user_tokens:
+                    return _Auth(self._user_tokens[token])
+                if token and (token in self._bearers or self.accept_any_bearer):
+                    return _Auth(None)
+            return None
+        if header.startswith("OAuth "):
+            match = re.search(r'oauth_token="([^"]*)"', header)
+            token = unquote(match.group(1)) if match else ""
+            with self._lock:
+                user_id = self._user_tokens.get(token)
+            return _Auth(user_id) if user_id else None
+        return None
+
+    def _rate_headers(self, endpoint: str, *, count: bool) -> tuple[dict[str, str], bool]:
+        """Count a request in the endpoint's window; returns headers and whether it is over."""
+        limit, window = self.limits.get(endpoint, (300, WINDOW_15_MIN))
+        now = time.time()
+        with self._lock:
+            start, used = self._windows.get(endpoint, (now, 0))
+            if now >= start + window:
+                start, used = now, 0
+            if count:
+                used += 1
+            self._windows[endpoint] = (start, used)
+        headers = {
+            "x-rate-limit-limit": str(limit),
+            "x-rate-limit-remaining": str(max(limit - used, 0)),
+            "x-rate-limit-reset": str(math.ceil(start + window)),
+        }
+        return headers, used > limit
+
+    def handle(self, request: Request) -> Response:
+        body: Any = None
+        if request.body and request.content_type == "application/json":
+            try:
+                body = request.json()
+            except ValueError:
+                body = None
+        record = RecordedRequest(request.method, request.path, dict(request.query), body,
+                                 dict(request.headers))
+        with self._lock:
+            self.requests.append(record)
+        response = self._respond(request, body, record)
+        record.status = None if response.drop else response.status
+        return response
+
+    def _respond(self, request: Request, body: Any, record: RecordedRequest) -> Response:
+        route = self._route(request.method, request.path)
+        if route is None:
+            return _problem(404, "Not Found Error", "The requested resource could not be found.")
+        endpoint, handler, args = route
+        record.endpoint = endpoint
+        auth = self._authenticate(request)
+        if auth is None:
+            return _problem(401, "Unauthorized", "Unauthorized")
+        headers, over = self._rate_headers(endpoint, count=True)
+        if over:
+            return self._too_many(headers)
+        fault = self.faults.take(endpoint)
+        commit_then_drop = False
+        if fault is not None:
+            apply_delay(fault)
+            transport = transport_fault_response(fault)
+            if transport is not None:
+                transport.headers.update(headers)
+                return transport
+            if fault.kind == "429":
+                reset = math.ceil(time.time() + float(fault.params.get("reset_in", 1)))
+                return self._too_many(headers | {"x-rate-limit-remaining": "0",
+                                                 "x-rate-limit-reset": str(reset)})
+            if fault.kind in {"500", "502", "503", "504"}:
+                status = int(fault.kind)
+                title = {500: "Internal Server Error", 502: "Bad Gateway",
+                         503: "Service Unavailable", 504: "Gateway Timeout"}[status]
+                response = _problem(status, title, title)
+                response.headers.update(headers)
+                return response
+            commit_then_drop = fault.kind == "drop_after_commit"
+        response = handler(request, auth, body, *args)
+        if commit_then_drop:
+            return Response(drop=True)
+        response.headers.update(headers)
+        return response
+
+    @staticmethod
+    def _too_many(headers: dict[str, str]) -> Response:
+        body = {"title": "Too Many Requests", "detail": "Too Many Requests",
+                "type": "about:blank", "status": 429}
+        return json_response(body, 429, headers)
+
+    # serialisation -----------------------------------------------------------------------
+    @staticmethod
+    def _fields(query: dict[str, str], name: str) -> set[str]:
+        return {f.strip() for f in query.get(name, "").split(",") if f.strip()}
+
+    def _user_json(self, user: XUser, fields: set[str]) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": user.id, "name": user.name, "username": user.username}
+        optional: dict[str, Any] = {
+            "created_at": iso_ms(user.created_at),
+            "description": "",
+            "protected": False,
+            "verified": False,
+            "profile_image_url": "https://pbs.twimg.com/profile_images/default_normal.png",
+            "public_metrics": {
+                "followers_count": user.followers_count,
+                "following_count": user.following_count,
+                "tweet_count": sum(1 for t in self.tweets.values()
+                                   if t.author_id == user.id and not t.deleted),
+                "listed_count": 0,
+                "like_count": 0,
+            },
+        }
+        data.update({k: v for k, v in optional.items() if k in fields})
+        return dict(sorted(data.items()))
+
+    def _tweet_json(self, tweet: Tweet, fields: set[str]) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": tweet.id,
+            "text": x_escape(tweet.text),
+            "edit_history_tweet_ids": [tweet.id],
+        }
+        optional: dict[str, Any] = {
+            "author_id": tweet.author_id,
+            "created_at": iso_ms(tweet.created_at),
+            "conversation_id": tweet.conversation_id,
+            "lang": "en",
+            "possibly_sensitive": False,
+            "reply_settings": "everyone",
+            "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 0,
+                               "quote_count": 0, "bookmark_count": 0, "impression_count": 0},
+        }
+        if tweet.in_reply_to_user_id:
+            optional["in_reply_to_user_id"] = tweet.in_reply_to_user_id
+        if tweet.referenced_tweets:
+            optional["referenced_tweets"] = [dict(r) for r in tweet.referenced_tweets]
+        if tweet.mentions:
+            optional["entities"] = {"mentions": [dict(m) for m in tweet.mentions]}
+        data.update({k: v for k, v in optional.items() if k in fields})
+        return dict(sorted(data.items()))
+
+    def _includes(self, tweets: list[Tweet], query: dict[str, str]) -> dict[str, Any]:
+        expansions = self._fields(query, "expansions")
+        tweet_fields = self._fields(query, "tweet.fields")
+        user_fields = self._fields(query, "user.fields")
+        user_ids: list[str] = []
+        referenced: list[Tweet] = []
+        for tweet in tweets:
+            refs = [self.tweets[r["id"]] for r in tweet.referenced_tweets
+                    if r["id"] in self.tweets and not self.tweets[r["id"]].deleted]
+            if "author_id" in expansions:
+                user_ids.append(tweet.author_id)
+            if "in_reply_to_user_id" in expansions and tweet.in_reply_to_user_id:
+                user_ids.append(tweet.in_reply_to_user_id)
+            if "entities.mentions.username" in expansions:
+                user_ids += [m["id"] for m in tweet.mentions if "id" in m]
+            if "referenced_tweets.id" in expansions:
+                referenced += refs
+            if "referenced_tweets.id.author_id" in expansions:
+                user_ids += [r.author_id for r in refs]
+        includes: dict[str, Any] = {}
+        users = [self.users[u] for u in dict.fromkeys(user_ids) if u in self.users]
+        if users:
+            includes["users"] = [self._user_json(u, user_fields) for u in users]
+        unique_refs = list({t.id: t for t in referenced}.values())
+        if unique_refs:
+            includes["tweets"] = [self._tweet_json(t, tweet_fields) for t in unique_refs]
+        return includes
+
+    def _tweets_payload(self, tweets: list[Tweet], query: dict[str, str]) -> dict[str, Any]:
+        fields = self._fields(query, "tweet.fields")
+        payload: dict[str, Any] = {"data": [self._tweet_json(t, fields) for t in tweets]}
+        includes = self._includes(tweets, query)
+        if includes:
+            payload["includes"] = includes
+        return payload
+
+    # endpoints ------------------------------------------------------------------------------
+    @staticmethod
+    def _user_context_required(auth: _Auth) -> Response | None:
+        if auth.is_user:
+            return None
+        return _problem(
+            403,
+            "Unsupported Authentication",
+            "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
+            "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
+            f"{PROBLEMS}/unsupported-authentication",
+        )
+
+    def _user_response(self, user: XUser | None, parameter: str, value: str,
+                       query: dict[str, str]) -> Response:
+        with self._lock:
+            if user is None:
+                return json_response({"errors": [_not_found("user", parameter, value)]})
+            return json_response({"data": self._user_json(user, self._fields(query, "user.fields"))})
+
+    def _get_me(self, request: Request, auth: _Auth, body: Any) -> Response:
+        refused = self._user_context_required(auth)
+        if refused is not None:
+            return refused
+        return self._user_response(self.users.get(auth.user_id or ""), "id", auth.user_id or "",
+                                   request.query)
+
+    def _get_user(self, request: Request, auth: _Auth, body: Any, user_id: str) -> Response:
+        if not user_id.isdigit():
+            return _invalid_request("id", user_id, f"The `id` query parameter value [{user_id}] "
+                                    "does not match ^[0-9]{1,19}$")
+        return self._user_response(self.users.get(user_id), "id", user_id, request.query)
+
+    def _get_user_by_username(self, request: Request, auth: _Auth, body: Any,
+                              username: str) -> Response:
+        with self._lock:
+            user = self._user_by_username(username)
+        return self._user_response(user, "username", username, request.query)
+
+    def _list_page(
+        self, request: Request, candidates: list[Tweet]
+    ) -> Response:
+        query = request.query
+        max_results = query.get("max_results", "10")
+        if not max_results.isdigit() or not 5 <= int(max_results) <= 100:
+            return _invalid_request("max_results", max_results, f"The `max_results` query "
+                                    f"parameter value [{max_results}] is not between 5 and 100")
+        for name in ("since_id", "until_id"):
+            value = query.get(name)
+            if value is not None and not value.isdigit():
+                return _invalid_request(name, value, f"The `{name}` query parameter value "
+                                        f"[{value}] does not match ^[0-9]{{1,19}}$")
+        ordered = sorted(candidates, key=lambda t: int(t.id), reverse=True)
+        if "since_id" in query:
+            ordered = [t for t in ordered if int(t.id) > int(query["since_id"])]
+        if "until_id" in query:
+            ordered = [t for t in ordered if int(t.id) < int(query["until_id"])]
+        for name, keep in (("start_time", lambda t, m: t.created_at >= m),
+                           ("end_time", lambda t, m: t.created_at < m)):
+            if name in query:
+                try:
+                    moment = datetime.fromisoformat(query[name].replace("Z", "+00:00"))
+                except ValueError:
+                    return _invalid_request(name, query[name], f"Invalid `{name}` value")
+                ordered = [t for t in ordered if keep(t, moment)]
+        token = query.get("pagination_token")
+        if token is not None:
+            try:
+                if not token.startswith(PAGE_TOKEN_PREFIX):
+                    raise ValueError(token)
+                cursor = int(token[len(PAGE_TOKEN_PREFIX):], 36)
+            except ValueError:
+                return _invalid_request("pagination_token", token, "The `pagination_token` "
+                                        f"query parameter value [{token}] is not valid")
+            ordered = [t for t in ordered if int(t.id) < cursor]
+        page = ordered[: int(max_results)]
+        if not page:
+            return json_response({"meta": {"result_count": 0}})
+        payload = self._tweets_payload(page, query)
+        meta: dict[str, Any] = {"result_count": len(page), "newest_id": page[0].id,
+                                "oldest_id": page[-1].id}
+        if len(ordered) > len(page):
+            meta["next_token"] = PAGE_TOKEN_PREFIX + _b36(int(page[-1].id))
+        payload["meta"] = dict(sorted(meta.items(), key=lambda kv: kv[0] != "next_token"))
+        return json_response(payload)
+
+    def _get_mentions(self, request: Request, auth: _Auth, body: Any, user_id: str) -> Response:
+        with self._lock:
+            user = self.users.get(user_id)
+            if user is None:
+                return self._user_response(None, "id", user_id, request.query)
+            name = user.username.lower()
+            candidates = [
+                t for t in self.tweets.values()
+                if not t.deleted and t.author_id != user_id
+                and any(m["username"].lower() == name for m in t.mentions)
+            ]
+            return self._list_page(request, candidates)
+
+    def _get_timeline(self, request: Request, auth: _Auth, body: Any, user_id: str) -> Response:
+        with self._lock:
+            if user_id not in self.users:
+                return self._user_response(None, "id", user_id, request.query)
+            exclude = self._fields(request.query, "exclude")
+            candidates = [
+                t for t in self.tweets.values()
+                if not t.deleted and t.author_id == user_id
+                and not ("replies" in exclude and t.in_reply_to_user_id)
+            ]
+            return self._list_page(request, candidates)
+
+    def _get_tweets(self, request: Request, auth: _Auth, body: Any) -> Response:
+        ids = [i for i in request.query.get("ids", "").split(",") if i]
+        if not ids or len(ids) > 100:
+            return _invalid_request("ids", request.query.get("ids", ""),
+                                    "The `ids` query parameter must have 1 to 100 ids")
+        bad = next((i for i in ids if not i.isdigit()), None)
+        if bad is not None:
+            return _invalid_request("ids", bad, f"The `ids` query parameter value [{bad}] "
+                                    "does not match ^[0-9]{1,19}$")
+        with self._lock:
+            found = [self.tweets[i] for i in ids if i in self.tweets and not self.tweets[i].deleted]
+            missing = [i for i in ids if i not in {t.id for t in found}]
+            payload: dict[str, Any] = self._tweets_payload(found, request.query) if found else {}
+        if missing:
+            payload["errors"] = [_not_found("tweet", "ids", i) for i in missing]
+        return json_response(payload)
+
+    def _get_tweet(self, request: Request, auth: _Auth, body: Any, tweet_id: str) -> Response:
+        if not tweet_id.isdigit():
+            return _invalid_request("id", tweet_id, f"The `id` query parameter value "
+                                    f"[{tweet_id}] does not match ^[0-9]{{1,19}}$")
+        with self._lock:
+            tweet = self.tweets.get(tweet_id)
+            if tweet is None or tweet.deleted:
+                return json_response({"errors": [_not_found("tweet", "id", tweet_id)]})
+            payload = self._tweets_payload([tweet], request.query)
+            payload["data"] = payload["data"][0]
+            return json_response(payload)
+
+    def _create_tweet(self, request: Request, auth: _Auth, body: Any) -> Response:
+        refused = self._user_context_required(auth)
+        if refused is not None:
+            return refused
+        if not isinstance(body, dict):
+            return _invalid_request("body", "", "Request body must be a JSON object")
+        text = body.get("text")
+        if not isinstance(text, str) or not text:
+            return _invalid_request("text", str(text), "$.text: must be at least 1 characters")
+        author_id = auth.user_id or ""
+        reply_to = (body.get("reply") or {}).get("in_reply_to_tweet_id")
+        quote_of = body.get("quote_tweet_id")
+        with self._lock:
+            for target in (reply_to, quote_of):
+                if target is not None and (target not in self.tweets or self.tweets[target].deleted):
+                    return _problem(403, "Forbidden", "You attempted to reply to a Tweet that is "
+                                    "deleted or not visible to you.")
+            since = datetime.now(UTC).timestamp() - self.duplicate_window_s
+            if any(t.author_id == author_id and t.text == text and not t.deleted
+                   and t.created_at.timestamp() >= since for t in self.tweets.values()):
+                return _problem(403, "Forbidden",
+                                "You are not allowed to create a Tweet with duplicate content.")
+            if author_id not in self.users:
+                self.add_user(author_id, f"user{author_id}")
+            created = self.add_tweet(author_id, text, in_reply_to=reply_to, quote_of=quote_of,
+                                     via_api=True)
+        data = {"edit_history_tweet_ids": [created["id"]], "id": created["id"],
+                "text": x_escape(text)}
+        return json_response({"data": data}, 201,
+                             {"location": f"https://api.twitter.com/2/tweets/{created['id']}"})
+
+    def _delete_tweet(self, request: Request, auth: _Auth, body: Any, tweet_id: str) -> Response:
+        refused = self._user_context_required(auth)
+        if refused is not None:
+            return refused
+        with self._lock:
+            tweet = self.tweets.get(tweet_id)
+            if tweet is None or tweet.deleted:
+                return json_response({"data": {"deleted": False}})
+            if tweet.author_id != auth.user_id:
+                return _problem(403, "Forbidden", "You are not allowed to delete this Tweet.")
+            tweet.deleted = True
+        return json_response({"data": {"deleted": True}})

@@ -1,0 +1,198 @@
+"""X (Twitter) behind the `Network` interface: tweepy's API v2 Client, one per account."""
+
+from __future__ import annotations
+
+import html
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+import tweepy
+from twitter_text import parse_tweet
+
+from commsdesk.config import AccountConfig, XCredentials
+from commsdesk.integrations.base import (
+    Capability,
+    FetchedMention,
+    MentionPage,
+    PermanentError,
+    Published,
+    TransientError,
+)
+from commsdesk.integrations.x.transport import point_session_at
+
+T = TypeVar("T")
+_HANDLE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
+
+TWEET_FIELDS = ["author_id", "created_at", "conversation_id", "referenced_tweets",
+                "in_reply_to_user_id", "entities"]
+USER_FIELDS = ["username", "name"]
+EXPANSIONS = ["author_id", "referenced_tweets.id"]
+
+
+def _api_message(exc: tweepy.HTTPException) -> str:
+    parts = list(getattr(exc, "api_messages", []) or [])
+    if not parts:
+        parts = [str(exc)]
+    return f"X answered {exc.response.status_code}: " + "; ".join(parts)
+
+
+class XNetwork:
+    network = "x"
+    capabilities = frozenset(
+        {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.DELETE,
+         Capability.FOLLOWERS}
+    )
+    max_length = 280
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        credentials: XCredentials,
+        base_url: str,
+        *,
+        max_attempts: int = 4,
+        max_wait_seconds: float = 900.0,
+        timeout: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.account = account
+        self.client = tweepy.Client(
+            bearer_token=credentials.bearer_token,
+            consumer_key=credentials.consumer_key,
+            consumer_secret=credentials.consumer_secret,
+            access_token=credentials.access_token,
+            access_token_secret=credentials.access_token_secret,
+            wait_on_rate_limit=False,  # we wait ourselves, bounded, and say so
+        )
+        point_session_at(self.client.session, base_url, timeout=timeout)
+        self._user_id = account.user_id
+        self.max_attempts = max_attempts
+        self.max_wait_seconds = max_wait_seconds
+        self._sleep = sleep
+
+    # ------------------------------------------------------------ plumbing
+
+    def _call(self, what: str, fn: Callable[[], T], *, retry_lost_answers: bool = True) -> T:
+        """Run one API call: wait out 429 until reset, back off on 5xx and timeouts.
+
+        With `retry_lost_answers=False` (creating a post) a 5xx, timeout or dropped
+        connection is raised at once: the post may exist, and only the caller can
+        check before trying again.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return fn()
+            except tweepy.TooManyRequests as exc:
+                reset = getattr(exc, "reset_time", None)
+                wait = max(1.0, (reset - time.time() + 1) if reset else 60.0)
+                if attempt >= self.max_attempts or wait > self.max_wait_seconds:
+                    raise TransientError(f"{what}: rate limited by X", retry_after=wait) from None
+                self._sleep(wait)
+            except (tweepy.TwitterServerError, requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError, ValueError) as exc:
+                # ValueError: a malformed (non-JSON) body
+                if attempt >= self.max_attempts or not retry_lost_answers:
+                    detail = (_api_message(exc) if isinstance(exc, tweepy.HTTPException)
+                              else f"{type(exc).__name__}")
+                    raise TransientError(f"{what}: {detail}") from None
+                self._sleep(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+            except tweepy.HTTPException as exc:  # 400/401/403/404: trying again won't help
+                raise PermanentError(f"{what}: {_api_message(exc)}") from None
+
+    # ------------------------------------------------------------ Network
+
+    def account_user_id(self) -> str:
+        if self._user_id is None:
+            resp: Any = self._call("looking up the account", lambda: self.client.get_me(user_auth=True))
+            self._user_id = str(resp.data.id)
+        return self._user_id
+
+    def fetch_mentions(self, since_id: str | None) -> Iterator[MentionPage]:
+        user_id = self.account_user_id()
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "max_results": 100,
+                "tweet_fields": TWEET_FIELDS,
+                "user_fields": USER_FIELDS,
+                "expansions": EXPANSIONS,
+                "user_auth": True,
+            }
+            if since_id:
+                kwargs["since_id"] = since_id
+            if token:
+                kwargs["pagination_token"] = token
+            resp: Any = self._call(
+                "fetching mentions",
+                lambda kw=kwargs: self.client.get_users_mentions(user_id, **kw),  # type: ignore[misc]
+            )
+            users = {str(u.id): u for u in (resp.includes or {}).get("users", [])}
+            yield MentionPage([self._mention(t, users) for t in (resp.data or [])])
+            token = (resp.meta or {}).get("next_token")
+            if not token:
+                return
+
+    def _mention(self, tweet: Any, users: dict[str, Any]) -> FetchedMention:
+        author = users.get(str(tweet.author_id)) if tweet.author_id else None
+        replied_to = next(
+            (str(r.id) for r in (tweet.referenced_tweets or []) if r.type == "replied_to"), None
+        )
+        handle = author.username if author else None
+        return FetchedMention(
+            external_id=str(tweet.id),
+            text=html.unescape(tweet.text),  # X sends &amp; &lt; &gt;
+            author_external_id=str(tweet.author_id) if tweet.author_id else None,
+            author_handle=handle,
+            author_name=author.name if author else None,
+            url=self.post_url(str(tweet.id), handle),
+            posted_at=tweet.created_at,
+            conversation_id=str(tweet.conversation_id) if tweet.conversation_id else None,
+            in_reply_to_external_id=replied_to,
+        )
+
+    def publish(self, text: str, *, in_reply_to: str | None = None) -> Published:
+        resp: Any = self._call(
+            "publishing",
+            lambda: self.client.create_tweet(
+                text=text, in_reply_to_tweet_id=in_reply_to, user_auth=True
+            ),
+            retry_lost_answers=False,
+        )
+        tweet_id = str(resp.data["id"])
+        return Published(tweet_id, self.post_url(tweet_id, self.account.handle))
+
+    def find_published(
+        self, text: str, *, in_reply_to: str | None, not_before: datetime
+    ) -> Published | None:
+        user_id = self.account_user_id()
+        resp: Any = self._call(
+            "checking the account's timeline",
+            lambda: self.client.get_users_tweets(
+                user_id, max_results=100, start_time=not_before,
+                tweet_fields=["referenced_tweets", "created_at"], user_auth=True,
+            ),
+        )
+        for tweet in resp.data or []:
+            replied_to = next(
+                (str(r.id) for r in (tweet.referenced_tweets or []) if r.type == "replied_to"),
+                None,
+            )
+            if html.unescape(tweet.text) == text and replied_to == in_reply_to:
+                return Published(str(tweet.id), self.post_url(str(tweet.id), self.account.handle))
+        return None
+
+    def weighted_length(self, text: str) -> int:
+        """X's own counting: URLs are 23, CJK and emoji count 2 (twitter-text rules)."""
+        return int(parse_tweet(text).weightedLength)
+
+    def post_url(self, external_id: str, author_handle: str | None = None) -> str:
+        handle = author_handle if author_handle and _HANDLE.match(author_handle) else "i"
+        return f"https://x.com/{handle}/status/{quote(external_id, safe='')}"

@@ -1,0 +1,127 @@
+"""Mentions of the council's X accounts arrive in the right service channel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from commsdesk.models import Alert, AuditEvent, Mention
+from tests.harness import Harness, block_texts, wait_for
+
+
+@pytest.fixture
+def h(database_url: str) -> Iterator[Harness]:
+    with Harness(database_url) as harness:
+        yield harness
+
+
+def test_mentions_are_routed_by_keyword_account_and_author(h: Harness) -> None:
+    h.x.add_mention("1111", "jane_res", "the bins weren't collected on Elm Road")
+    h.x.add_mention("1111", "bob", "huge pothole on the A60 near Mansfield")
+    h.x.add_mention("2222", "reader", "love the new opening hours")  # account route
+    h.x.add_mention("1111", "councillorjo", "thanks all")  # author route
+    h.x.add_mention("1111", "amy", "what time does the council open?")  # nobody: default
+    h.x.add_mention("1111", "sam", "pothole outside the tip entrance")  # two services
+    results = h.poll()
+    assert {r.account: r.stored for r in results} == {"nottscc": 5, "nottslibraries": 1}
+    h.settle()
+    waste = [block_texts(m) for m in h.alerts_in("C0WASTE")]
+    highways = [block_texts(m) for m in h.alerts_in("C0HIGHWAYS")]
+    assert len(waste) == 2 and any("Elm Road" in t for t in waste)
+    assert len(highways) == 2 and any("A60" in t for t in highways)
+    assert any("pothole outside the tip" in t for t in waste)
+    assert any("pothole outside the tip" in t for t in highways)
+    assert ["opening hours" in block_texts(m) for m in h.alerts_in("C0LIBRARIES")] == [True]
+    assert ["thanks all" in block_texts(m) for m in h.alerts_in("C0VIP")] == [True]
+    assert ["council open" in block_texts(m) for m in h.alerts_in("C0COMMS")] == [True]
+    first = block_texts(h.alerts_in("C0WASTE")[0])
+    assert "@jane_res" in first and "Ref *M" in first and "x.com/jane_res/status/" in first
+    actions = h.audit_actions()
+    assert actions.count("mention.received") == 6 and actions.count("mention.routed") == 6
+
+
+def test_polling_again_and_restart_alert_each_mention_once(database_url: str) -> None:
+    from commsdesk.integrations.x.emulator import XEmulator
+
+    with XEmulator() as x:
+        x.add_user("1111", "NottsCC")
+        x.add_user("2222", "NottsLibraries")
+        for i in range(3):
+            x.add_mention("1111", f"r{i}", f"bin {i} not emptied")
+        with Harness(database_url, x=x) as h:
+            h.poll()
+            h.poll()  # nothing new
+            h.settle()
+            assert len(h.alerts_in("C0WASTE")) == 3
+            ours = [r for r in h.x.requests_to("mentions") if "/1111/" in r.path]
+            assert ours[-1].query.get("since_id")  # the second poll resumed from the cursor
+        x.add_mention("1111", "late", "recycling bin missed")
+        x.reset_requests()
+        with Harness(database_url, x=x) as h2:  # a restarted bot on the same database
+            h2.poll()
+            h2.settle()
+            waste = h2.alerts_in("C0WASTE")
+            assert len(waste) == 1 and "recycling bin missed" in block_texts(waste[0])
+            first = [r for r in x.requests_to("mentions") if "/1111/" in r.path][0]
+            assert first.query.get("since_id")  # the restart resumed from the stored cursor
+            assert h2.count(Mention) == 4
+
+
+def test_overlapping_pages_never_duplicate(h: Harness) -> None:
+    for i in range(250):
+        h.x.add_mention("1111", f"res{i}", f"bin number {i}")
+    h.poll()
+    with h.rt.sessions() as s:
+        from commsdesk.models import PollCursor
+
+        for c in s.query(PollCursor):
+            c.since_id = None  # as if the cursor had been lost: everything comes again
+        s.commit()
+    h.poll()
+    assert h.count(Mention) == 250
+    assert h.count(Alert) == 250
+    assert len(h.x.requests_to("mentions")) >= 6  # 3 pages each time for nottscc
+    assert h.count(AuditEvent, AuditEvent.action == "mention.received") == 250
+
+
+def test_hostile_text_is_escaped_and_intact(h: Harness) -> None:
+    hostile = "<!channel> hi <@U0COMMS1> see <https://evil.example|bank> *bold* & more \u202eevil"
+    h.x.add_mention("1111", "troll", hostile)
+    h.x.add_mention("1111", "spam", "bin " + "😀" * 3000)
+    h.poll()
+    h.settle()
+    msgs = h.alerts_in("C0WASTE") + h.alerts_in("C0COMMS")
+    assert len(msgs) == 2
+    hostile_msg = next(m for m in msgs if "evil" in block_texts(m))
+    text = block_texts(hostile_msg)
+    assert "&lt;!channel&gt;" in text and "<!channel>" not in text
+    assert "&lt;@U0COMMS1&gt;" in text and "&lt;https://evil.example|bank&gt;" in text
+    assert "&amp; more" in text and "\u202eevil" in text
+    for block in hostile_msg["blocks"]:
+        if block["type"] == "section":
+            assert block["text"]["type"] == "plain_text"  # never mrkdwn: *bold* stays literal
+    emoji_msg = next(m for m in msgs if "😀" in block_texts(m))
+    assert block_texts(emoji_msg).count("😀") == 3000
+
+
+def test_buttons_update_the_alert_and_the_audit_trail(h: Harness) -> None:
+    h.x.add_mention("1111", "jane", "bins not collected")
+    h.poll()
+    h.settle()
+    alert = h.alerts_in("C0WASTE")[0]
+    ts = alert["ts"]
+    h.slack.click_button("U0WASTE", "C0WASTE", ts, "alert_claim", "1")
+    wait_for(lambda: "is on it" in block_texts(h.slack.message("C0WASTE", ts) or {}))
+    h.slack.click_button("U0HIGHWAYS", "C0WASTE", ts, "alert_no_reply", "1")
+    wait_for(lambda: ":no_entry_sign: No reply needed" in block_texts(h.slack.message("C0WASTE", ts) or {}))
+    h.slack.click_button("U0HIGHWAYS", "C0WASTE", ts, "alert_reopen", "1")
+    wait_for(lambda: "Open: nobody" in block_texts(h.slack.message("C0WASTE", ts) or {}))
+    h.slack.click_button("U0WASTE", "C0WASTE", ts, "alert_reroute", "1")
+    view = wait_for(lambda: h.slack.open_views("U0WASTE"))[-1]
+    h.slack.submit_view("U0WASTE", view["id"], {"service": {"service_select": "highways"}})
+    wait_for(lambda: h.alerts_in("C0HIGHWAYS"), what="alert in highways")
+    wait_for(lambda: "Moved to" in block_texts(h.slack.message("C0WASTE", ts) or {}))
+    actions = h.audit_actions()
+    for a in ("mention.claimed", "mention.closed", "mention.reopened", "mention.rerouted"):
+        assert a in actions

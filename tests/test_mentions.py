@@ -63,7 +63,7 @@ def test_polling_again_and_restart_alert_each_mention_once(database_url: str) ->
             h2.settle()
             waste = h2.alerts_in("C0WASTE")
             assert len(waste) == 1 and "recycling bin missed" in block_texts(waste[0])
-            first = [r for r in x.requests_to("mentions") if "/1111/" in r.path][0]
+            first = next(r for r in x.requests_to("mentions") if "/1111/" in r.path)
             assert first.query.get("since_id")  # the restart resumed from the stored cursor
             assert h2.count(Mention) == 4
 

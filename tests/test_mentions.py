@@ -125,3 +125,83 @@ def test_buttons_update_the_alert_and_the_audit_trail(h: Harness) -> None:
     actions = h.audit_actions()
     for a in ("mention.claimed", "mention.closed", "mention.reopened", "mention.rerouted"):
         assert a in actions
+
+
+def test_x_429_and_503_are_waited_out_and_nothing_is_lost(h: Harness) -> None:
+    for i in range(120):
+        h.x.add_mention("1111", f"res{i}", f"bin {i} missed")
+    h.x.inject("mentions", "429", reset_in=1)
+    h.x.inject("mentions", "503", times=2)
+    h.x.inject("mentions", "drop")
+    results = h.poll()
+    assert all(r.error is None for r in results), results
+    assert h.count(Mention) == 120
+    statuses = [r.status for r in h.x.requests_to("mentions")]
+    assert 429 in statuses and 503 in statuses
+
+
+def test_x_failure_keeps_the_cursor_so_nothing_is_skipped(h: Harness) -> None:
+    from commsdesk.models import PollCursor
+
+    h.x.add_mention("1111", "first", "bin one")
+    h.poll()
+    with h.rt.sessions() as s:
+        cursor = s.get(PollCursor, 1)
+        assert cursor is not None
+        before = cursor.since_id
+    for i in range(150):  # two pages
+        h.x.add_mention("1111", f"r{i}", f"bin {i}")
+    h.x.inject("mentions", "500", times=40)  # page one stored, then X keeps failing
+    results = h.poll()
+    assert results[0].error is not None
+    with h.rt.sessions() as s:
+        assert s.get_one(PollCursor, 1).since_id == before  # not moved past unstored posts
+    h.x.faults.clear()
+    h.poll()
+    assert h.count(Mention) == 151
+    assert h.count(Alert) == 151
+
+
+def test_slack_429_is_honoured(h: Harness) -> None:
+    h.slack.rate_limit_next("chat.postMessage", retry_after=1, times=1)
+    h.x.add_mention("1111", "jane", "bins again")
+    h.poll()
+    h.settle()
+    posted = [c for c in h.slack.calls_to("chat.postMessage") if c.params.get("channel") == "C0WASTE"]
+    assert [c.status for c in posted] == [429, 200]
+    assert posted[1].time - posted[0].time >= 0.9  # waited Retry-After
+    assert len(h.alerts_in("C0WASTE")) == 1
+
+
+def test_burst_is_paced_per_channel_and_backlog_announced(h: Harness) -> None:
+    h.slack.enforce_rate_limits = True
+    for i in range(25):
+        h.x.add_mention("1111", f"res{i}", f"recycling {i}")
+    h.poll()
+    h.settle(timeout=60)
+    msgs = h.slack.messages("C0WASTE")
+    alerts = [m for m in msgs if m.get("blocks")]
+    assert len(alerts) == 25
+    assert any("queued for this channel" in (m.get("text") or "") for m in msgs)
+    assert all(c.status == 200 for c in h.slack.calls_to("chat.postMessage"))
+    times = h.slack.post_times("C0WASTE")
+    assert all(b - a >= 0.9 for a, b in zip(times, times[1:], strict=False))
+
+
+def test_missing_channel_is_reported_and_delivered_after_a_fix(h: Harness) -> None:
+    from commsdesk.services import outbox as outbox_module
+
+    h.slack.channels["C0WASTE"].bot_is_member = False
+    h.x.add_mention("1111", "jane", "bin day?")
+    h.poll()
+    wait_for(lambda: any("can't post in <#C0WASTE>" in (m.get("text") or "")
+                         for m in h.slack.messages("C0COMMS")), what="report in default channel")
+    assert "slack.channel_unavailable" in h.audit_actions()
+    assert h.alerts_in("C0WASTE") == []
+    h.slack.channels["C0WASTE"].bot_is_member = True  # someone invites the bot
+    with h.rt.sessions() as s:  # the retry interval passes
+        s.query(outbox_module.OutboxMessage).filter_by(status="blocked").update(
+            {"not_before": outbox_module.now()})
+        s.commit()
+    h.rt.kick_outbox()
+    wait_for(lambda: h.alerts_in("C0WASTE"), what="delivery after the fix")

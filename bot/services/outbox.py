@@ -143,8 +143,9 @@ class Outbox:
             row = s.get_one(OutboxMessage, row_id)
             call = RENDERERS[row.op](s, row, self.rt)
             channel, op = row.channel, row.op
-        if op == "post_alert":
-            self._maybe_backlog_notice(channel)
+        if op == "post_alert" and self._maybe_backlog_notice(channel):
+            self._release(row_id)  # the notice took this second's slot in the channel
+            return
         if call is None:
             self._finish(row_id, None, None)
             return
@@ -186,9 +187,7 @@ class Outbox:
         if status == 429:
             retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
             self.next_ok[channel] = time.monotonic() + retry_after
-            with transaction(self.rt.sessions) as s:
-                s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
-                          .values(lease_until=None))
+            self._release(row_id)
             log.info("slack rate limit honoured", channel=channel, retry_after=retry_after)
             return
         if status >= 500:
@@ -216,7 +215,7 @@ class Outbox:
                 .values(status="blocked", lease_until=None, last_error=error,
                         not_before=now() + BLOCKED_RETRY)
             ).rowcount
-            first_time = self.noticed.get(f"blocked:{channel}", 0) < time.monotonic() - 3600
+            first_time = self.noticed.get(f"blocked:{channel}", float("-inf")) < time.monotonic() - 3600
             if first_time:
                 audit.record(s, actor="system", action="slack.channel_unavailable",
                              subject_kind="channel", subject_id=channel,
@@ -238,16 +237,21 @@ class Outbox:
                       .where(OutboxMessage.status == "blocked", OutboxMessage.not_before <= now())
                       .values(status="pending"))
 
-    def _maybe_backlog_notice(self, channel: str) -> None:
+    def _release(self, row_id: int) -> None:
+        with transaction(self.rt.sessions) as s:
+            s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                      .values(lease_until=None))
+
+    def _maybe_backlog_notice(self, channel: str) -> bool:
         key = f"backlog:{channel}"
-        if self.noticed.get(key, 0) > time.monotonic() - 600:
-            return
+        if self.noticed.get(key, float("-inf")) > time.monotonic() - 600:
+            return False
         with self.rt.sessions() as s:
             backlog = s.scalar(select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.channel == channel, OutboxMessage.status == "pending",
                 OutboxMessage.op == "post_alert")) or 0
         if backlog < BACKLOG_NOTICE_AT:
-            return
+            return False
         self.noticed[key] = time.monotonic()
         minutes = max(1, round(backlog * CHANNEL_INTERVAL / 60))
         try:
@@ -255,8 +259,10 @@ class Outbox:
                 f":inbox_tray: {backlog} new mentions are queued for this channel. They will "
                 f"arrive at about one a second over the next {minutes} minute(s); none are lost."))
             self.next_ok[channel] = time.monotonic() + CHANNEL_INTERVAL
+            return True
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("backlog notice not sent", channel=channel, error=str(exc))
+            return False
 
     # ------------------------------------------------------------ loops
 

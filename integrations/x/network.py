@@ -85,25 +85,27 @@ class XNetwork:
         connection is raised at once: the post may exist, and only the caller can
         check before trying again.
         """
-        attempt = 0
+        failures = 0
+        waits = 0
         while True:
-            attempt += 1
             try:
                 return fn()
             except tweepy.TooManyRequests as exc:
                 reset = getattr(exc, "reset_time", None)
                 wait = max(1.0, (reset - time.time() + 1) if reset else 60.0)
-                if attempt >= self.max_attempts or wait > self.max_wait_seconds:
+                waits += 1
+                if waits > self.max_attempts or wait > self.max_wait_seconds:
                     raise TransientError(f"{what}: rate limited by X", retry_after=wait) from None
                 self._sleep(wait)
             except (tweepy.TwitterServerError, requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError, ValueError) as exc:
                 # ValueError: a malformed (non-JSON) body
-                if attempt >= self.max_attempts or not retry_lost_answers:
+                failures += 1
+                if failures >= self.max_attempts or not retry_lost_answers:
                     detail = (_api_message(exc) if isinstance(exc, tweepy.HTTPException)
                               else f"{type(exc).__name__}")
                     raise TransientError(f"{what}: {detail}") from None
-                self._sleep(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+                self._sleep(min(30.0, 0.5 * 2 ** (failures - 1)) * (0.5 + random.random()))
             except tweepy.HTTPException as exc:  # 400/401/403/404: trying again won't help
                 raise PermanentError(f"{what}: {_api_message(exc)}") from None
 

@@ -1,0 +1,127 @@
+"""The demo council: people, channels, X accounts, services and resident mentions.
+
+Shaped like the county council of the brief (../shared/seed): a main account,
+libraries, country parks and jobs; five services; a comms team who approve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SIGNING_SECRET = "demo-signing-secret-not-a-real-one"
+BOT_TOKEN = "xoxb-demo-bot-token"
+APPROVALS = "C0APPROVALS"
+DEFAULT = "C0COMMS"
+APPROVERS = "S0COMMS"
+POLL_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    real_name: str
+    role: str
+    home_channel: str
+
+
+PEOPLE: tuple[Person, ...] = (
+    Person("U0PRIYA", "priya", "Priya Sharma", "Comms officer (approver)", APPROVALS),
+    Person("U0TOM", "tom", "Tom Walker", "Comms officer (approver)", APPROVALS),
+    Person("U0HARRY", "harry", "Harry Clarke", "Highways officer", "C0HIGHWAYS"),
+    Person("U0WENDY", "wendy", "Wendy Bell", "Waste officer", "C0WASTE"),
+    Person("U0YASMIN", "yasmin", "Yasmin Ali", "Youth worker", "C0YOUTH"),
+)
+COMMS_TEAM = ("U0PRIYA", "U0TOM")
+
+# (id, name, purpose) in the order the sidebar shows them
+CHANNELS: tuple[tuple[str, str, str], ...] = (
+    (APPROVALS, "comms-approvals", "Drafts wait here for a comms officer's ✅"),
+    (DEFAULT, "comms", "Mentions no service claims"),
+    ("C0WASTE", "waste-recycling", "Waste & Recycling"),
+    ("C0HIGHWAYS", "highways", "Highways"),
+    ("C0LIBRARIES", "libraries", "Libraries"),
+    ("C0ADULTCARE", "adult-social-care", "Adult Social Care"),
+    ("C0YOUTH", "young-peoples-centres", "Young People's Centres"),
+)
+
+
+@dataclass(frozen=True)
+class XAccount:
+    name: str
+    handle: str
+    user_id: str
+    display: str
+    credentials: str
+
+
+ACCOUNTS: tuple[XAccount, ...] = (
+    XAccount("nottscc", "NottsCC", "1111", "Nottinghamshire County Council", "NOTTSCC"),
+    XAccount("libraries", "NottsLibraries", "2222", "Notts Libraries", "LIBRARIES"),
+    XAccount("countryparks", "NottsCountryParks", "3333", "Notts Country Parks", "PARKS"),
+    XAccount("jobs", "NottsCCJobs", "4444", "Notts County Council Jobs", "JOBS"),
+)
+
+SERVICES: tuple[dict[str, Any], ...] = (
+    {"name": "waste", "channel": "C0WASTE",
+     "keywords": ["bin", "bins", "recycling", "tip", "fly-tipping", "collection"]},
+    {"name": "highways", "channel": "C0HIGHWAYS",
+     "keywords": ["pothole", "potholes", "gritting", "gritter", "roadworks", "street light"]},
+    {"name": "libraries", "channel": "C0LIBRARIES", "keywords": ["library", "libraries"],
+     "accounts": ["libraries"]},
+    {"name": "adult-care", "channel": "C0ADULTCARE",
+     "keywords": ["social care", "care home", "carer", "care assessment", "blue badge"]},
+    {"name": "youth-centres", "channel": "C0YOUTH",
+     "keywords": ["youth club", "youth centre", "young people's centre"]},
+)
+
+
+def config_dict() -> dict[str, Any]:
+    """The demo's commsdesk.toml, as data (written to the data folder for reference)."""
+    return {
+        "timezone": "Europe/London",
+        "poll_interval_seconds": POLL_SECONDS,
+        "slack": {"approvals_channel": APPROVALS, "default_channel": DEFAULT,
+                  "approvers_usergroup": APPROVERS},
+        "accounts": [{"name": a.name, "network": "x", "handle": a.handle, "user_id": a.user_id,
+                      "credentials": a.credentials} for a in ACCOUNTS],
+        "services": [dict(s) for s in SERVICES],
+    }
+
+
+def x_access_token(account: XAccount) -> str:
+    return f"{account.user_id}-demo-access-token"
+
+
+# Residents (X user id, handle, display name) and what they post at the start.
+RESIDENTS: tuple[tuple[str, str, str], ...] = (
+    ("90001", "beeston_dave", "Dave from Beeston"),
+    ("90002", "mansfield_mum", "Sarah K"),
+    ("90003", "bookworm_bridgford", "Alex Reads"),
+    ("90004", "carer_linda", "Linda M"),
+    ("90005", "rufford_walker", "Jo Walker"),
+    ("90006", "worksop_youth_dad", "Mark T"),
+)
+
+# (resident handle, account handle, text, minutes ago)
+SEED_MENTIONS: tuple[tuple[str, str, str, int], ...] = (
+    ("mansfield_mum", "NottsCC",
+     "@NottsCC huge pothole on the A60 Mansfield Road by the Daybrook roundabout, nearly lost "
+     "a wheel this morning. Can it be filled before someone gets hurt?", 42),
+    ("beeston_dave", "NottsCC",
+     "@NottsCC our green bin wasn't collected on Tuesday again (Beeston, NG9). Third time "
+     "this month - who do I speak to?", 35),
+    ("bookworm_bridgford", "NottsLibraries",
+     "@NottsLibraries is West Bridgford open on the bank holiday Monday? Want to bring the "
+     "kids to sign up for the Summer Reading Challenge", 27),
+    ("carer_linda", "NottsCC",
+     "@NottsCC my mum's care assessment has been waiting six weeks & nobody rings back. "
+     "Who can I contact about social care at home?", 19),
+    ("rufford_walker", "NottsCountryParks",
+     "Thanks @NottsCountryParks rangers at Rufford Abbey <3 brilliant day out & the kids "
+     "loved the new play area", 12),
+    ("worksop_youth_dad", "NottsCC",
+     "@NottsCC is the youth club at the Worksop young people's centre still on Thursday "
+     "evenings over the summer?", 6),
+)

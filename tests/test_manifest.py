@@ -1,0 +1,70 @@
+"""The app manifest subscribes to everything the listeners handle, and the CLI prints it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from commsdesk.app import build_bolt_app
+from commsdesk.runtime import Runtime
+from tests.conftest import make_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Recorder:
+    """Stands in front of the real Bolt App and notes every registration."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.seen: dict[str, set[str]] = {"event": set(), "command": set(), "action": set(),
+                                          "view": set(), "shortcut": set(), "options": set()}
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.app, name)
+        if name in self.seen:
+            def register(key: Any, *args: Any, **kwargs: Any) -> Any:
+                self.seen[name].add(key if isinstance(key, str) else str(key))
+                return target(key, *args, **kwargs)
+            return register
+        return target
+
+
+def manifest() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "app_manifest.yaml").read_text())
+
+
+def test_every_listener_is_subscribed_in_the_manifest(tmp_path: Path) -> None:
+    from commsdesk.handlers import register_all
+
+    rt = Runtime.create(make_settings(f"sqlite:///{tmp_path / 'm.db'}"))
+    recorder = Recorder(build_bolt_app(rt))
+    register_all(recorder, rt)
+    m = manifest()
+    events = set(m["settings"]["event_subscriptions"]["bot_events"])
+    commands = {c["command"] for c in m["features"]["slash_commands"]}
+    assert recorder.seen["event"] and recorder.seen["event"] <= events
+    assert recorder.seen["command"] and recorder.seen["command"] <= commands
+    if recorder.seen["action"] or recorder.seen["view"]:
+        assert m["settings"]["interactivity"]["is_enabled"] is True
+    if "app_home_opened" in recorder.seen["event"]:
+        assert m["features"]["app_home"]["home_tab_enabled"] is True
+
+
+def test_manifest_command_prints_the_same_file() -> None:
+    r = subprocess.run([sys.executable, "-m", "commsdesk.cli", "manifest"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0
+    assert r.stdout == (ROOT / "app_manifest.yaml").read_text()
+    assert (ROOT / "app_manifest.yaml").read_text() == (ROOT / "bot" / "app_manifest.yaml").read_text()
+
+
+def test_manifest_asks_for_the_scopes_the_bot_uses() -> None:
+    scopes = set(manifest()["oauth_config"]["scopes"]["bot"])
+    for needed in ("chat:write", "commands", "reactions:read", "usergroups:read",
+                   "channels:read", "files:write"):
+        assert needed in scopes

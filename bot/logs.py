@@ -41,6 +41,8 @@ class _RedactingFilter(logging.Filter):
     """Scrubs records of third-party libraries (slack_sdk, tweepy, uvicorn) too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict):  # structlog's own records: redacted by the processor
+            return True
         try:
             message = record.getMessage()
         except Exception:  # a library's bad format string must not kill logging

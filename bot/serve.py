@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+
 import uvicorn
 
 from commsdesk import db, logs
 from commsdesk.app import build_bolt_app
 from commsdesk.config import Settings
+from commsdesk.db import transaction
+from commsdesk.services.ingest import sync_accounts
 from commsdesk.runtime import Runtime
 from commsdesk.server import build_asgi
 
 log = logs.get("commsdesk.serve")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with the signals left to us so shutdown can finish our own work."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def run(settings: Settings, host: str, port: int) -> None:
@@ -18,6 +32,8 @@ def run(settings: Settings, host: str, port: int) -> None:
     before, head = db.upgrade(rt.engine)
     if before != head:
         log.info("database migrated", from_revision=before, to_revision=head)
+    with transaction(rt.sessions) as s:
+        sync_accounts(s, settings.config)
     bolt = build_bolt_app(rt)
     scheduler = None
     try:
@@ -34,10 +50,18 @@ def run(settings: Settings, host: str, port: int) -> None:
         socket_handler.connect()
         log.info("socket mode connected")
     log.info("serving", host=host, port=port, database=rt.engine.dialect.name)
+    server = _Server(uvicorn.Config(build_asgi(rt, bolt), host=host, port=port,
+                                    log_level="warning", timeout_graceful_shutdown=10))
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
-        # uvicorn stops accepting on SIGTERM/SIGINT and lets requests in flight finish
-        uvicorn.run(build_asgi(rt, bolt), host=host, port=port, log_level="warning",
-                    timeout_graceful_shutdown=10)
+        # stops accepting on SIGTERM/SIGINT and lets requests in flight finish
+        server.run()
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=True)

@@ -29,23 +29,32 @@ def _age_key(m: FetchedMention) -> tuple[float, int, str]:
 
 
 def sync_accounts(session: Session, config: Config) -> dict[str, Account]:
-    """Make the accounts table match the config (new ones added, handles refreshed)."""
+    """Make the accounts table match the config (new ones added, handles refreshed).
+
+    Safe when several threads or replicas do it at once: the name is unique and
+    an insert that loses the race does nothing.
+    """
     existing = {a.name: a for a in session.scalars(select(Account))}
     for acc in config.accounts:
         row = existing.get(acc.name)
         if row is None:
-            row = Account(name=acc.name, network=acc.network, handle=acc.handle,
-                          external_user_id=acc.user_id)
-            session.add(row)
-            session.flush()
-            audit.record(session, actor="system", action="account.configured",
-                         subject_kind="account", subject_id=row.id,
-                         details={"name": acc.name, "network": acc.network, "handle": acc.handle})
-            existing[acc.name] = row
-        else:
+            new_id = session.execute(
+                _insert(session)(Account)
+                .values(name=acc.name, network=acc.network, handle=acc.handle,
+                        external_user_id=acc.user_id)
+                .on_conflict_do_nothing(index_elements=["name"])
+                .returning(Account.id)
+            ).scalar()
+            if new_id is not None:
+                audit.record(session, actor="system", action="account.configured",
+                             subject_kind="account", subject_id=new_id,
+                             details={"name": acc.name, "network": acc.network,
+                                      "handle": acc.handle})
+            existing[acc.name] = session.scalars(
+                select(Account).where(Account.name == acc.name)).one()
+        elif row.handle != acc.handle or (acc.user_id and row.external_user_id != acc.user_id):
             row.handle = acc.handle
-            if acc.user_id:
-                row.external_user_id = acc.user_id
+            row.external_user_id = acc.user_id or row.external_user_id
     return existing
 
 

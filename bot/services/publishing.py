@@ -23,6 +23,7 @@ from commsdesk.blockkit.escape import escape
 from commsdesk.clock import now
 from commsdesk.db import transaction
 from commsdesk.domain import drafts
+from commsdesk.faults import crash_point
 from commsdesk.integrations.base import NetworkError, PermanentError, Published
 from commsdesk.models import Account, Draft, Mention, PublishAttempt
 from commsdesk.runtime import Runtime
@@ -111,7 +112,9 @@ class Publisher:
                     if found is not None:
                         self._published(draft_id, attempt_id, found, reconciled=True)
                         return
+                crash_point("publish:before_network")
                 published = network.publish(text, in_reply_to=in_reply_to)
+                crash_point("publish:after_network")
             except PermanentError as exc:
                 self._failed(draft_id, attempt_id, str(exc), transient=False)
                 return

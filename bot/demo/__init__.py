@@ -1,0 +1,7 @@
+"""`commsdesk demo`: the whole product offline, in a browser, in one command."""
+
+from __future__ import annotations
+
+from commsdesk.demo.runner import Demo, run_demo
+
+__all__ = ["Demo", "run_demo"]

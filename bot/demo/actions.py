@@ -1,0 +1,192 @@
+"""What a person does on the page, sent to the bot the way Slack (or X) would."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from commsdesk import logs
+from commsdesk.demo import data
+from commsdesk.emulators.slack import SlackEmulator
+from commsdesk.integrations.x.emulator import XEmulator
+from commsdesk.models import Mention
+from commsdesk.runtime import Runtime
+from commsdesk.services.polling import poll_account
+
+log = logs.get("commsdesk.demo")
+HANDLE_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+
+
+class ActionError(Exception):
+    """Something the person asked for cannot be done; the message says why."""
+
+
+@dataclass
+class World:
+    """Everything the page works with."""
+
+    slack: SlackEmulator
+    x: XEmulator
+    rt: Runtime
+    view_errors: dict[str, dict[str, str]] = field(default_factory=dict)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    # ------------------------------------------------------------------ Slack side
+
+    def _ephemeral(self, user: str, channel: str, text: str,
+                   blocks: list[dict[str, Any]] | None = None) -> None:
+        # Slack shows a slash command's answer (the ack body) to the person only.
+        with self.slack._lock:
+            self.slack._add_ephemeral(channel, user, text, blocks or [], None, "command_ack")
+
+    def compose(self, user: str, channel: str, text: str) -> str:
+        text = text.strip()
+        if not text:
+            raise ActionError("Type something first.")
+        if not text.startswith("/"):
+            self.slack.post_user_message(user, channel, text, send_event=False)
+            return "Message posted."
+        command, _, rest = text.partition(" ")
+        if command != "/social":
+            self._ephemeral(user, channel, f"{command} is not a valid command. In Slack, "
+                            "this workspace only has /social from commsdesk.")
+            return f"{command} is not a command here."
+        try:
+            resp = self.slack.send_command(user, channel, rest.strip())
+        except httpx.HTTPError as exc:
+            self._ephemeral(user, channel, f'/social failed with the error "{exc}"')
+            return "The bot did not answer."
+        if resp.status_code != 200:
+            self._ephemeral(user, channel,
+                            f'/social failed with the error "http_{resp.status_code}"')
+            return f"The bot answered {resp.status_code}."
+        body = _json_or_text(resp)
+        if isinstance(body, dict) and (body.get("text") or body.get("blocks")):
+            self._ephemeral(user, channel, str(body.get("text") or ""), body.get("blocks"))
+        elif isinstance(body, str) and body.strip():
+            self._ephemeral(user, channel, body)
+        return "Sent /social to the bot."
+
+    def click(self, user: str, channel: str, ts: str, action_id: str,
+              block_id: str | None, value: str | None) -> str:
+        try:
+            resp = self.slack.click_button(user, channel, ts, action_id, value=value,
+                                           block_id=block_id)
+        except LookupError as exc:
+            raise ActionError(f"That button is gone ({exc}).") from None
+        return _outcome(resp, "Button pressed.")
+
+    def view_click(self, user: str, view_id: str, action_id: str, block_id: str | None,
+                   value: str | None) -> str:
+        try:
+            resp = self.slack.click_view_button(user, view_id, action_id, value=value,
+                                                block_id=block_id)
+        except LookupError as exc:
+            raise ActionError(str(exc)) from None
+        return _outcome(resp, "Sent.")
+
+    def submit(self, user: str, view_id: str, values: dict[str, Any]) -> str:
+        try:
+            resp = self.slack.submit_view(user, view_id, values)
+        except LookupError:
+            raise ActionError("That form was already closed.") from None
+        if resp.status_code != 200:
+            self.view_errors[view_id] = {"_": "We had some trouble connecting. Try again?"}
+            return "The bot did not accept the form."
+        body = _json_or_text(resp)
+        if isinstance(body, dict) and body.get("response_action") == "errors":
+            self.view_errors[view_id] = {str(k): str(v) for k, v in
+                                         (body.get("errors") or {}).items()}
+            return "The form has errors: see the messages in it."
+        self.view_errors.pop(view_id, None)
+        return "Form submitted."
+
+    def close_view(self, user: str, view_id: str) -> str:
+        try:
+            self.slack.close_view(user, view_id)
+        except LookupError:
+            pass
+        self.view_errors.pop(view_id, None)
+        return "Closed."
+
+    def react(self, user: str, channel: str, ts: str, name: str) -> str:
+        try:
+            try:
+                resp = self.slack.add_reaction(user, channel, ts, name)
+                verb = "added"
+            except ValueError:
+                resp = self.slack.remove_reaction(user, channel, ts, name)
+                verb = "removed"
+        except LookupError:
+            raise ActionError("That message is gone.") from None
+        return _outcome(resp, f"Reaction :{name}: {verb}.")
+
+    def open_home(self, user: str) -> str:
+        return _outcome(self.slack.open_app_home(user), "Home opened.")
+
+    # ------------------------------------------------------------------ the public side
+
+    def add_mention(self, account_user_id: str, handle: str, text: str) -> str:
+        account = next((a for a in data.ACCOUNTS if a.user_id == account_user_id), None)
+        handle = handle.strip().lstrip("@")
+        text = text.strip()
+        if account is None:
+            raise ActionError("Choose one of the council's accounts.")
+        if not HANDLE_RE.match(handle):
+            raise ActionError("A handle is 1 to 15 letters, digits or underscores.")
+        if account.handle.lower() == handle.lower() or handle in {a.handle for a in data.ACCOUNTS}:
+            raise ActionError("Post as a resident, not as a council account.")
+        if not text or len(text) > 280:
+            raise ActionError("Write a post of 1 to 280 characters.")
+        tweet = self.x.add_mention(account.user_id, handle, text)
+        self.poll_soon(account.name, tweet["id"])
+        return f"Posted. The bot polls @{account.handle} now."
+
+    def poll_soon(self, account_name: str, external_id: str) -> None:
+        """Poll the account at once (not waiting for the scheduler) until the post is stored."""
+
+        def run() -> None:
+            for _ in range(40):
+                if self._stopping.is_set():
+                    return
+                try:
+                    poll_account(self.rt, account_name, owner="demo-page")
+                    with self.rt.sessions() as s:
+                        if s.scalar(select(Mention.id).where(
+                                Mention.external_id == external_id)) is not None:
+                            return
+                except Exception as exc:  # the scheduler's next poll will still find it
+                    log.warning("demo poll failed", error=str(exc))
+                time.sleep(0.5)
+
+        thread = threading.Thread(target=run, name="demo-poll", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+def _json_or_text(resp: httpx.Response) -> Any:
+    if not resp.content.strip():
+        return None
+    try:
+        return resp.json()
+    except json.JSONDecodeError:
+        return resp.text
+
+
+def _outcome(resp: httpx.Response, ok: str) -> str:
+    if resp.status_code == 200:
+        return ok
+    return f"The bot answered {resp.status_code}."

@@ -1,0 +1,260 @@
+"""`commsdesk demo`: the Slack and X emulators, the real bot (as `serve` runs it) and the
+demo page, in one process, started and stopped together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from commsdesk import db, logs
+from commsdesk.app import build_bolt_app
+from commsdesk.config import ConfigError, Environment, Settings, XCredentials, read_config_file
+from commsdesk.demo import data
+from commsdesk.demo.actions import World
+from commsdesk.demo.persist import Saver
+from commsdesk.demo.web import build_app
+from commsdesk.emulators.slack import SlackEmulator
+from commsdesk.integrations.x.emulator import XEmulator
+from commsdesk.runtime import Runtime
+from commsdesk.scheduler import Background, start_scheduler
+from commsdesk.server import build_asgi
+
+HOST = "127.0.0.1"
+DEMO_FILES = ("commsdesk.toml", "commsdesk.db", "commsdesk.db-wal", "commsdesk.db-shm",
+              "commsdesk.db-journal", "slack-state.json", "x-state.json",
+              "slack-state.json.tmp", "x-state.json.tmp")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def config_toml() -> str:
+    cfg = data.config_dict()
+    lines = ["# The demo's config: written by `commsdesk demo`, rewritten on each start.", ""]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in cfg.items() if not isinstance(v, dict | list)]
+    lines += ["", "[slack]"] + [f"{k} = {_toml_value(v)}" for k, v in cfg["slack"].items()]
+    for table in ("accounts", "services"):
+        for entry in cfg[table]:
+            lines += ["", f"[[{table}]]"] + [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
+    return "\n".join(lines) + "\n"
+
+
+def wipe(data_dir: Path) -> None:
+    """`--reset`: remove the demo's own files (and nothing else) from the data folder."""
+    for name in DEMO_FILES:
+        (data_dir / name).unlink(missing_ok=True)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def seed_slack(slack: SlackEmulator) -> None:
+    for p in data.PEOPLE:
+        slack.add_user(p.id, p.name, p.real_name)
+    for cid, name, _ in data.CHANNELS:
+        slack.add_channel(cid, name)
+    slack.add_usergroup(data.APPROVERS, "comms-approvers", data.COMMS_TEAM, name="Comms approvers")
+
+
+def seed_x(x: XEmulator) -> None:
+    for acc in data.ACCOUNTS:
+        x.add_user(acc.user_id, acc.handle, acc.display, followers_count=12000)
+    for uid, handle, name in data.RESIDENTS:
+        x.add_user(uid, handle, name)
+    ids = {handle: uid for uid, handle, _ in data.RESIDENTS}
+    now = datetime.now(UTC)
+    for handle, _account, text, minutes in data.SEED_MENTIONS:
+        x.add_tweet(ids[handle], text, created_at=now - timedelta(minutes=minutes))
+
+
+class _Server:
+    """An ASGI app under uvicorn in a thread (signals stay with the main thread)."""
+
+    def __init__(self, app: Any, port: int, name: str):
+        config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="off",
+                                timeout_graceful_shutdown=5)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
+        self.port, self.name = port, name
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError([f"the {self.name} could not listen on {HOST}:{self.port}"])
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+
+class Demo:
+    def __init__(self, port: int = 8000, data_dir: Path = Path("demo-data"), reset: bool = False):
+        self.port, self.data_dir, self.reset = port, Path(data_dir), reset
+        self.slack = SlackEmulator(signing_secret=data.SIGNING_SECRET, bot_token=data.BOT_TOKEN,
+                                   team_id="T0NOTTSCC", team_domain="nottscc",
+                                   team_name="Nottinghamshire County Council")
+        self.x = XEmulator()
+        self.saver = Saver(self.slack, self.x, self.data_dir)
+        self.resumed = False
+        self._servers: list[_Server] = []
+        self._background: Background | None = None
+        self._stop_saving = threading.Event()
+        self._saver_thread: threading.Thread | None = None
+        self.world: World | None = None
+        self.rt: Runtime | None = None
+        self.bolt: Any = None
+        self._loaded = False  # only a loaded (or seeded) world is ever saved
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/"
+
+    def _settings(self) -> Settings:
+        path = self.data_dir / "commsdesk.toml"
+        path.write_text(config_toml(), encoding="utf-8")
+        config = read_config_file(path)
+        env = Environment(
+            slack_bot_token=data.BOT_TOKEN, slack_signing_secret=data.SIGNING_SECRET,
+            slack_app_token=None, slack_api_url=self.slack.api_url,
+            x_api_base_url=self.x.root_url,
+            database_url=f"sqlite:///{(self.data_dir / 'commsdesk.db').resolve()}",
+        )
+        creds = {a.credentials: XCredentials(
+            consumer_key=f"demo-ck-{a.name}", consumer_secret=f"demo-cs-{a.name}",
+            access_token=data.x_access_token(a), access_token_secret=f"demo-ats-{a.name}")
+            for a in data.ACCOUNTS}
+        return Settings(config=config, env=env, config_path=path, x_credentials=creds)
+
+    def start(self) -> Demo:
+        if not port_free(self.port):
+            raise ConfigError([f"port {self.port} is already in use: stop what uses it, "
+                               "or choose another with --port"])
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.reset:
+            wipe(self.data_dir)
+        self.resumed = self.saver.restore()
+        if not self.resumed:
+            seed_slack(self.slack)
+            seed_x(self.x)
+        self._loaded = True
+        self.slack.start()
+        self.x.start()
+        for acc in data.ACCOUNTS:
+            self.x.register_credentials(acc.user_id, access_token=data.x_access_token(acc))
+        settings = self._settings()
+        logs.add_secrets(settings.secrets())
+        # the bot, exactly as `serve` runs it: migrations, Bolt over HTTP, the scheduler
+        rt = self.rt = Runtime.create(settings)
+        db.upgrade(rt.engine)
+        self.bolt = build_bolt_app(rt)
+        bot = _Server(build_asgi(rt, self.bolt), _free_port(), "bot")
+        bot.start()
+        self._servers.append(bot)
+        self.slack.bot_events_url = f"http://{HOST}:{bot.port}/slack/events"
+        self._background = start_scheduler(rt)  # first poll of every account runs at once
+        self.world = World(self.slack, self.x, rt)
+        page = _Server(build_app(self.world), self.port, "demo page")
+        page.start()
+        self._servers.append(page)
+        self._saver_thread = threading.Thread(target=self._save_loop, name="demo-saver",
+                                              daemon=True)
+        self._saver_thread.start()
+        return self
+
+    def _save_loop(self) -> None:
+        while not self._stop_saving.wait(1.0):
+            try:
+                self.saver.save()
+            except Exception as exc:  # keep the demo running; the exit save tries again
+                logs.get("commsdesk.demo").warning("could not save demo state", error=str(exc))
+
+    @property
+    def healthy(self) -> bool:
+        return all(s.alive for s in self._servers)
+
+    def stop(self) -> None:
+        for server in reversed(self._servers):  # the page first, then the bot's endpoint
+            server.stop()
+        if self.world is not None:
+            self.world.stop()
+        if self._background is not None:
+            self._background.shutdown(wait=True)
+        rt = self.rt
+        if self.bolt is not None:
+            self.bolt.listener_runner.listener_executor.shutdown(wait=True)
+        if rt is not None and "publisher" in rt.__dict__:
+            rt.publisher.shutdown()
+        self._stop_saving.set()
+        if self._saver_thread is not None:
+            self._saver_thread.join(timeout=5)
+        if self._loaded:
+            self.saver.save()
+        self.slack.stop()
+        self.x.stop()
+        if rt is not None:
+            rt.engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def run_demo(port: int = 8000, reset: bool = False, data_dir: Path = Path("demo-data")) -> None:
+    """Start everything, print the page's URL, run until Ctrl-C or SIGTERM, stop cleanly."""
+    logs.configure(os.environ.get("COMMSDESK_LOG_LEVEL", "WARNING"),
+                   os.environ.get("COMMSDESK_LOG_FORMAT", "console"))
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    demo = Demo(port=port, data_dir=data_dir, reset=reset)
+    try:
+        demo.start()
+        state = "resumed from" if demo.resumed else "new demo data in"
+        print(f"commsdesk demo: open {demo.url} in your browser", flush=True)
+        print(f"  {state} {data_dir}/ · Slack emulator {demo.slack.root_url} · "
+              f"X emulator {demo.x.root_url} · bot {demo.slack.bot_events_url}", flush=True)
+        print("  Ctrl-C stops it; `commsdesk demo --reset` starts afresh.", flush=True)
+        while not stop.wait(0.5):
+            if not demo.healthy:
+                print("commsdesk demo: a server stopped unexpectedly; shutting down", flush=True)
+                break
+    finally:
+        print("commsdesk demo: stopping…", flush=True)
+        demo.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("commsdesk demo: stopped; state saved", flush=True)

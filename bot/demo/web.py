@@ -1,0 +1,202 @@
+"""The demo page (Starlette + Jinja2): server-rendered regions, refreshed by short polling."""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from commsdesk.demo import data, model
+from commsdesk.demo.actions import ActionError, World
+from commsdesk.demo.mrkdwn import x_text
+from commsdesk.domain import audit
+
+HERE = Path(str(importlib.resources.files("commsdesk.demo")))
+PEOPLE = {p.id: p for p in data.PEOPLE}
+CHANNEL_IDS = {cid for cid, _, _ in data.CHANNELS}
+
+
+def _jinja() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals["x_text"] = x_text
+    return env
+
+
+class Regions:
+    """Renders each live region of the page for one person and channel."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.env = _jinja()
+        self._verified: tuple[int, Any] = (-1, None)
+
+    def _render(self, name: str, **ctx: Any) -> str:
+        return self.env.get_template(name).render(**ctx)
+
+    def _verify(self, total: int) -> Any:
+        if self._verified[0] != total:
+            with self.world.rt.sessions() as s:
+                self._verified = (total, audit.verify(s))
+        return self._verified[1]
+
+    def all(self, me: str, channel: str) -> dict[str, Markup]:
+        state = self.world.slack.state()
+        names = model.Names(state)
+        out = {
+            "sk-sidebar": self._render("_sidebar.html", sb=model.sidebar(state, me, channel)),
+            "sk-main": self._main(state, names, me, channel),
+            "sk-modal": self._modal(state, names, me),
+            "x-public": self._render("_public.html",
+                                     timelines=model.public_timelines(self.world.x)),
+        }
+        rows, total = model.audit_rows(self.world.rt, names)
+        out["audit"] = self._render("_audit.html", rows=rows, total=total,
+                                    verified=self._verify(total))
+        return {k: Markup(v) for k, v in out.items()}
+
+    def _main(self, state: dict[str, Any], names: model.Names, me: str, channel: str) -> str:
+        if channel == model.HOME:
+            home = {"view": model.home_view(state, me), "person": names.user(me)}
+            return self._render("_main.html", home=home, names=names)
+        info = {"name": channel_name(channel), "is_dm": channel.startswith("D"),
+                "purpose": next((p for c, _, p in data.CHANNELS if c == channel), "")}
+        return self._render("_main.html", home=None, channel=info, names=names,
+                            items=model.timeline(state, channel, me, names))
+
+    def _modal(self, state: dict[str, Any], names: model.Names, me: str) -> str:
+        modal = model.open_modal(state, me)
+        errors = self.world.view_errors.get(modal["id"], {}) if modal else {}
+        return self._render("_modal.html", modal=modal, errors=errors, names=names)
+
+
+def channel_name(channel: str) -> str:
+    if channel == model.HOME:
+        return "Home"
+    if channel.startswith("D"):
+        return "commsdesk"
+    return model.data_channel_name(channel)
+
+
+def _person(value: Any) -> str:
+    if value not in PEOPLE:
+        raise ActionError("Choose who you are first.")
+    return str(value)
+
+
+def _channel(value: Any, me: str) -> str:
+    if value in CHANNEL_IDS or value == model.HOME or value == "D" + me[1:]:
+        return str(value)
+    raise ActionError("Choose a channel first.")
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def build_app(world: World) -> Starlette:
+    regions = Regions(world)
+
+    def where(request: Request) -> tuple[str, str]:
+        me = request.query_params.get("as")
+        me = me if me in PEOPLE else data.PEOPLE[0].id
+        ch = request.query_params.get("ch") or PEOPLE[me].home_channel
+        try:
+            ch = _channel(ch, me)
+        except ActionError:
+            ch = PEOPLE[me].home_channel
+        return me, ch
+
+    async def page(request: Request) -> Response:
+        me, ch = where(request)
+        rendered = await run_in_threadpool(regions.all, me, ch)
+        html = regions.env.get_template("page.html").render(
+            people=data.PEOPLE, accounts=data.ACCOUNTS, me=me, ch=ch, regions=rendered,
+            channel_name=channel_name(ch), url_for=request.url_for,
+            boot={"as": me, "ch": ch, "poll_ms": 1000})
+        return HTMLResponse(html)
+
+    async def state(request: Request) -> Response:
+        me, ch = where(request)
+        rendered = await run_in_threadpool(regions.all, me, ch)
+        return JSONResponse({"as": me, "ch": ch, "channel_label": channel_name(ch),
+                             "regions": {k: str(v) for k, v in rendered.items()}},
+                            headers={"Cache-Control": "no-store"})
+
+    def action(fn: Callable[[dict[str, Any]], str]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            # JSON only: a cross-site form post cannot reach these without a preflight
+            if request.headers.get("content-type", "").split(";")[0] != "application/json":
+                return JSONResponse({"ok": False, "message": "send JSON"}, status_code=415)
+            try:
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise ActionError("send a JSON object")
+                message = await run_in_threadpool(fn, body)
+            except ActionError as exc:
+                return JSONResponse({"ok": False, "message": str(exc)}, status_code=400)
+            except ValueError:
+                return JSONResponse({"ok": False, "message": "bad JSON"}, status_code=400)
+            return JSONResponse({"ok": True, "message": message})
+
+        return endpoint
+
+    def compose(b: dict[str, Any]) -> str:
+        me = _person(b.get("as"))
+        ch = _channel(b.get("channel"), me)
+        if ch == model.HOME:
+            raise ActionError("The Home tab has no message box.")
+        return world.compose(me, ch, str(b.get("text") or ""))
+
+    def click(b: dict[str, Any]) -> str:
+        me = _person(b.get("as"))
+        return world.click(me, _channel(b.get("channel"), me), str(b.get("ts")),
+                           str(b.get("action_id")), _opt(b.get("block_id")), _opt(b.get("value")))
+
+    def view_click(b: dict[str, Any]) -> str:
+        return world.view_click(_person(b.get("as")), str(b.get("view_id")),
+                                str(b.get("action_id")), _opt(b.get("block_id")),
+                                _opt(b.get("value")))
+
+    def submit(b: dict[str, Any]) -> str:
+        values = b.get("values") if isinstance(b.get("values"), dict) else {}
+        return world.submit(_person(b.get("as")), str(b.get("view_id")), values)
+
+    def close(b: dict[str, Any]) -> str:
+        return world.close_view(_person(b.get("as")), str(b.get("view_id")))
+
+    def react(b: dict[str, Any]) -> str:
+        me = _person(b.get("as"))
+        name = str(b.get("name") or "")
+        if name not in ("white_check_mark", "x"):
+            raise ActionError("Only ✅ and ❌ are offered here.")
+        return world.react(me, _channel(b.get("channel"), me), str(b.get("ts")), name)
+
+    def home(b: dict[str, Any]) -> str:
+        return world.open_home(_person(b.get("as")))
+
+    def mention(b: dict[str, Any]) -> str:
+        return world.add_mention(str(b.get("account") or ""), str(b.get("handle") or ""),
+                                 str(b.get("text") or ""))
+
+    routes = [
+        Route("/", page),
+        Route("/state", state),
+        *[Route(f"/api/{name}", action(fn), methods=["POST"]) for name, fn in (
+            ("compose", compose), ("click", click), ("view-click", view_click),
+            ("submit", submit), ("close", close), ("react", react), ("home", home),
+            ("mention", mention))],
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    return Starlette(routes=routes)

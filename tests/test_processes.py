@@ -1,0 +1,144 @@
+"""Real `commsdesk serve` processes: graceful SIGTERM, SIGKILL mid-publish, two replicas."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from commsdesk import db
+from commsdesk.emulators.slack import SlackEmulator
+from commsdesk.integrations.x.emulator import XEmulator
+from commsdesk.models import AuditEvent, Draft
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+from tests.harness import CARA, COLIN, E2E_CONFIG, ROGUE, WENDY, wait_for
+from tests.processes import ServeProcess
+
+
+class World:
+    def __init__(self, tmp: Path, database_url: str):
+        self.tmp = tmp
+        self.database_url = database_url
+        self.slack = SlackEmulator(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+        self.x = XEmulator()
+        self.procs: list[ServeProcess] = []
+
+    def __enter__(self) -> World:
+        self.slack.start()
+        self.x.start()
+        for cid in ("C0APPROVALS", "C0COMMS", "C0WASTE", "C0HIGHWAYS", "C0LIBRARIES", "C0VIP"):
+            self.slack.add_channel(cid, cid.lower())
+        for uid in (WENDY, CARA, COLIN, ROGUE):
+            self.slack.add_user(uid, uid.lower())
+        self.slack.add_usergroup("S0COMMS", "comms", [CARA, COLIN])
+        self.x.add_user("1111", "NottsCC")
+        self.x.add_user("2222", "NottsLibraries")
+        self.x.register_credentials("1111", access_token="1111-at-nottscc")
+        self.x.register_credentials("2222", access_token="2222-at-libraries")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for p in self.procs:
+            p.kill() if p.proc.poll() is None else None
+        self.slack.stop()
+        self.x.stop()
+
+    def serve(self, name: str, env: dict[str, str] | None = None) -> ServeProcess:
+        p = ServeProcess(self.tmp, E2E_CONFIG, self.database_url, self.slack.api_url,
+                         self.x.root_url, extra_env=env, name=name)
+        self.procs.append(p)
+        return p.wait_ready()
+
+    def draft_state(self) -> str | None:
+        engine = db.make_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(sa.select(Draft.state).where(Draft.id == 1)).scalar()
+        finally:
+            engine.dispose()
+
+    def posts(self) -> list[dict[str, Any]]:
+        return [p for p in self.x.posts_created() if not p.get("deleted")]
+
+    def draft_and_approval_message(self, bot: ServeProcess) -> dict[str, Any]:
+        self.slack.bot_events_url = f"{bot.url}/slack/events"
+        r = self.slack.send_command(WENDY, "C0WASTE", "post nottscc Libraries open late on Friday")
+        assert "Draft D1" in r.json()["text"], r.text
+        return wait_for(lambda: [m for m in self.slack.messages("C0APPROVALS")
+                                 if m.get("blocks")], timeout=15)[0]
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    with World(tmp_path, database_url) as w:
+        yield w
+
+
+def test_sigterm_stops_gracefully(world: World) -> None:
+    bot = world.serve("graceful")
+    assert httpx.get(f"{bot.url}/healthz").json()["status"] == "ok"
+    assert bot.terminate() == 0
+    assert "stopped" in bot.log()
+    assert BOT_TOKEN not in bot.log() and SIGNING_SECRET not in bot.log()
+
+
+@pytest.mark.parametrize("point", ["publish:before_network", "publish:after_network"])
+def test_sigkill_mid_publish_ends_with_exactly_one_post(world: World, point: str) -> None:
+    bot = world.serve("doomed", {"COMMSDESK_FAULT_KILL_AT": point})
+    msg = world.draft_and_approval_message(bot)
+    world.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+    bot.proc.wait(timeout=20)
+    assert bot.proc.returncode == -9  # killed as by a power cut
+    assert world.draft_state() == "publishing"
+    assert len(world.posts()) == (1 if point == "publish:after_network" else 0)
+    # restarted later (the crashed process's 5-minute claim has run out)
+    again = world.serve("restarted", {"COMMSDESK_CLOCK_OFFSET_SECONDS": "600"})
+    wait_for(lambda: world.draft_state() == "published", timeout=20, what="published")
+    assert len(world.posts()) == 1
+    again.terminate()
+
+
+def test_two_replicas_on_postgresql_publish_once(world: World, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas need PostgreSQL; SQLite is single-process")
+    a = world.serve("replica-a")
+    b = world.serve("replica-b")
+    msg = world.draft_and_approval_message(a)
+    event = {"type": "reaction_added", "user": CARA, "reaction": "white_check_mark",
+             "item": {"type": "message", "channel": "C0APPROVALS", "ts": msg["ts"]},
+             "item_user": "U0BOT", "event_ts": "1.2"}
+    envelope = {"type": "event_callback", "team_id": "T0COUNCIL", "api_app_id": "A0COMMSDESK",
+                "event_id": "EvREPLICA", "event_time": 1, "event": event}
+    body = json.dumps(envelope)
+    ev2 = dict(envelope, event_id="EvREPLICA2", event=dict(event, user=COLIN))
+    body2 = json.dumps(ev2)
+
+    def send(url: str, payload: str) -> None:
+        httpx.post(f"{url}/slack/events", content=payload,
+                   headers={**world.slack.sign(payload), "Content-Type": "application/json"})
+
+    threads = [threading.Thread(target=send, args=(u, p))
+               for u in (a.url, b.url) for p in (body, body2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_for(lambda: world.draft_state() == "published", timeout=20)
+    import time
+
+    time.sleep(6)  # both replicas' publish sweeps run at least once more
+    assert len(world.posts()) == 1
+    engine = db.make_engine(database_url)
+    with engine.connect() as conn:
+        approved = conn.execute(sa.select(sa.func.count()).select_from(AuditEvent)
+                                .where(AuditEvent.action == "draft.approved")).scalar()
+    engine.dispose()
+    assert approved == 1
+    a.terminate()
+    b.terminate()

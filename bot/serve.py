@@ -12,9 +12,9 @@ from commsdesk import db, logs
 from commsdesk.app import build_bolt_app
 from commsdesk.config import Settings
 from commsdesk.db import transaction
-from commsdesk.services.ingest import sync_accounts
 from commsdesk.runtime import Runtime
 from commsdesk.server import build_asgi
+from commsdesk.services.ingest import sync_accounts
 
 log = logs.get("commsdesk.serve")
 

@@ -59,7 +59,7 @@ class XAccount:
 ACCOUNTS: tuple[XAccount, ...] = (
     XAccount("nottscc", "NottsCC", "1111", "Nottinghamshire County Council", "NOTTSCC"),
     XAccount("libraries", "NottsLibraries", "2222", "Notts Libraries", "LIBRARIES"),
-    XAccount("countryparks", "NottsCountryParks", "3333", "Notts Country Parks", "PARKS"),
+    XAccount("countryparks", "NottsParks", "3333", "Notts Country Parks", "PARKS"),
     XAccount("jobs", "NottsCCJobs", "4444", "Notts County Council Jobs", "JOBS"),
 )
 
@@ -98,10 +98,10 @@ def x_access_token(account: XAccount) -> str:
 RESIDENTS: tuple[tuple[str, str, str], ...] = (
     ("90001", "beeston_dave", "Dave from Beeston"),
     ("90002", "mansfield_mum", "Sarah K"),
-    ("90003", "bookworm_bridgford", "Alex Reads"),
+    ("90003", "bridgford_reads", "Alex Reads"),
     ("90004", "carer_linda", "Linda M"),
     ("90005", "rufford_walker", "Jo Walker"),
-    ("90006", "worksop_youth_dad", "Mark T"),
+    ("90006", "worksop_dad", "Mark T"),
 )
 
 # (resident handle, account handle, text, minutes ago)
@@ -112,16 +112,16 @@ SEED_MENTIONS: tuple[tuple[str, str, str, int], ...] = (
     ("beeston_dave", "NottsCC",
      "@NottsCC our green bin wasn't collected on Tuesday again (Beeston, NG9). Third time "
      "this month - who do I speak to?", 35),
-    ("bookworm_bridgford", "NottsLibraries",
+    ("bridgford_reads", "NottsLibraries",
      "@NottsLibraries is West Bridgford open on the bank holiday Monday? Want to bring the "
      "kids to sign up for the Summer Reading Challenge", 27),
     ("carer_linda", "NottsCC",
      "@NottsCC my mum's care assessment has been waiting six weeks & nobody rings back. "
      "Who can I contact about social care at home?", 19),
-    ("rufford_walker", "NottsCountryParks",
-     "Thanks @NottsCountryParks rangers at Rufford Abbey <3 brilliant day out & the kids "
+    ("rufford_walker", "NottsParks",
+     "Thanks @NottsParks rangers at Rufford Abbey <3 brilliant day out & the kids "
      "loved the new play area", 12),
-    ("worksop_youth_dad", "NottsCC",
+    ("worksop_dad", "NottsCC",
      "@NottsCC is the youth club at the Worksop young people's centre still on Thursday "
      "evenings over the summer?", 6),
 )

@@ -189,8 +189,8 @@ def public_timelines(x: XEmulator) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------- the audit trail
 
-SUMMARY_KEYS = ("text", "reason", "routes", "attempted", "via", "version", "url",
-                "published_url", "error", "service", "channel", "account", "author")
+SUMMARY_KEYS = ("text", "reason", "routes", "attempted", "via", "version",
+                "published_url", "error", "service", "channel", "author")
 
 
 def _summary(details: dict[str, Any]) -> str:

@@ -41,32 +41,40 @@ def to_toml(config: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bot_env(tmp: Path, config: dict[str, Any], database_url: str, slack_api_url: str,
+            x_api_base_url: str, extra_env: dict[str, str] | None = None,
+            name: str = "bot") -> dict[str, str]:
+    """The environment a deployed bot would have (config file written to tmp)."""
+    cfg_path = tmp / f"{name}.toml"
+    cfg_path.write_text(to_toml(config))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "X_", "COMMSDESK_", "DATABASE_URL"))}
+    env.update({
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack_api_url, "X_API_BASE_URL": x_api_base_url,
+        "DATABASE_URL": database_url, "COMMSDESK_CONFIG": str(cfg_path),
+        "COMMSDESK_LOG_FORMAT": "json",
+    })
+    for acc in config["accounts"]:
+        cred = acc["credentials"]
+        low = cred.lower()
+        env.update({
+            f"X_{cred}_CONSUMER_KEY": f"ck-{low}",
+            f"X_{cred}_CONSUMER_SECRET": f"cs-{low}-secret",
+            f"X_{cred}_ACCESS_TOKEN": f"{acc.get('user_id') or '1'}-at-{low}",
+            f"X_{cred}_ACCESS_TOKEN_SECRET": f"ats-{low}-secret",
+        })
+    env.update(extra_env or {})
+    return env
+
+
 class ServeProcess:
     def __init__(self, tmp: Path, config: dict[str, Any], database_url: str, slack_api_url: str,
                  x_api_base_url: str, extra_env: dict[str, str] | None = None,
                  name: str = "bot"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cfg_path = tmp / f"{name}.toml"
-        cfg_path.write_text(to_toml(config))
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("SLACK_", "X_", "COMMSDESK_", "DATABASE_URL"))}
-        env.update({
-            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack_api_url, "X_API_BASE_URL": x_api_base_url,
-            "DATABASE_URL": database_url, "COMMSDESK_CONFIG": str(cfg_path),
-            "COMMSDESK_LOG_FORMAT": "json",
-        })
-        for acc in config["accounts"]:
-            cred = acc["credentials"]
-            low = cred.lower()
-            env.update({
-                f"X_{cred}_CONSUMER_KEY": f"ck-{low}",
-                f"X_{cred}_CONSUMER_SECRET": f"cs-{low}-secret",
-                f"X_{cred}_ACCESS_TOKEN": f"{acc.get('user_id') or '1'}-at-{low}",
-                f"X_{cred}_ACCESS_TOKEN_SECRET": f"ats-{low}-secret",
-            })
-        env.update(extra_env or {})
+        env = bot_env(tmp, config, database_url, slack_api_url, x_api_base_url, extra_env, name)
         self.log_path = tmp / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(

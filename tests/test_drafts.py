@@ -311,3 +311,34 @@ def test_help(h: Harness) -> None:
 def test_length_counts_urls_as_23(h: Harness) -> None:
     url = "https://www.nottinghamshire.gov.uk/" + "x" * 200
     assert "Draft D1" in command(h, WENDY, f"post nottscc Details: {url}")
+
+
+def test_draft_reply_modal_counts_live_and_creates_the_draft(h: Harness) -> None:
+    mention(h, "pothole on Mansfield Road near the school", author="bob")
+    alert = h.alerts_in("C0HIGHWAYS")[0]
+    h.slack.click_button(HARRY, "C0HIGHWAYS", alert["ts"], "alert_draft_reply", "1")
+    view = wait_for(lambda: h.slack.open_views(HARRY))[-1]
+    shown = block_texts(view)
+    assert "pothole on Mansfield Road" in shown and "@NottsCC" in shown and "0/280" in shown
+    h.slack.click_view_button(HARRY, view["id"], "draft_text_input",
+                              value="Thanks Bob, reported to highways 👍")
+    wait_for(lambda: "35/280" in block_texts(h.slack.view(view["id"]) or {}),
+             what="live count")
+    h.slack.submit_view(HARRY, view["id"], {"draft_text": {
+        "draft_text_input": "Thanks Bob, reported to highways 👍"}})
+    msg = approval_message(h)
+    assert "Thanks Bob" in block_texts(msg) and "In reply to M1" in block_texts(msg)
+    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+    wait_for(lambda: draft_state(h) == "published")
+    assert posts(h)[0]["text"] == "Thanks Bob, reported to highways 👍"
+
+
+def test_modal_refuses_too_long_text_with_an_inline_error(h: Harness) -> None:
+    mention(h, "bins")
+    alert = h.alerts_in("C0WASTE")[0]
+    h.slack.click_button(WENDY, "C0WASTE", alert["ts"], "alert_draft_reply", "1")
+    view = wait_for(lambda: h.slack.open_views(WENDY))[-1]
+    r = h.slack.submit_view(WENDY, view["id"], {"draft_text": {"draft_text_input": "b" * 300}})
+    assert r.json()["response_action"] == "errors"
+    assert "limit is 280" in r.json()["errors"]["draft_text"]
+    assert h.count(Draft) == 0

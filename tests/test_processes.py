@@ -80,6 +80,28 @@ def world(tmp_path: Path, database_url: str) -> Iterator[World]:
         yield w
 
 
+def test_poll_once_delivers_and_exits(world: World) -> None:
+    import subprocess
+    import sys
+
+    from tests.processes import bot_env
+
+    world.x.add_mention("1111", "jane", "bins not collected on Elm Road")
+    world.x.add_mention("1111", "bob", "pothole on the A60")
+    env = bot_env(world.tmp, E2E_CONFIG, world.database_url, world.slack.api_url,
+                  world.x.root_url)
+    r = subprocess.run([sys.executable, "-m", "commsdesk.cli", "poll", "--once"], env=env,
+                       cwd=world.tmp, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "nottscc: 2 new mention(s)" in r.stdout and "2 Slack message(s) delivered" in r.stdout
+    assert len(world.slack.messages("C0WASTE")) == 1
+    assert len(world.slack.messages("C0HIGHWAYS")) == 1
+    r = subprocess.run([sys.executable, "-m", "commsdesk.cli", "poll", "--once"], env=env,
+                       cwd=world.tmp, capture_output=True, text=True, timeout=120)
+    assert "nottscc: 0 new mention(s)" in r.stdout
+    assert BOT_TOKEN not in r.stdout + r.stderr
+
+
 def test_sigterm_stops_gracefully(world: World) -> None:
     bot = world.serve("graceful")
     assert httpx.get(f"{bot.url}/healthz").json()["status"] == "ok"

@@ -1,0 +1,234 @@
+"""`commsdesk demo` in Debian's Chromium: issue 5's story, played in the page as a person would.
+
+The demo runs as `commsdesk demo` does (a subprocess, free port, its own data folder);
+screenshots of each step land in artifacts/demo/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "demo"
+MENTION = "Deep pothole on Main Street, Calverton outside the Co-op, burst my tyre (ref Z81)"
+REPLY = "Sorry about your tyre! Our highways team will inspect Main Street within 48 hours."
+
+pytestmark = pytest.mark.timeout(150)
+
+
+def _need_browser() -> None:
+    problem = None
+    if not Path(CHROMIUM).exists():
+        problem = f"{CHROMIUM} is missing: scripts/setup installs Debian's chromium"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "the playwright package is missing: pip install -e '.[dev]'"
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+class DemoProcess:
+    """`commsdesk demo` in a subprocess; its URL is read from what it prints."""
+
+    def __init__(self, data_dir: Path, port: int):
+        self.data_dir, self.port = data_dir, port
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "commsdesk.cli", "demo", "--port", str(port),
+             "--data", str(data_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        self.url = self._wait_for_url()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+
+    def _wait_for_url(self, timeout: float = 40.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            match = re.search(r"open (http://\S+)", line)
+            if match:
+                return match.group(1)
+        self.kill()
+        raise AssertionError("the demo did not print its URL:\n" + "".join(self.output))
+
+    def state(self, person: str, channel: str) -> dict[str, object]:
+        url = f"{self.url}state?as={person}&ch={channel}"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def stop(self) -> int:
+        """Ctrl-C, as a person would; the demo saves its state and exits 0."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("the demo did not stop on Ctrl-C:\n" + "".join(self.output))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[DemoProcess]:
+    _need_browser()
+    proc = DemoProcess(tmp_path / "demo-data", free_port())
+    try:
+        yield proc
+    finally:
+        proc.kill()
+
+
+def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 950})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        expect.set_options(timeout=20_000)
+
+        def shot(name: str) -> None:
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+        def top_message(text: str):  # type: ignore[no-untyped-def]
+            return page.locator("#sk-main .sk-msgs > article", has_text=text)
+
+        def channel(name: str) -> None:
+            page.locator("#sk-sidebar").get_by_role(
+                "button", name=re.compile(rf"\b{re.escape(name)}\b")).click()
+            expect(page.locator("#sk-main h3")).to_contain_text(name)
+
+        page.goto(demo.url)
+        # the seeded resident mentions reach their service channels within seconds
+        page.get_by_label("You are").select_option("U0WENDY")
+        expect(top_message("green bin")).to_be_visible()
+        shot("01-seeded-mentions")
+
+        # a resident posts about a pothole on the public pane
+        form = page.locator("#mention-form")
+        form.get_by_label("Mention").select_option(label="@NottsCC")
+        form.get_by_label("Resident's handle").fill("calverton_pat")
+        form.get_by_label("Post text").fill(MENTION)
+        form.get_by_role("button", name="Post mention").click()
+        expect(page.locator("#x-public article.x-post", has_text="ref Z81")).to_be_visible()
+
+        # ... and it appears in Highways, where the highways officer drafts a reply
+        page.get_by_label("You are").select_option("U0HARRY")
+        expect(page.locator("#sk-main h3")).to_contain_text("highways")
+        alert = top_message("ref Z81")
+        expect(alert).to_be_visible()
+        expect(alert).to_contain_text("keyword “pothole”")
+        shot("02-pothole-in-highways")
+        alert.get_by_role("button", name="Draft reply").click()
+        dialog = page.get_by_role("dialog", name="Draft a reply")
+        expect(dialog).to_be_visible()
+        dialog.get_by_label("Your draft").fill(REPLY)
+        expect(dialog).to_contain_text(f"{len(REPLY)}/280 characters")  # live count, views.update
+        shot("03-draft-modal")
+        dialog.get_by_role("button", name="Send for approval").click()
+        expect(dialog).to_be_hidden()
+        expect(alert).to_contain_text("Draft pending approval")
+
+        # the officer's own ✅ on their own draft publishes nothing, and says why
+        channel("comms-approvals")
+        draft = top_message(REPLY)
+        expect(draft).to_contain_text("Waiting for approval")
+        draft.get_by_role("button", name="React ✅").click()
+        refusal = page.locator("#sk-main article.ephemeral", has_text="nothing was published")
+        expect(refusal).to_be_visible()
+        expect(refusal).to_contain_text("Only members of the comms approvers group can approve")
+        expect(draft).to_contain_text("Waiting for approval")
+        shot("04-own-approval-refused")
+
+        # a comms officer who is not the author approves with ✅
+        page.get_by_label("You are").select_option("U0PRIYA")
+        expect(page.locator("#sk-main h3")).to_contain_text("comms-approvals")
+        expect(page.locator("#sk-main")).not_to_contain_text("nothing was published")  # Harry's
+        draft.get_by_role("button", name="React ✅").click()
+        expect(draft).to_contain_text("Published (approved by @Priya Sharma)")
+        expect(draft.locator(".sk-thread")).to_contain_text("x.com/NottsCC/status/")
+        shot("05-approved-and-published")
+
+        # the reply appears under the mention on the public pane
+        mention_post = page.locator("#x-public article.x-post", has_text="ref Z81")
+        reply = mention_post.locator(".x-replies article.x-post.council", has_text=REPLY)
+        expect(reply).to_be_visible()
+        expect(reply).to_contain_text("@NottsCC")
+        reply.scroll_into_view_if_needed()
+        shot("06-reply-on-public-pane")
+
+        # the audit pane shows each step
+        audit = page.locator("#audit")
+        for action in ("mention.received", "mention.routed", "draft.created",
+                       "draft.decision_refused", "draft.approved", "draft.publishing",
+                       "draft.published"):
+            expect(audit.locator(f'li[data-action="{action}"]').first).to_be_visible()
+        expect(audit.locator('li[data-action="draft.decision_refused"]').first) \
+            .to_contain_text("Harry Clarke")
+        expect(audit.locator('li[data-action="draft.approved"]').first) \
+            .to_contain_text("Priya Sharma")
+        expect(audit).to_contain_text("chain intact")
+        shot("07-audit-trail")
+
+        # and back in Highways, the alert says it was answered
+        page.get_by_label("You are").select_option("U0HARRY")
+        expect(top_message("ref Z81")).to_contain_text("Replied by @Harry Clarke")
+        assert not errors, errors
+        browser.close()
+
+    # Ctrl-C stops everything cleanly; a second run resumes the same demo
+    assert demo.stop() == 0, "".join(demo.output)
+    assert (demo.data_dir / "slack-state.json").exists()
+    again = DemoProcess(demo.data_dir, free_port())
+    try:
+        deadline = time.monotonic() + 10
+        while not any("resumed" in line for line in again.output):
+            assert time.monotonic() < deadline, "".join(again.output)
+            time.sleep(0.05)
+        regions = again.state("U0PRIYA", "C0APPROVALS")["regions"]
+        assert REPLY in regions["sk-main"]  # type: ignore[index]
+        assert REPLY in regions["x-public"]  # type: ignore[index]
+        assert again.stop() == 0
+    finally:
+        again.kill()
+    assert time.monotonic() - started < 90

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -105,6 +106,8 @@ class Mention(Base):
     closed_by: Mapped[str | None] = mapped_column(String(32))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    escalated: Mapped[bool] = mapped_column(default=False, server_default=false())
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def ref(self) -> str:
@@ -176,6 +179,7 @@ class Draft(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def ref(self) -> str:
@@ -219,6 +223,21 @@ class PublishAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(24), default="started")
     external_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Pause(Base):
+    """Lockdown: while a pause is open (resumed_at is NULL) nothing is published for
+    its account (account_id NULL: every account)."""
+
+    __tablename__ = "pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    paused_by: Mapped[str] = mapped_column(String(32))
+    paused_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resumed_by: Mapped[str | None] = mapped_column(String(32))
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SlackEvent(Base):

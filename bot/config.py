@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -82,6 +83,7 @@ class SlackConfig(_Strict):
     approvers_usergroup: UsergroupId
     approve_reaction: Reaction = "white_check_mark"
     reject_reaction: Reaction = "x"
+    admins_usergroup: UsergroupId | None = None  # IT / digital officers
 
 
 class AccountConfig(_Strict):
@@ -90,6 +92,10 @@ class AccountConfig(_Strict):
     handle: str
     user_id: str | None = None
     credentials: str
+    # tiered permissions (all optional)
+    approvers_usergroup: UsergroupId | None = None  # may approve for this account only
+    drafters_usergroup: UsergroupId | None = None  # only they (and approvers) may draft
+    required_approvals: int = Field(default=1, ge=1, le=2)
 
     @field_validator("name")
     @classmethod
@@ -136,6 +142,8 @@ class ServiceConfig(_Strict):
     keywords: list[str] = Field(default_factory=list)
     accounts: list[str] = Field(default_factory=list)
     authors: list[str] = Field(default_factory=list)
+    drafters_usergroup: UsergroupId | None = None  # only they may reply to its mentions
+    sla_hours: float | None = Field(default=None, gt=0, le=1000)  # working hours; unset: insight default
 
     @field_validator("keywords")
     @classmethod
@@ -160,12 +168,113 @@ class ServiceConfig(_Strict):
         return self
 
 
+PURDAH_EXPLANATION = (
+    "Pre-election period: the Recommended Code of Practice on Local Authority Publicity "
+    "asks councils not to publish anything that could be seen as seeking to influence "
+    "voters, and to take particular care with publicity about candidates and "
+    "controversial issues."
+)
+
+DEFAULT_SAFEGUARDING_TERMS = [
+    "suicide", "suicidal", "kill myself", "end my life", "self harm", "self-harm",
+    "hurting myself", "overdose", "abuse", "abused", "abusing", "neglect", "neglected",
+    "child at risk", "not safe at home", "scared to go home", "hits me", "beaten",
+    "domestic violence", "grooming", "exploited", "exploitation", "trafficked",
+]
+
+
+class PurdahPeriod(_Strict):
+    name: str
+    start: date
+    end: date  # inclusive
+    accounts: list[str] = Field(default_factory=list)  # empty: every account
+    rule: Literal["block", "second_approval"] = "block"
+    approvers_usergroup: UsergroupId | None = None  # for second_approval
+    explanation: str = PURDAH_EXPLANATION
+
+    @model_validator(mode="after")
+    def _sane(self) -> PurdahPeriod:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        if self.rule == "second_approval" and self.approvers_usergroup is None:
+            raise ValueError("rule second_approval needs approvers_usergroup")
+        return self
+
+
+CheckLevel = Literal["off", "warn", "block"]
+
+
+class HouseStyleConfig(_Strict):
+    length: CheckLevel = "block"
+    blocked_words: CheckLevel = "block"
+    flagged_words: CheckLevel = "warn"
+    hashtag_case: CheckLevel = "warn"
+    alt_text: CheckLevel = "block"
+    link_domains: CheckLevel = "warn"
+    personal_data: CheckLevel = "block"
+    blocked_word_list: list[str] = Field(default_factory=list)
+    flagged_word_list: list[str] = Field(default_factory=list)
+    approved_domains: list[str] = Field(default_factory=list)  # empty: any domain
+
+
+class SafeguardingConfig(_Strict):
+    channel: ChannelId | None = None  # private escalation channel; unset: off
+    terms: list[str] = Field(default_factory=lambda: list(DEFAULT_SAFEGUARDING_TERMS))
+    hide_text_in_service_channel: bool = True
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class OfficeHoursConfig(_Strict):
+    """When response times count: working days, opening hours (council time zone) and
+    bank holidays (a UK nation from the `holidays` package, or "none")."""
+
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+    bank_holidays: Literal["england", "wales", "scotland", "northern-ireland", "none"] = "england"
+    closed_dates: list[date] = Field(default_factory=list)  # e.g. the Christmas closure
+
+    @model_validator(mode="after")
+    def _sane(self) -> OfficeHoursConfig:
+        if not self.days:
+            raise ValueError("days is empty: name at least one working day, e.g. [\"mon\"]")
+        if self.end <= self.start:
+            raise ValueError("end must be after start (same day, 24-hour clock)")
+        return self
+
+
+class InsightConfig(_Strict):
+    """Response-time targets, reminders, the daily digest and the weekly report."""
+
+    comms_channel: ChannelId | None = None  # digests and reports; unset: slack.default_channel
+    default_sla_hours: float = Field(default=4.0, gt=0, le=1000)  # working hours
+    reminders: bool = True  # thread reminders at 75% and 100% of a mention's SLA
+    daily_digest: bool = True
+    digest_time: time = time(9, 0)  # working days, council time
+    weekly_report: bool = True
+    weekly_report_day: Weekday = "mon"
+    weekly_report_time: time = time(9, 0)
+
+
+class RetentionConfig(_Strict):
+    days: int = Field(default=0, ge=0)  # 0: keep residents' personal data until purged by hand
+
+
 class Config(_Strict):
     timezone: str = "Europe/London"
     poll_interval_seconds: int = Field(default=60, ge=10, le=86400)
     slack: SlackConfig
     accounts: list[AccountConfig] = Field(default_factory=list)
     services: list[ServiceConfig] = Field(default_factory=list)
+    purdah: list[PurdahPeriod] = Field(default_factory=list)
+    house_style: HouseStyleConfig = Field(default_factory=HouseStyleConfig)
+    safeguarding: SafeguardingConfig = Field(default_factory=SafeguardingConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    office_hours: OfficeHoursConfig = Field(default_factory=OfficeHoursConfig)
+    insight: InsightConfig = Field(default_factory=InsightConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -193,6 +302,13 @@ class Config(_Strict):
                 if name not in seen:
                     problems.append(
                         f"services[{i}].accounts: unknown account {name!r}"
+                        + _suggest(name, sorted(seen))
+                    )
+        for i, period in enumerate(self.purdah):
+            for name in period.accounts:
+                if name not in seen:
+                    problems.append(
+                        f"purdah[{i}].accounts: unknown account {name!r}"
                         + _suggest(name, sorted(seen))
                     )
         if problems:

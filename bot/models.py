@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -264,3 +265,57 @@ class AuditEvent(Base):
     details_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# ---------------------------------------------------------------- insight (issue 7)
+
+
+class FollowerSnapshot(Base):
+    """An account's follower count, once a day (council time), for reach figures."""
+
+    __tablename__ = "follower_snapshots"
+    __table_args__ = (UniqueConstraint("account_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    day: Mapped[date] = mapped_column(Date)
+    followers: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SlaReminder(Base):
+    """A reminder that an alert's mention passed 75% or 100% of its SLA: one row each,
+    so every reminder is sent once, whatever restarts or replicas do."""
+
+    __tablename__ = "sla_reminders"
+    __table_args__ = (UniqueConstraint("alert_id", "level"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id"), index=True)
+    service: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[int] = mapped_column(Integer)  # 75|100 (% of the SLA)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent: Mapped[bool] = mapped_column(default=True)  # False: superseded by the 100% one
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class InsightRun(Base):
+    """Scheduled insight work done once per period (daily digest, weekly report)."""
+
+    __tablename__ = "insight_runs"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)  # digest|weekly_report
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)  # 2026-11-25 | 2026-W47
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HomeView(Base):
+    """Whose App Home to keep current, and what it last showed (a digest)."""
+
+    __tablename__ = "home_views"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    digest: Mapped[str | None] = mapped_column(String(64))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

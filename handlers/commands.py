@@ -6,9 +6,16 @@ from typing import Any
 
 from commsdesk import logs
 from commsdesk.db import transaction
-from commsdesk.domain import slash
+from commsdesk.domain import permissions, slash
 from commsdesk.runtime import Runtime
-from commsdesk.services.drafting import check_command, create_draft
+from commsdesk.services import governance
+from commsdesk.services.drafting import (
+    DraftRefused,
+    check_command,
+    check_permission,
+    create_draft,
+    record_refusal,
+)
 
 log = logs.get("commsdesk.commands")
 
@@ -23,13 +30,26 @@ def register(app: Any, rt: Runtime) -> None:
             if isinstance(parsed, slash.Help):
                 ack(response_type="ephemeral", text=slash.HELP_TEXT)
                 return
+            if isinstance(parsed, slash.Stats):
+                from commsdesk.services import stats
+
+                ack(response_type="ephemeral", text=stats.answer(rt, parsed.args))
+                return
+            if isinstance(parsed, slash.WhoAmI | slash.Pause | slash.Resume):
+                ack(response_type="ephemeral", text=governance_command(rt, user, parsed))
+                return
             with transaction(rt.sessions) as s:
                 req = check_command(rt, s, parsed)
+                check_permission(rt, s, user, req)
                 draft = create_draft(rt, s, req, user, via="slash",
                                      reply_to=(channel, user) if channel else None)
                 ref = draft.ref
         except slash.SlashError as err:
             ack(response_type="ephemeral", text=err.text())
+            return
+        except DraftRefused as refused:
+            record_refusal(rt, user, refused, via="slash")
+            ack(response_type="ephemeral", text=f":no_entry: {refused.reason} Nothing was stored.")
             return
         when = ""
         if req.scheduled_for is not None:
@@ -39,3 +59,31 @@ def register(app: Any, rt: Runtime) -> None:
             text=f":memo: Draft {ref} created and sent to the comms team for approval.{when}")
         rt.kick_outbox()
         log.info("draft created", draft=ref, via="slash")
+
+
+def governance_command(rt: Runtime, user: str,
+                       cmd: slash.WhoAmI | slash.Pause | slash.Resume) -> str:
+    cfg = rt.settings.config
+    members = rt.approvers.members_of
+    if isinstance(cmd, slash.WhoAmI):
+        return "\n".join(permissions.describe(user, cfg, members))
+    if not permissions.is_comms(user, cfg, members):
+        with transaction(rt.sessions) as s:
+            from commsdesk.domain import audit
+
+            audit.record(s, actor=user, action="publishing.pause_refused",
+                         subject_kind="account", subject_id=cmd.target,
+                         details={"command": type(cmd).__name__.lower()})
+        return ":no_entry: Only the comms approvers group can pause or resume publishing."
+    if cmd.target != "all" and cfg.account(cmd.target) is None:
+        known = ", ".join(a.name for a in cfg.accounts)
+        return f"There is no account called `{cmd.target}`. Accounts: {known}, or `all`."
+    with transaction(rt.sessions) as s:
+        if isinstance(cmd, slash.Pause):
+            text = governance.pause(rt, s, user, cmd.target, cmd.reason)
+        else:
+            text = governance.resume(rt, s, user, cmd.target)
+    rt.kick_outbox()
+    if isinstance(cmd, slash.Resume):
+        rt.publisher.submit_sweep()
+    return text

@@ -19,7 +19,15 @@ from commsdesk.domain import drafts, slash
 from commsdesk.models import Account, Draft
 from commsdesk.runtime import Runtime
 from commsdesk.services import alerts
-from commsdesk.services.drafting import check_command, check_length, create_draft, refresh_draft
+from commsdesk.services.drafting import (
+    DraftRefused,
+    check_command,
+    check_length,
+    check_permission,
+    create_draft,
+    record_refusal,
+    refresh_draft,
+)
 
 
 def _draft_text(view: dict[str, Any]) -> str:
@@ -65,11 +73,16 @@ def register(app: Any, rt: Runtime) -> None:
         try:
             with transaction(rt.sessions) as s:
                 req = check_command(rt, s, slash.Reply(slash.MentionRef(mention_id), text))
+                check_permission(rt, s, user, req)
                 channel = meta.get("channel")
                 create_draft(rt, s, req, user, via="modal",
                              reply_to=(channel, user) if channel else None)
         except slash.SlashError as err:
             ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: err.message[:150]})
+            return
+        except DraftRefused as refused:
+            record_refusal(rt, user, refused, via="modal")
+            ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: refused.reason[:150]})
             return
         ack()
         rt.kick_outbox()

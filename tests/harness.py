@@ -44,7 +44,7 @@ E2E_CONFIG["services"] = [
 ]
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+def wait_for(predicate: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -174,15 +174,19 @@ def test_slack_429_is_honoured(h: Harness) -> None:
     assert len(h.alerts_in("C0WASTE")) == 1
 
 
-def test_burst_is_paced_per_channel_and_backlog_announced(h: Harness) -> None:
+def test_burst_is_paced_per_channel_and_backlog_announced(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from commsdesk.services import outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "BACKLOG_NOTICE_AT", 5)
     h.slack.enforce_rate_limits = True
-    for i in range(25):
+    for i in range(8):
         h.x.add_mention("1111", f"res{i}", f"recycling {i}")
     h.poll()
     h.settle(timeout=60)
     msgs = h.slack.messages("C0WASTE")
     alerts = [m for m in msgs if m.get("blocks")]
-    assert len(alerts) == 25
+    assert len(alerts) == 8
     assert any("queued for this channel" in (m.get("text") or "") for m in msgs)
     assert all(c.status == 200 for c in h.slack.calls_to("chat.postMessage"))
     times = h.slack.post_times("C0WASTE")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from commsdesk.blockkit.alerts import NETWORK_LABEL, slack_date
 from commsdesk.blockkit.escape import escape, outside_text_sections, plain, truncate
+from commsdesk.domain.house_style import Finding
 from commsdesk.models import Account, Draft, Mention
 
 ACTION_APPROVE = "draft_approve"
@@ -38,6 +39,11 @@ class ApprovalView:
     max_length: int
     approve_reaction: str
     reject_reaction: str
+    banners: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    approvals: list[str] = field(default_factory=list)  # who approved this version so far
+    required: int = 1
+    hold: str | None = None  # why an approved draft is waiting
 
 
 def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
@@ -49,6 +55,7 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
             f"*{what} as @{escape(acc.handle)} on {net}* · draft *{d.ref}* (v{d.version}) "
             f"by <@{d.author}>")}},
     ]
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": b}} for b in v.banners]
     if v.mention is not None:
         m = v.mention
         author = escape(f"@{m.author_handle}" if m.author_handle else "someone")
@@ -62,11 +69,23 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
     if d.scheduled_for is not None:
         meta.append(f"scheduled for {slack_date(d.scheduled_for, tz)}")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(meta)}]})
+    for f in v.findings:
+        icon = ":no_entry:" if f.level == "block" else ":warning:"
+        what_it_does = "blocks publishing" if f.level == "block" else "warning"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"{icon} House style ({what_it_does}): {escape(f.message)}")}]})
+    if v.required > 1 and d.state == "pending":
+        who = ", ".join(f"<@{u}>" for u in v.approvals) or "nobody yet"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f":busts_in_silhouette: Needs {v.required} approvals from different approvers "
+            f"({len(v.approvals)} so far: {who})")}]})
     line = STATE_LINE.get(d.state, d.state).format(
         approved_by=d.approved_by or "?", decided_by=d.decided_by or "?",
         error=escape(truncate(d.last_error or "unknown error", 500)))
     if d.state == "published" and d.published_url:
         line += f" · <{d.published_url}|view post>"
+    if d.state == "approved" and v.hold:
+        line += f" · :double_vertical_bar: waiting: {v.hold}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
     buttons: list[dict[str, Any]] = []
     value = str(d.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -100,20 +101,18 @@ class World:
             raise ActionError("That form was already closed.") from None
         if resp.status_code != 200:
             self.view_errors[view_id] = {"_": "We had some trouble connecting. Try again?"}
-            return "The bot did not accept the form."
+            raise ActionError("The bot did not accept the form.")
         body = _json_or_text(resp)
         if isinstance(body, dict) and body.get("response_action") == "errors":
             self.view_errors[view_id] = {str(k): str(v) for k, v in
                                          (body.get("errors") or {}).items()}
-            return "The form has errors: see the messages in it."
+            raise ActionError("The form has errors: see the messages in it.")
         self.view_errors.pop(view_id, None)
         return "Form submitted."
 
     def close_view(self, user: str, view_id: str) -> str:
-        try:
+        with contextlib.suppress(LookupError):  # already closed
             self.slack.close_view(user, view_id)
-        except LookupError:
-            pass
         self.view_errors.pop(view_id, None)
         return "Closed."
 

@@ -189,15 +189,15 @@ def public_timelines(x: XEmulator) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------- the audit trail
 
-SUMMARY_KEYS = ("text", "reason", "routes", "attempted", "via", "version",
+SUMMARY_KEYS = ("text", "reason", "routes", "attempted", "via", "version", "url",
                 "published_url", "error", "service", "channel", "author")
 
 
-def _summary(details: dict[str, Any]) -> str:
+def _summary(action: str, details: dict[str, Any]) -> str:
     parts = []
     for key in SUMMARY_KEYS:
         value = details.get(key)
-        if value in (None, "", []):
+        if value in (None, "", []) or (key == "url" and action == "mention.received"):
             continue
         if key == "routes" and isinstance(value, list):
             value = ", ".join(f"#{data_channel_name(r.get('channel'))}" for r in value)
@@ -223,6 +223,6 @@ def audit_rows(rt: Runtime, names: Names, limit: int = 150) -> tuple[list[dict[s
             "id": e.id, "time": local_time(e.at.timestamp()),
             "actor": "system" if e.actor == "system" else names.user(e.actor),
             "action": e.action, "subject": _subject(e.subject_kind, e.subject_id),
-            "summary": _summary(e.details if isinstance(e.details, dict) else {}),
+            "summary": _summary(e.action, e.details if isinstance(e.details, dict) else {}),
         } for e in events]
     return rows, total

@@ -175,7 +175,11 @@ class Demo:
         logs.add_secrets(settings.secrets())
         # the bot, exactly as `serve` runs it: migrations, Bolt over HTTP, the scheduler
         rt = self.rt = Runtime.create(settings)
-        db.upgrade(rt.engine)
+        try:
+            db.upgrade(rt.engine)
+        except db.DatabaseError as exc:
+            raise db.DatabaseError(f"{exc} (the demo data in {self.data_dir}/ cannot be "
+                                   "resumed: start afresh with `commsdesk demo --reset`)") from None
         self.bolt = build_bolt_app(rt)
         bot = _Server(build_asgi(rt, self.bolt), _free_port(), "bot")
         bot.start()
@@ -243,6 +247,11 @@ def run_demo(port: int = 8000, reset: bool = False, data_dir: Path = Path("demo-
     demo = Demo(port=port, data_dir=data_dir, reset=reset)
     try:
         demo.start()
+    except BaseException:
+        demo.stop()
+        _restore(previous)
+        raise
+    try:
         state = "resumed from" if demo.resumed else "new demo data in"
         print(f"commsdesk demo: open {demo.url} in your browser", flush=True)
         print(f"  {state} {data_dir}/ · Slack emulator {demo.slack.root_url} · "
@@ -255,6 +264,10 @@ def run_demo(port: int = 8000, reset: bool = False, data_dir: Path = Path("demo-
     finally:
         print("commsdesk demo: stopping…", flush=True)
         demo.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore(previous)
         print("commsdesk demo: stopped; state saved", flush=True)
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)

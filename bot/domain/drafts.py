@@ -29,6 +29,18 @@ PUBLISH_LEASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
+class ApprovalPolicy:
+    """What approving this draft takes, worked out from roles, periods and house style."""
+
+    may_approve: bool
+    refusal: str = ""
+    required: int = 1  # distinct approvers needed
+    special_group: frozenset[str] | None = None  # one approval must come from this group
+    special_label: str = ""
+    blockers: tuple[str, ...] = ()  # reasons it cannot be approved now
+
+
+@dataclass(frozen=True)
 class Decision:
     ok: bool
     message: str
@@ -106,20 +118,23 @@ def refuse(s: Session, draft: Draft, user: str, decision: str, via: str, reason:
     return Decision(False, reason, draft.id)
 
 
-def approve(s: Session, draft_id: int, user: str, *, is_approver: bool, via: str) -> Decision:
-    draft = s.get(Draft, draft_id)
+def approve(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
+            via: str) -> Decision:
+    # lock the draft row: approvals of one draft are decided one at a time
+    draft = s.get(Draft, draft_id, with_for_update=True)
     if draft is None:
         return Decision(False, "That draft no longer exists.")
-    if not is_approver:
-        return refuse(s, draft, user, "approve", via,
-                      "Only members of the comms approvers group can approve drafts; "
-                      "nothing was published.")
+    if not policy.may_approve:
+        return refuse(s, draft, user, "approve", via, policy.refusal)
     if user == draft.author:
         return refuse(s, draft, user, "approve", via,
                       "You wrote this draft, so someone else in the comms team must approve "
                       "it; nothing was published.")
     if draft.state != "pending":
         return Decision(False, f"{draft.ref} is already {draft.state}.", draft_id)
+    if policy.blockers:
+        return refuse(s, draft, user, "approve", via,
+                      "It cannot be approved: " + " ".join(policy.blockers))
     t = now()
     if draft.scheduled_for is not None and draft.scheduled_for <= t:
         if not _cas(s, draft_id, ("pending",), state="expired", decided_by=user):
@@ -131,13 +146,31 @@ def approve(s: Session, draft_id: int, user: str, *, is_approver: bool, via: str
         return Decision(False, f"{draft.ref} was scheduled for a time that has passed, so it "
                         "was not published. Use *Publish now* or *Reschedule* on the draft.",
                         draft_id)
+    earlier = set(s.scalars(select(Approval.user_id).where(
+        Approval.draft_id == draft_id, Approval.draft_version == draft.version,
+        Approval.decision == "approve")))
+    if user in earlier:
+        return Decision(False, f"You have already approved {draft.ref}; it needs another "
+                        "approver.", draft_id)
+    approvers = earlier | {user}
+    s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
+                   decision="approve", via=via))
+    special_ok = policy.special_group is None or bool(approvers & policy.special_group)
+    if len(approvers) < policy.required or not special_ok:
+        audit.record(s, actor=user, action="draft.approval_added", subject_kind="draft",
+                     subject_id=draft_id, details={"version": draft.version, "via": via,
+                                                   "approvals": len(approvers),
+                                                   "required": policy.required})
+        more = (f"one more approval from {policy.special_label}" if not special_ok
+                else f"{policy.required - len(approvers)} more approval(s)")
+        return Decision(True, f"Approval recorded for {draft.ref}; it needs {more} before "
+                        "it is published.", draft_id)
     if not _cas(s, draft_id, ("pending",), state="approved", approved_by=user, approved_at=t,
                 decided_by=user):
         return Decision(False, f"{draft.ref} was already decided.", draft_id)
-    s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
-                   decision="approve", via=via))
     audit.record(s, actor=user, action="draft.approved", subject_kind="draft",
-                 subject_id=draft_id, details={"version": draft.version, "via": via})
+                 subject_id=draft_id, details={"version": draft.version, "via": via,
+                                               "approvers": sorted(approvers)})
     supersede_competitors(s, draft, user)
     return Decision(True, f"{draft.ref} approved.", draft_id,
                     publish_now=draft.scheduled_for is None)
@@ -158,13 +191,13 @@ def supersede_competitors(s: Session, draft: Draft, user: str) -> list[int]:
     return superseded
 
 
-def reject(s: Session, draft_id: int, user: str, *, is_approver: bool, via: str) -> Decision:
+def reject(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
+           via: str) -> Decision:
     draft = s.get(Draft, draft_id)
     if draft is None:
         return Decision(False, "That draft no longer exists.")
-    if not is_approver:
-        return refuse(s, draft, user, "reject", via,
-                      "Only members of the comms approvers group can reject drafts.")
+    if not policy.may_approve:
+        return refuse(s, draft, user, "reject", via, policy.refusal)
     if not _cas(s, draft_id, ("pending", "approved", "expired", "failed"), state="rejected",
                 decided_by=user):
         return Decision(False, f"{draft.ref} is already {draft.state}.", draft_id)
@@ -175,14 +208,16 @@ def reject(s: Session, draft_id: int, user: str, *, is_approver: bool, via: str)
     return Decision(True, f"{draft.ref} rejected.", draft_id)
 
 
-def retry(s: Session, draft_id: int, user: str, *, is_approver: bool) -> Decision:
+def retry(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy) -> Decision:
     """An approver asks for a failed (or expired) draft to be published now."""
-    draft = s.get(Draft, draft_id)
+    draft = s.get(Draft, draft_id, with_for_update=True)
     if draft is None:
         return Decision(False, "That draft no longer exists.")
-    if not is_approver:
+    if not policy.may_approve:
+        return refuse(s, draft, user, "retry", "button", policy.refusal)
+    if policy.blockers:
         return refuse(s, draft, user, "retry", "button",
-                      "Only members of the comms approvers group can publish drafts.")
+                      "It cannot be published: " + " ".join(policy.blockers))
     if draft.state == "expired" and user == draft.author:
         return refuse(s, draft, user, "retry", "button",
                       "You wrote this draft, so someone else must approve publishing it.")

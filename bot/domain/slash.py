@@ -12,6 +12,10 @@ USAGE = {
     "reply": "/social reply <ref or post URL> <text>",
     "post": "/social post <account> <text>",
     "schedule": "/social schedule <account> <YYYY-MM-DD HH:MM> <text>",
+    "pause": "/social pause <account|all> <reason>",
+    "resume": "/social resume <account|all>",
+    "whoami": "/social whoami",
+    "stats": "/social stats [service|account] [7d|30d|YYYY-MM]",
 }
 
 HELP_TEXT = (
@@ -20,6 +24,9 @@ HELP_TEXT = (
     f"• `{USAGE['reply']}`: draft a reply to a mention (the ref is on its alert, e.g. `M12`)\n"
     f"• `{USAGE['post']}`: draft a new post for an account\n"
     f"• `{USAGE['schedule']}`: draft a post for later (council time zone)\n"
+    f"• `{USAGE['whoami']}`: what you may do here, and why\n"
+    f"• `{USAGE['pause']}` / `{USAGE['resume']}`: comms team only: stop and restart publishing\n"
+    f"• `{USAGE['stats']}`: mentions, replies, response times (working hours), SLA met\n"
     f"• `{USAGE['help']}`: this message"
 )
 
@@ -77,7 +84,28 @@ class Schedule:
     text: str
 
 
-Command = Help | Reply | Post | Schedule
+@dataclass(frozen=True)
+class WhoAmI:
+    pass
+
+
+@dataclass(frozen=True)
+class Pause:
+    target: str  # account name or "all"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Resume:
+    target: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    args: tuple[str, ...] = ()  # [service|account] [period], checked against the config later
+
+
+Command = Help | Reply | Post | Schedule | WhoAmI | Pause | Resume | Stats
 
 
 def slack_to_plain(text: str) -> str:
@@ -170,4 +198,23 @@ def parse(raw: str) -> Command:
         if not body:
             raise SlashError("The post text is missing.", USAGE["schedule"])
         return Schedule(account.lower(), when, body)
+    if verb == "whoami":
+        return WhoAmI()
+    if verb == "pause":
+        target, reason = _split(rest, 1) if rest else ("", "")
+        if not target:
+            raise SlashError("Say which account to pause (or `all`), then why.", USAGE["pause"])
+        if not reason:
+            raise SlashError("Give a reason: it is shown to everyone and audited.", USAGE["pause"])
+        return Pause(target.lower(), reason)
+    if verb == "resume":
+        target = _split(rest, 1)[0] if rest else ""
+        if not target:
+            raise SlashError("Say which account to resume (or `all`).", USAGE["resume"])
+        return Resume(target.lower())
+    if verb == "stats":
+        args = tuple(rest.split())
+        if len(args) > 2:
+            raise SlashError("Give at most a service or account and a period.", USAGE["stats"])
+        return Stats(args)
     raise SlashError(f"`{verb}` is not something /social knows.\n\n{HELP_TEXT}")

@@ -1,4 +1,4 @@
-"""Who may approve: members of the configured Slack user group, cached briefly."""
+"""Slack user group membership (who approves, who drafts), cached briefly."""
 
 from __future__ import annotations
 
@@ -15,32 +15,38 @@ CACHE_SECONDS = 60.0
 
 
 class Approvers:
+    """`members_of(group)` for any user group; `is_approver` for the comms group."""
+
     def __init__(self, rt: Runtime, ttl: float = CACHE_SECONDS):
         self.rt = rt
         self.ttl = ttl
-        self._members: frozenset[str] = frozenset()
-        self._fetched_at = float("-inf")
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
-    def members(self) -> frozenset[str]:
+    def members_of(self, group: str | None) -> frozenset[str]:
+        if not group:
+            return frozenset()
         with self._lock:
-            if time.monotonic() - self._fetched_at < self.ttl:
-                return self._members
-            group = self.rt.settings.config.slack.approvers_usergroup
+            fetched_at, members = self._cache.get(group, (float("-inf"), frozenset()))
+            if time.monotonic() - fetched_at < self.ttl:
+                return members
             try:
                 resp = self.rt.slack.usergroups_users_list(usergroup=group)
-                self._members = frozenset(resp.get("users") or [])
-                self._fetched_at = time.monotonic()
+                members = frozenset(resp.get("users") or [])
+                self._cache[group] = (time.monotonic(), members)
             except (SlackApiError, SlackClientError, OSError) as exc:
-                # fail closed: with no answer from Slack nobody is an approver
-                log.warning("approvers list unavailable", usergroup=group, error=str(exc))
-                if time.monotonic() - self._fetched_at > 10 * self.ttl:
-                    self._members = frozenset()
-            return self._members
+                # fail closed: with no answer from Slack for long, nobody is a member
+                log.warning("user group unavailable", usergroup=group, error=str(exc))
+                if time.monotonic() - fetched_at > 10 * self.ttl:
+                    members = frozenset()
+            return members
+
+    def members(self) -> frozenset[str]:
+        return self.members_of(self.rt.settings.config.slack.approvers_usergroup)
 
     def is_approver(self, user: str) -> bool:
         return user in self.members()
 
     def forget(self) -> None:
         with self._lock:
-            self._fetched_at = float("-inf")
+            self._cache.clear()

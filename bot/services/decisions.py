@@ -10,20 +10,28 @@ from commsdesk.db import transaction
 from commsdesk.domain import drafts
 from commsdesk.models import Draft
 from commsdesk.runtime import Runtime
+from commsdesk.services import governance
 from commsdesk.services.drafting import refresh_draft
 
 Kind = Literal["approve", "reject", "retry"]
 
 
 def decide(rt: Runtime, draft_id: int, user: str, kind: Kind, via: str) -> drafts.Decision:
-    is_approver = rt.approvers.is_approver(user)
+    with rt.sessions() as s:
+        draft = s.get(Draft, draft_id)
+        if draft is None:
+            return drafts.Decision(False, "That draft no longer exists.")
+        try:
+            policy = governance.policy(rt, s, draft, user)
+        except LookupError as exc:
+            return drafts.Decision(False, f"{draft.ref} cannot be decided: {exc}.")
     with transaction(rt.sessions) as s:
         if kind == "approve":
-            decision = drafts.approve(s, draft_id, user, is_approver=is_approver, via=via)
+            decision = drafts.approve(s, draft_id, user, policy=policy, via=via)
         elif kind == "reject":
-            decision = drafts.reject(s, draft_id, user, is_approver=is_approver, via=via)
+            decision = drafts.reject(s, draft_id, user, policy=policy, via=via)
         else:
-            decision = drafts.retry(s, draft_id, user, is_approver=is_approver)
+            decision = drafts.retry(s, draft_id, user, policy=policy)
         draft = s.get(Draft, draft_id)
         if draft is not None and (decision.ok or draft.state == "expired"):
             refresh_draft(s, draft)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from commsdesk.blockkit.approvals import ApprovalView, approval_message
 from commsdesk.clock import now
 from commsdesk.domain import drafts, slash
-from commsdesk.models import Account, Draft, Mention, OutboxMessage
+from commsdesk.models import Account, Approval, Draft, Mention, OutboxMessage
 from commsdesk.runtime import Runtime
 from commsdesk.services.alerts import refresh_alerts
 from commsdesk.services.ingest import sync_accounts
@@ -30,8 +30,33 @@ class DraftRequest:
     scheduled_for: datetime | None = None
 
 
-class DraftInvalid(ValueError):
-    pass
+class DraftRefused(Exception):
+    """The person may not draft this (out of their scope); audited, nothing stored."""
+
+    def __init__(self, reason: str, request: DraftRequest):
+        super().__init__(reason)
+        self.reason = reason
+        self.request = request
+
+
+def check_permission(rt: Runtime, s: Session, user: str, req: DraftRequest) -> None:
+    from commsdesk.services import governance
+
+    reason = governance.drafting_refusal(rt, s, user, req.account, req.mention_id)
+    if reason is not None:
+        raise DraftRefused(reason, req)
+
+
+def record_refusal(rt: Runtime, user: str, refused: DraftRefused, via: str) -> None:
+    from commsdesk.db import transaction
+    from commsdesk.domain import audit
+
+    with transaction(rt.sessions) as s:
+        audit.record(s, actor=user, action="draft.refused", subject_kind="account",
+                     subject_id=refused.request.account, details={
+                         "reason": refused.reason, "via": via,
+                         "mention_id": refused.request.mention_id,
+                         "text": refused.request.text})
 
 
 def find_mention(s: Session, ref: slash.MentionRef) -> Mention | None:
@@ -112,12 +137,27 @@ def refresh_draft(s: Session, draft: Draft) -> None:
 
 
 def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
+    from commsdesk.services import governance
+
     account = s.get_one(Account, draft.account_id)
     mention = s.get(Mention, draft.mention_id) if draft.mention_id else None
     network = rt.network(account.name)
     slack_cfg = rt.settings.config.slack
-    return ApprovalView(draft, account, mention, network.weighted_length(draft.text),
-                        network.max_length, slack_cfg.approve_reaction, slack_cfg.reject_reaction)
+    acc_cfg = rt.settings.config.account(account.name)
+    approvals = list(s.scalars(select(Approval.user_id).where(
+        Approval.draft_id == draft.id, Approval.draft_version == draft.version,
+        Approval.decision == "approve").order_by(Approval.id)))
+    required = acc_cfg.required_approvals if acc_cfg else 1
+    if acc_cfg and any(p.rule == "second_approval" for p in governance.periods(rt, acc_cfg)):
+        required = max(required, 2)
+    open_states = ("pending", "approved", "failed", "expired")
+    return ApprovalView(
+        draft, account, mention, network.weighted_length(draft.text), network.max_length,
+        slack_cfg.approve_reaction, slack_cfg.reject_reaction,
+        banners=governance.banners(rt, s, draft) if draft.state in open_states else [],
+        findings=governance.findings(rt, s, draft) if draft.state in open_states else [],
+        approvals=approvals, required=required,
+        hold=governance.hold_reason(rt, s, draft) if draft.state == "approved" else None)
 
 
 @renderer("post_approval")

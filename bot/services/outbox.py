@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -32,12 +32,14 @@ from commsdesk.runtime import Runtime
 
 log = logs.get("commsdesk.outbox")
 
-CHANNEL_INTERVAL = 1.0  # seconds between messages in one channel
+CHANNEL_INTERVAL = 1.0  # seconds between new messages in one channel (chat.postMessage)
+UPDATE_INTERVAL = 0.25  # chat.update / postEphemeral are not under the per-channel post limit
 LEASE = timedelta(seconds=60)
 BLOCKED_RETRY = timedelta(seconds=60)
 BACKLOG_NOTICE_AT = 20
 CHANNEL_GONE = {"channel_not_found", "not_in_channel", "is_archived", "channel_is_archived"}
-UPDATE_OPS = {"update_alert", "update_approval"}
+UPDATE_OPS = {"update_alert", "update_approval", "ephemeral"}
+COALESCING_OPS = {"update_alert", "update_approval"}  # one send shows the latest state
 
 
 @dataclass
@@ -46,6 +48,7 @@ class SlackCall:
     kwargs: dict[str, Any]
     # called in the same transaction that marks the row sent, with Slack's answer
     on_sent: Callable[[Session, dict[str, Any]], None] | None = None
+    covers: list[int] = field(default_factory=list)  # queued updates this one makes redundant
 
 
 # op -> renderer(session, row, rt) -> SlackCall | None (None: nothing to send any more)
@@ -143,13 +146,21 @@ class Outbox:
             row = s.get_one(OutboxMessage, row_id)
             call = RENDERERS[row.op](s, row, self.rt)
             channel, op = row.channel, row.op
+            if op in COALESCING_OPS and call is not None:
+                # rendered from the state as of now: older queued updates are covered too
+                call.covers = list(s.scalars(select(OutboxMessage.id).where(
+                    OutboxMessage.op == op, OutboxMessage.status == "pending",
+                    OutboxMessage.id != row_id,
+                    OutboxMessage.alert_id == row.alert_id if row.alert_id is not None
+                    else OutboxMessage.draft_id == row.draft_id)))
         if op == "post_alert" and self._maybe_backlog_notice(channel):
             self._release(row_id)  # the notice took this second's slot in the channel
             return
         if call is None:
             self._finish(row_id, None, None)
             return
-        self.next_ok[channel] = time.monotonic() + CHANNEL_INTERVAL
+        interval = CHANNEL_INTERVAL if call.method == "chat_postMessage" else UPDATE_INTERVAL
+        self.next_ok[channel] = time.monotonic() + interval
         try:
             resp = getattr(self.rt.outbox_slack, call.method)(**call.kwargs)
         except SlackApiError as exc:
@@ -170,6 +181,11 @@ class Outbox:
                 row.result_ts = data.get("ts") or data.get("message_ts")
             if call is not None and call.on_sent is not None and data is not None:
                 call.on_sent(s, data)
+            if call is not None and call.covers:
+                s.execute(update(OutboxMessage)
+                          .where(OutboxMessage.id.in_(call.covers),
+                                 OutboxMessage.status == "pending")
+                          .values(status="sent", sent_at=now(), last_error="coalesced"))
 
     def _retry_later(self, row_id: int, error: str, delay: float | None = None) -> None:
         with transaction(self.rt.sessions) as s:

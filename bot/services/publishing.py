@@ -27,6 +27,7 @@ from commsdesk.faults import crash_point
 from commsdesk.integrations.base import NetworkError, PermanentError, Published
 from commsdesk.models import Account, Draft, Mention, PublishAttempt
 from commsdesk.runtime import Runtime
+from commsdesk.services import governance
 from commsdesk.services.drafting import refresh_draft
 from commsdesk.services.outbox import enqueue
 
@@ -46,6 +47,9 @@ class Publisher:
     def submit(self, draft_id: int) -> None:
         self.pool.submit(self._safe, self.publish, draft_id)
 
+    def submit_sweep(self) -> None:
+        self.pool.submit(self._safe, lambda _: self.sweep(), 0)
+
     def _safe(self, fn: Callable[[int], None], draft_id: int) -> None:
         try:
             fn(draft_id)
@@ -60,6 +64,13 @@ class Publisher:
     def publish(self, draft_id: int) -> None:
         """Publish an approved draft (no-op when someone else already has it)."""
         with transaction(self.rt.sessions) as s:
+            draft = s.get(Draft, draft_id)
+            if draft is None or draft.state != "approved":
+                return
+            held = governance.hold_reason(self.rt, s, draft)
+            if held is not None:
+                log.info("publishing held", draft_id=draft_id, reason=held)
+                return
             attempt = drafts.claim_for_publishing(s, draft_id, self.owner)
             if attempt is None:
                 return

@@ -1,0 +1,160 @@
+"""The council's control measures applied to drafts: who may draft and approve,
+pauses (lockdown), pre-election periods, house style."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from commsdesk.clock import now
+from commsdesk.config import AccountConfig, ServiceConfig
+from commsdesk.domain import audit, permissions, purdah
+from commsdesk.domain.drafts import ApprovalPolicy
+from commsdesk.domain.house_style import DraftFacts, Finding, blocking, run_checks
+from commsdesk.models import Account, Alert, Draft, Pause
+from commsdesk.runtime import Runtime
+
+
+def account_cfg(rt: Runtime, s: Session, account_id: int) -> AccountConfig:
+    name = s.get_one(Account, account_id).name
+    cfg = rt.settings.config.account(name)
+    if cfg is None:  # an account removed from the config: nobody may act for it
+        raise LookupError(f"account {name} is no longer configured")
+    return cfg
+
+
+def findings(rt: Runtime, s: Session, draft: Draft) -> list[Finding]:
+    acc = s.get_one(Account, draft.account_id)
+    network = rt.network(acc.name)
+    facts = DraftFacts(text=draft.text, length=network.weighted_length(draft.text),
+                       max_length=network.max_length, is_reply=draft.mention_id is not None)
+    return run_checks(facts, rt.settings.config.house_style)
+
+
+def active_pause(s: Session, account_id: int) -> Pause | None:
+    return s.scalars(select(Pause).where(
+        Pause.resumed_at.is_(None),
+        or_(Pause.account_id.is_(None), Pause.account_id == account_id),
+    ).order_by(Pause.id).limit(1)).first()
+
+
+def periods(rt: Runtime, account: AccountConfig) -> list:  # type: ignore[type-arg]
+    cfg = rt.settings.config
+    return purdah.active_periods(cfg, account.name, now().astimezone(cfg.tz).date())
+
+
+def policy(rt: Runtime, s: Session, draft: Draft, user: str) -> ApprovalPolicy:
+    cfg = rt.settings.config
+    acc = account_cfg(rt, s, draft.account_id)
+    members = rt.approvers.members_of
+    verdict = permissions.can_approve(user, acc, cfg, members)
+    blockers: list[str] = []
+    required = acc.required_approvals
+    special: frozenset[str] | None = None
+    label = ""
+    for period in periods(rt, acc):
+        if period.rule == "block":
+            blockers.append(f"{period.name} runs until {period.end:%d %B %Y}: publishing for "
+                            f"@{acc.handle} is blocked. {period.explanation}")
+        else:
+            required = max(required, 2)
+            special = members(period.approvers_usergroup)
+            label = f"<!subteam^{period.approvers_usergroup}> ({period.name})"
+    blockers += [f"House style: {f.message}" for f in blocking(findings(rt, s, draft))]
+    return ApprovalPolicy(verdict.ok, verdict.reason, required, special, label, tuple(blockers))
+
+
+def hold_reason(rt: Runtime, s: Session, draft: Draft) -> str | None:
+    """Why an approved draft may not be published right now (None: it may)."""
+    pause = active_pause(s, draft.account_id)
+    if pause is not None:
+        return f"publishing is paused by <@{pause.paused_by}>: {pause.reason}"
+    acc = account_cfg(rt, s, draft.account_id)
+    for period in periods(rt, acc):
+        if period.rule == "block":
+            return f"{period.name} (until {period.end:%d %B %Y})"
+    if blocking(findings(rt, s, draft)):
+        return "a house-style check blocks it"
+    return None
+
+
+def drafting_refusal(rt: Runtime, s: Session, user: str, account: str,
+                     mention_id: int | None) -> str | None:
+    cfg = rt.settings.config
+    acc = cfg.account(account)
+    if acc is None:
+        return f"There is no account called `{account}`."
+    services: list[ServiceConfig] = []
+    if mention_id is not None:
+        names = set(s.scalars(select(Alert.service).where(Alert.mention_id == mention_id,
+                                                          Alert.active.is_(True))))
+        services = [svc for svc in cfg.services if svc.name in names]
+    verdict = permissions.can_draft(user, acc, services, cfg, rt.approvers.members_of)
+    return None if verdict.ok else verdict.reason
+
+
+def banners(rt: Runtime, s: Session, draft: Draft) -> list[str]:
+    out = []
+    pause = active_pause(s, draft.account_id)
+    if pause is not None:
+        out.append(f":octagonal_sign: *Publishing paused* by <@{pause.paused_by}>: "
+                   f"{pause.reason}. Approved drafts wait until it is resumed.")
+    try:
+        acc = account_cfg(rt, s, draft.account_id)
+    except LookupError:
+        return out
+    for period in periods(rt, acc):
+        rule = ("publishing is blocked" if period.rule == "block" else
+                f"a second approval from <!subteam^{period.approvers_usergroup}> is required")
+        out.append(f":ballot_box_with_ballot: *{period.name}* until {period.end:%d %B %Y}: "
+                   f"{rule}. {period.explanation}")
+    return out
+
+
+# ---------------------------------------------------------------- lockdown
+
+
+def pause(rt: Runtime, s: Session, user: str, target: str, reason: str) -> str:
+    account_id = _target_id(rt, s, target)
+    same = (Pause.account_id.is_(None) if account_id is None
+            else Pause.account_id == account_id)
+    if s.scalars(select(Pause).where(Pause.resumed_at.is_(None), same)).first() is not None:
+        return f"{target} is already paused."
+    s.add(Pause(account_id=account_id, reason=reason, paused_by=user))
+    audit.record(s, actor=user, action="publishing.paused", subject_kind="account",
+                 subject_id=target, details={"reason": reason})
+    _refresh_open(s, account_id)
+    return (f":octagonal_sign: Publishing paused for {target}: {reason}. Alerts still arrive; "
+            "approved drafts wait. `/social resume " + target + "` releases them.")
+
+
+def resume(rt: Runtime, s: Session, user: str, target: str) -> str:
+    account_id = _target_id(rt, s, target)
+    q = update(Pause).where(Pause.resumed_at.is_(None))
+    q = q.where(Pause.account_id.is_(None)) if account_id is None else \
+        q.where(Pause.account_id == account_id)
+    n = s.execute(q.values(resumed_at=now(), resumed_by=user)).rowcount
+    if not n:
+        return f"{target} was not paused."
+    audit.record(s, actor=user, action="publishing.resumed", subject_kind="account",
+                 subject_id=target, details={})
+    _refresh_open(s, account_id)
+    return f":arrow_forward: Publishing resumed for {target}; waiting approved drafts go out now."
+
+
+def _target_id(rt: Runtime, s: Session, target: str) -> int | None:
+    if target == "all":
+        return None
+    from commsdesk.services.ingest import sync_accounts
+
+    return sync_accounts(s, rt.settings.config)[target].id
+
+
+def _refresh_open(s: Session, account_id: int | None) -> None:
+    from commsdesk.services.drafting import refresh_draft
+
+    q = select(Draft).where(Draft.state.in_(("pending", "approved", "failed", "expired")))
+    if account_id is not None:
+        q = q.where(Draft.account_id == account_id)
+    for d in s.scalars(q):
+        refresh_draft(s, d)

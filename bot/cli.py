@@ -215,10 +215,13 @@ def _parse_date(value: str | None, name: str) -> datetime | None:
 @click.option("--since", default=None, help="From this date (YYYY-MM-DD, UTC), inclusive.")
 @click.option("--until", default=None, help="Before this date (YYYY-MM-DD, UTC).")
 @click.option("--actor", default=None, help="Only this Slack user id (or 'system').")
+@click.option("--subject", default=None,
+              help="Everything held about one resident (their @handle): subject access.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None)
 @friendly
 def audit_export(
-    fmt: str, since: str | None, until: str | None, actor: str | None, output: str | None
+    fmt: str, since: str | None, until: str | None, actor: str | None, subject: str | None,
+    output: str | None,
 ) -> None:
     """Export the trail for auditors and FOI requests."""
     from sqlalchemy.orm import Session
@@ -226,6 +229,21 @@ def audit_export(
     from commsdesk.domain import audit
 
     q = audit.export_query(_parse_date(since, "--since"), _parse_date(until, "--until"), actor)
+    if subject is not None:
+        from commsdesk.services.subject_access import subject_export
+
+        if fmt != "jsonl":
+            raise click.BadParameter("use --format jsonl with --subject", param_hint="--format")
+        with Session(_audit_engine()) as session:
+            lines = list(subject_export(session, subject, q))
+        text = "".join(lines)
+        if output:
+            Path(output).write_text(text, encoding="utf-8")
+            click.echo(f"wrote {len(lines)} record(s) about @{subject.lstrip('@')} to {output}",
+                       err=True)
+        else:
+            click.echo(text, nl=False)
+        return
     with Session(_audit_engine()) as session:
         total = audit.count(session, q)
         chunks = audit.iter_export(session, q, fmt)
@@ -244,6 +262,33 @@ def audit_export(
     click.echo(f"wrote {total} record(s) to {output}", err=True)
 
 
+@main.group("retention")
+def retention_group() -> None:
+    """Residents' personal data kept no longer than the configured period."""
+
+
+@retention_group.command("run")
+@config_option
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@click.option("--days", type=int, default=None, help="Override retention.days for this run.")
+@friendly
+def retention_run(config: str | None, dry_run: bool, days: int | None) -> None:
+    """Purge personal data older than retention.days (the audit trail keeps verifying)."""
+    from commsdesk import db
+    from commsdesk.runtime import Runtime
+    from commsdesk.services import retention
+
+    settings = _settings(config, require_slack=False, require_network_credentials=False)
+    rt = Runtime.create(settings)
+    db.upgrade(rt.engine)
+    try:
+        result = retention.run(rt, dry_run=dry_run, days=days)
+    except ValueError as exc:
+        _fail([str(exc)])
+        return
+    click.echo(result.summary())
+
+
 @main.command()
 def manifest() -> None:
     """Print the Slack app manifest (same as app_manifest.yaml)."""
@@ -252,6 +297,84 @@ def manifest() -> None:
 
 def _template_manifest() -> str:
     return (importlib.resources.files("commsdesk") / "app_manifest.yaml").read_text("utf-8")
+
+
+def _insight_db(settings: Settings) -> Any:
+    """The database, reachable and migrated (read-only commands never migrate it)."""
+    from commsdesk import db
+
+    engine = db.make_engine(settings.env.database_url)
+    db.check_reachable(engine)
+    current, head = db.schema_status(engine)
+    if current != head:
+        raise db.DatabaseError(f"the database is at revision {current or 'none'}, not {head}: "
+                               "run `commsdesk db upgrade` first")
+    return engine
+
+
+@main.command()
+@config_option
+@click.argument("words", nargs=-1, metavar="[SERVICE|ACCOUNT] [7d|30d|YYYY-MM|YYYY-Www]")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@friendly
+def stats(config: str | None, words: tuple[str, ...], fmt: str, output: str | None) -> None:
+    """Mentions in, replies out, response times in working hours, SLA met, busiest hours."""
+    from sqlalchemy.orm import Session
+
+    from commsdesk.clock import now
+    from commsdesk.domain.stats import PeriodError
+    from commsdesk.services import stats as insight
+
+    settings = _settings(config, require_slack=False, require_network_credentials=False)
+    cfg = settings.config
+    try:
+        scope, period = insight.split_args(cfg, words, now())
+    except PeriodError as err:
+        _fail([str(err)])
+        return
+    with Session(_insight_db(settings)) as session:
+        rows = insight.table(session, cfg, scope, period, now())
+    text = insight.to_csv(rows) if fmt == "csv" else (
+        f"{period.label} · {scope.label} · times in working hours\n\n" + insight.to_table(rows))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
+
+
+@main.command()
+@config_option
+@click.option("--week", default=None, metavar="YYYY-Www",
+              help="ISO week (default: the last full week).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default="report.png",
+              show_default=True)
+@friendly
+def report(config: str | None, week: str | None, output: str) -> None:
+    """The weekly report offline: its summary on stdout, its chart as a PNG file."""
+    import re
+
+    from sqlalchemy.orm import Session
+
+    from commsdesk.clock import now
+    from commsdesk.domain.stats import PeriodError
+    from commsdesk.services import report as weekly
+
+    settings = _settings(config, require_slack=False, require_network_credentials=False)
+    cfg = settings.config
+    try:
+        period = weekly.week_period(cfg, week, now())
+    except PeriodError as err:
+        _fail([str(err)])
+        return
+    with Session(_insight_db(settings)) as session:
+        built = weekly.build(session, cfg, period, now())
+    Path(output).write_bytes(weekly.render_png(built))
+    plain = re.sub(r"^:[a-z_]+: ", "", weekly.summary(built)).replace("*", "")
+    click.echo(plain)
+    click.echo(f"chart written to {output}", err=True)
 
 
 @main.command()

@@ -45,6 +45,17 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
     # scheduled posts, approvals whose publishing never started, crashed publishes
     scheduler.add_job(rt.publisher.sweep, "interval", seconds=5, id="publish-sweep",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+    # insight: SLA reminders, daily digest, weekly report, follower counts, App Homes
+    from commsdesk.services.insight import JOBS
+
+    for job_id, seconds, job in JOBS:
+        scheduler.add_job(job, "interval", args=[rt], seconds=seconds, id=job_id,
+                          max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+    if rt.settings.config.retention.days > 0:
+        from commsdesk.services import retention
+
+        scheduler.add_job(retention.run, "cron", args=[rt], hour=3, minute=15,
+                          id="retention", max_instances=1, coalesce=True)
     scheduler.start()
     stop = threading.Event()
     outbox = Outbox(rt, owner)

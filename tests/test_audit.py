@@ -117,13 +117,19 @@ def test_inserted_row_is_named(engine: sa.Engine) -> None:
 
 
 def test_purged_details_keep_the_chain(engine: sa.Engine) -> None:
-    """A retention purge blanks personal text but keeps the digest: still verifies."""
+    """A retention purge blanks personal text but keeps the digest: the database allows
+    exactly that change, and the chain still verifies."""
     _write(engine, 3)
     with engine.begin() as conn:
-        _drop_guards(conn)
         conn.execute(sa.text("UPDATE audit_events SET details = :d WHERE id = 2"),
                      {"d": json.dumps({"_purged": True})})
     assert _verify(engine).ok
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET details = :d, actor = 'U9' WHERE id = 3"),
+                     {"d": json.dumps({"_purged": True})})
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET details = :d WHERE id = 3"),
+                     {"d": json.dumps({"_purged": False})})
 
 
 def test_chain_is_linear_under_concurrent_writers(engine: sa.Engine) -> None:

@@ -12,6 +12,7 @@ from commsdesk.models import Account, Alert, Mention
 
 NETWORK_LABEL = {"x": "X"}
 
+SAFEGUARDING = "safeguarding"
 ACTION_DRAFT = "alert_draft_reply"
 ACTION_CLAIM = "alert_claim"
 ACTION_CLOSE = "alert_no_reply"
@@ -29,6 +30,12 @@ class AlertView:
     replied_url: str | None = None
     replied_by: str | None = None
     approved_by: str | None = None
+    hide_escalated_text: bool = True
+    also_in: tuple[str, ...] = ()  # other services that have this mention
+
+    @property
+    def is_escalation(self) -> bool:
+        return self.alert.service == SAFEGUARDING
 
 
 def slack_date(at: datetime, tz: ZoneInfo) -> str:
@@ -67,10 +74,26 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
         + (f" · {escape(v.alert.service)}" if v.alert.service else "")
         + f" · {escape(v.alert.reason)}"
     )
-    blocks: list[dict[str, Any]] = [
+    if m.purged_at is not None:
+        text_blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            "_The resident's words were removed under the council's retention policy._")}]}]
+    elif m.escalated and not v.is_escalation and v.hide_escalated_text:
+        text_blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            ":lock: The text is hidden here because it matched a safeguarding term; "
+            "it has been escalated to the safeguarding channel.")}]}]
+    else:
+        text_blocks = outside_text_sections(m.text)
+    blocks: list[dict[str, Any]] = []
+    if v.is_escalation:
+        services = ", ".join(escape(x) for x in v.also_in) or "no service (default channel)"
+        blocks.append({"type": "header", "text": {"type": "plain_text", "emoji": True,
+                                                   "text": ":rotating_light: URGENT: safeguarding"}})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"Matched {escape(v.alert.reason)} · also routed to: {services}")}]})
+    blocks += [
         {"type": "context", "elements": [plain(header)]},
         {"type": "context", "elements": [plain(f"{who} {escape(handle)}".strip())]},
-        *outside_text_sections(m.text),
+        *text_blocks,
     ]
     meta = [f"Ref *{m.ref}*"]
     if m.posted_at:
@@ -80,7 +103,10 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
     blocks.append({"type": "context", "elements": [
         {"type": "mrkdwn", "text": " · ".join(meta)},
     ]})
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _status(v)}]})
+    status = _status(v)
+    if m.escalated and not v.is_escalation:
+        status += " · :rotating_light: Escalated (safeguarding)"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status}]})
     if v.moved_to is None and m.state not in ("replied", "closed"):
         value = str(v.alert.id)
         buttons = [
@@ -102,5 +128,8 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
             {"type": "button", "action_id": ACTION_REOPEN, "value": str(v.alert.id),
              "text": {"type": "plain_text", "text": "Reopen"}},
         ]})
-    fallback = f"{net} mention from {who} {escape(handle)}: {escape(truncate(m.text, 200))}"
+    shown = "" if (m.escalated and not v.is_escalation and v.hide_escalated_text) \
+        or m.purged_at else f": {escape(truncate(m.text, 200))}"
+    prefix = "URGENT safeguarding: " if v.is_escalation else ""
+    fallback = f"{prefix}{net} mention from {who} {escape(handle)}{shown}"
     return fallback, blocks

@@ -35,6 +35,9 @@ class Router:
 
     def __init__(self, config: Config):
         self.default_channel = config.slack.default_channel
+        self.safeguarding_channel = config.safeguarding.channel
+        self._safeguarding = (keyword_pattern(config.safeguarding.terms)
+                              if config.safeguarding.channel else None)
         self._rules = [
             (svc.name, svc.channel, set(svc.accounts), set(svc.authors),
              keyword_pattern(svc.keywords))
@@ -61,3 +64,10 @@ class Router:
         if not routes:
             routes.append(Route(None, self.default_channel, "no service matched"))
         return routes
+
+    def safeguarding_term(self, text: str) -> str | None:
+        """The safeguarding term a mention matches (None: none, or escalation is off)."""
+        if self._safeguarding is None:
+            return None
+        hit = self._safeguarding.search(text)
+        return hit.group(0).lower() if hit else None

@@ -171,6 +171,10 @@ def week_key(p: Period, tz: ZoneInfo) -> str:
     return f"{year}-W{week:02d}"
 
 
+def looks_like_period(text: str) -> bool:
+    return bool(re.match(r"^\d+d$|^\d{4}-\d{1,2}$|^\d{4}-?[Ww]\d+$", text.strip()))
+
+
 def parse_period(text: str | None, at: datetime, tz: ZoneInfo) -> Period:
     """`7d`, `30d` (up to now), `YYYY-MM` (a calendar month) or `YYYY-Www` (an ISO week)."""
     value = (text or "7d").strip().lower()

@@ -18,7 +18,7 @@ from commsdesk.services.outbox import SlackCall, enqueue, renderer
 PENDING_DRAFT_STATES = ("pending", "approved", "publishing")
 
 
-def alert_view(s: Session, alert: Alert) -> AlertView:
+def alert_view(s: Session, alert: Alert, rt: Runtime) -> AlertView:
     mention = s.get_one(Mention, alert.mention_id)
     account = s.get_one(Account, mention.account_id)
     pending = s.scalar(select(func.count()).select_from(Draft).where(
@@ -29,9 +29,12 @@ def alert_view(s: Session, alert: Alert) -> AlertView:
     moved_to = None
     if not alert.active and alert.reason.startswith("moved to "):
         moved_to = alert.reason.removeprefix("moved to ").split(" ", 1)[0]
+    others = tuple(x for x in s.scalars(select(Alert.service).where(
+        Alert.mention_id == mention.id, Alert.active.is_(True), Alert.id != alert.id)) if x)
     return AlertView(
         alert=alert, mention=mention, account=account, pending_drafts=pending,
-        moved_to=moved_to,
+        moved_to=moved_to, also_in=others,
+        hide_escalated_text=rt.settings.config.safeguarding.hide_text_in_service_channel,
         replied_url=replied.published_url if replied else None,
         replied_by=replied.author if replied else None,
         approved_by=replied.approved_by if replied else None,
@@ -43,7 +46,7 @@ def _render_post(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | Non
     alert = s.get_one(Alert, row.alert_id)
     if alert.ts is not None:  # already posted (a retry after the answer was lost)
         return None
-    text, blocks = alert_message(alert_view(s, alert), rt.settings.config.tz)
+    text, blocks = alert_message(alert_view(s, alert, rt), rt.settings.config.tz)
     alert_id = alert.id
 
     def on_sent(s2: Session, data: dict[str, Any]) -> None:
@@ -59,7 +62,7 @@ def _render_update(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | N
     alert = s.get_one(Alert, row.alert_id)
     if alert.ts is None:  # its post is still queued and will show the latest state
         return None
-    text, blocks = alert_message(alert_view(s, alert), rt.settings.config.tz)
+    text, blocks = alert_message(alert_view(s, alert, rt), rt.settings.config.tz)
     return SlackCall("chat_update", {"channel": alert.channel, "ts": alert.ts, "text": text,
                                      "blocks": blocks})
 

@@ -335,3 +335,62 @@ def refresh_homes(rt: Runtime, limit: int = REFRESH_BATCH) -> int:
         except Exception:  # one person's Home must not stop the others'
             log.exception("home refresh failed", user=user)
     return published
+
+
+# ---------------------------------------------------------------- Home buttons
+
+
+def open_post_modal(rt: Runtime, client: Any, body: dict[str, Any], *, schedule: bool) -> None:
+    from commsdesk.blockkit.home import new_post_modal
+
+    cfg = rt.settings.config
+    view = new_post_modal([(a.name, a.handle) for a in cfg.accounts], schedule=schedule,
+                          today=now().astimezone(cfg.tz).date(), tz_name=cfg.timezone)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def submit_new_post(rt: Runtime, user: str, view: dict[str, Any]) -> dict[str, str] | None:
+    """Create the draft from the New post modal; errors by block id, or None when stored."""
+    from commsdesk.blockkit import home as hb
+    from commsdesk.domain import slash
+    from commsdesk.services.drafting import (
+        DraftRefused,
+        check_command,
+        check_permission,
+        create_draft,
+        record_refusal,
+    )
+
+    values = (view.get("state") or {}).get("values") or {}
+
+    def value(block: str, action: str, key: str) -> Any:
+        return ((values.get(block) or {}).get(action) or {}).get(key)
+
+    account = (value(hb.ACCOUNT_BLOCK, hb.ACCOUNT_ACTION, "selected_option") or {}).get("value")
+    text = slash.clean_text(value(hb.TEXT_BLOCK, hb.TEXT_ACTION, "value") or "")
+    if not account:
+        return {hb.ACCOUNT_BLOCK: "Pick the account to post as."}
+    if not text:
+        return {hb.TEXT_BLOCK: "Write the post first."}
+    cmd: slash.Post | slash.Schedule = slash.Post(account, text)
+    if view.get("private_metadata") == "schedule":
+        day = value(hb.DATE_BLOCK, hb.DATE_ACTION, "selected_date")
+        clock = value(hb.TIME_BLOCK, hb.TIME_ACTION, "selected_time")
+        try:
+            cmd = slash.Schedule(account, datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M"),
+                                 text)
+        except (TypeError, ValueError):
+            return {hb.DATE_BLOCK: "Pick a date and a time."}
+    try:
+        with transaction(rt.sessions) as s:
+            req = check_command(rt, s, cmd)
+            check_permission(rt, s, user, req)
+            create_draft(rt, s, req, user, via="home")
+    except slash.SlashError as err:
+        block = hb.DATE_BLOCK if "past" in err.message else hb.TEXT_BLOCK
+        return {block: err.message[:150]}
+    except DraftRefused as refused:
+        record_refusal(rt, user, refused, via="home")
+        return {hb.ACCOUNT_BLOCK: refused.reason[:150]}
+    rt.kick_outbox()
+    return None

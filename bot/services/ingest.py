@@ -17,6 +17,8 @@ from commsdesk.domain.routing import MentionFacts, Router
 from commsdesk.integrations.base import FetchedMention
 from commsdesk.models import Account, Alert, Mention, OutboxMessage
 
+SAFEGUARDING = "safeguarding"
+
 
 def _insert(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -99,6 +101,15 @@ def store_mentions(
     alerts: list[Alert] = []
     for m in mentions:
         routes = router.route(MentionFacts(account.name, m.author_handle, m.text))
+        term = router.safeguarding_term(m.text)
+        if term is not None:
+            m.escalated = True
+            entries.append(audit.Entry("system", "mention.escalated", "mention", m.id, {
+                "term": term, "channel": router.safeguarding_channel,
+                "services": [r.service for r in routes]}))
+            alerts.append(Alert(mention_id=m.id, service=SAFEGUARDING,
+                                channel=router.safeguarding_channel,
+                                reason=f"safeguarding term “{term}”"))
         entries.append(audit.Entry("system", "mention.received", "mention", m.id, {
             "network": m.network, "external_id": m.external_id, "account": account.name,
             "author": m.author_handle, "text": m.text, "url": m.url,

@@ -90,7 +90,8 @@ class Outbox:
     def __init__(self, rt: Runtime, owner: str | None = None):
         # importing registers the alert and draft renderers
         import commsdesk.services.alerts
-        import commsdesk.services.drafting  # noqa: F401
+        import commsdesk.services.drafting
+        import commsdesk.services.report  # noqa: F401
 
         self.rt = rt
         self.owner = owner or uuid.uuid4().hex[:12]

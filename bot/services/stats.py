@@ -6,7 +6,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
@@ -140,6 +140,8 @@ def split_args(cfg: Config, words: Sequence[str], at: datetime) -> tuple[Scope, 
         try:
             stats.parse_period(w, at, cfg.tz)
         except PeriodError:
+            if stats.looks_like_period(w):
+                raise
             if scope_word is not None:
                 raise PeriodError(f"`{w}` is not a period (7d, 30d, YYYY-MM or YYYY-Www), "
                                   f"and `{scope_word}` is already the scope.") from None
@@ -160,7 +162,9 @@ def table(s: Session, cfg: Config, scope: Scope, period: Period, at: datetime
     published = load_published(s, period)
 
     def for_service(name: str) -> Figures:
-        return stats.compute(name, [m for m in mentions if stats.in_service(name, m.services)],
+        own = sla_hours(cfg, None if name == UNROUTED else name)  # the service's own target
+        return stats.compute(name, [replace(m, sla_hours=own) for m in mentions
+                                    if stats.in_service(name, m.services)],
                              [p for p in published if p.kind == "reply"
                               and stats.in_service(name, p.services)], hours, at)
 

@@ -248,19 +248,34 @@ def downgrade() -> None:
 
 
 _REFUSAL = "audit_events is append-only: UPDATE and DELETE are refused"
+_COLUMNS = ("id", "at", "actor", "action", "subject_kind", "subject_id", "details_digest",
+            "prev_hash", "hash")
 
 
 def _create_audit_guards() -> None:
+    """Refuse every UPDATE and DELETE, except the one change a retention purge makes:
+    details replaced by {"_purged": true} with every other column (and so the
+    hash chain, which covers only the details' digest) left as it was."""
     if op.get_bind().dialect.name == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events "
-                f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"
-            )
+        same = " AND ".join(f"NEW.{c} = OLD.{c}" for c in _COLUMNS)
+        op.execute(
+            "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+            f"WHEN NOT (json(NEW.details) = json('{{\"_purged\": true}}') AND {same}) "
+            f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+            f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"
+        )
     else:
+        new = ", ".join(f"NEW.{c}" for c in _COLUMNS)
+        old = ", ".join(f"OLD.{c}" for c in _COLUMNS)
         op.execute(
             "CREATE FUNCTION audit_events_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            f"BEGIN RAISE EXCEPTION '{_REFUSAL}'; END $$"
+            "BEGIN "
+            "IF TG_OP = 'UPDATE' AND NEW.details = '{\"_purged\": true}'::jsonb "
+            f"AND ({new}) IS NOT DISTINCT FROM ({old}) THEN RETURN NEW; END IF; "
+            f"RAISE EXCEPTION '{_REFUSAL}'; END $$"
         )
         op.execute(
             "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "

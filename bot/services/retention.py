@@ -1,0 +1,80 @@
+"""Retention: residents' personal data older than the configured period is purged.
+
+Rows stay (so counts and statistics survive); their personal fields are
+blanked. Audit records about them keep their digests, so `audit verify` still
+passes: the database lets exactly this change through (see migration 0001).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from commsdesk.clock import now
+from commsdesk.db import transaction
+from commsdesk.domain import audit
+from commsdesk.models import AuditEvent, Draft, DraftVersion, Mention
+from commsdesk.runtime import Runtime
+
+FINAL_DRAFT_STATES = ("published", "rejected", "superseded", "cancelled", "expired", "failed")
+PERSONAL_ACTIONS = ("mention.received", "draft.created", "draft.edited", "draft.refused")
+PURGED = {audit.PURGED_KEY: True}
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    cutoff: datetime
+    mentions: int
+    drafts: int
+    audit_records: int
+    dry_run: bool
+
+    def summary(self) -> str:
+        verb = "would purge" if self.dry_run else "purged"
+        return (f"{verb} personal data older than {self.cutoff:%Y-%m-%d}: "
+                f"{self.mentions} mention(s), {self.drafts} draft(s), "
+                f"{self.audit_records} audit record(s)")
+
+
+def _targets(s: Session, cutoff: datetime) -> tuple[list[int], list[int], list[int]]:
+    mentions = list(s.scalars(select(Mention.id).where(
+        Mention.purged_at.is_(None), Mention.fetched_at < cutoff)))
+    drafts = list(s.scalars(select(Draft.id).where(
+        Draft.purged_at.is_(None), Draft.updated_at < cutoff,
+        Draft.state.in_(FINAL_DRAFT_STATES))))
+    records = [ev.id for ev in s.scalars(select(AuditEvent).where(
+        AuditEvent.at < cutoff, AuditEvent.action.in_(PERSONAL_ACTIONS)))
+        if ev.details != PURGED]
+    return mentions, drafts, records
+
+
+def run(rt: Runtime, *, dry_run: bool = False, days: int | None = None) -> RetentionResult:
+    keep = days if days is not None else rt.settings.config.retention.days
+    if keep <= 0:
+        raise ValueError("retention.days is 0 (keep everything): nothing to purge")
+    cutoff = now() - timedelta(days=keep)
+    with transaction(rt.sessions) as s:
+        mentions, drafts, records = _targets(s, cutoff)
+        result = RetentionResult(cutoff, len(mentions), len(drafts), len(records), dry_run)
+        if dry_run:
+            return result
+        t = now()
+        if mentions:
+            s.execute(update(Mention).where(Mention.id.in_(mentions)).values(
+                text="", author_handle=None, author_name=None, author_external_id=None,
+                url=None, purged_at=t))
+        if drafts:
+            s.execute(update(Draft).where(Draft.id.in_(drafts)).values(text="", purged_at=t))
+            s.execute(update(DraftVersion).where(DraftVersion.draft_id.in_(drafts))
+                      .values(text=""))
+        for record_id in records:
+            s.execute(update(AuditEvent).where(AuditEvent.id == record_id)
+                      .values(details=PURGED))
+        audit.record(s, actor="system", action="retention.purged", subject_kind="retention",
+                     subject_id=cutoff.date().isoformat(), details={
+                         "mentions": len(mentions), "drafts": len(drafts),
+                         "audit_records": len(records), "days": keep})
+    return result

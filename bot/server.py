@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 from slack_bolt import App, BoltRequest
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from commsdesk import db
+from commsdesk import db, logs
+from commsdesk.db import transaction
+from commsdesk.models import SlackEvent
 from commsdesk.runtime import Runtime
+
+log = logs.get("commsdesk.server")
 
 MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse anything bigger
 
 
+def first_sight(rt: Runtime, signature: str) -> bool:
+    """Record a request signature; False when it was seen before (a replay)."""
+    try:
+        with transaction(rt.sessions) as s:
+            s.add(SlackEvent(event_id="sig:" + signature.removeprefix("v0=")[:56]))
+        return True
+    except IntegrityError:
+        return False
+
+
 def build_asgi(rt: Runtime, bolt: App) -> Starlette:
+    secret = rt.settings.env.slack_signing_secret
+    verifier = SignatureVerifier(secret) if secret and not rt.settings.env.socket_mode else None
+
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
@@ -24,14 +43,31 @@ def build_asgi(rt: Runtime, bolt: App) -> Starlette:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
-        bolt_req = BoltRequest(
-            body=text,
-            query=request.url.query,
-            headers={k: [v] for k, v in request.headers.items()},
-        )
-        # Bolt verifies the signature (401 when bad or older than 5 minutes),
-        # acks, and hands listener work to its own thread pool.
-        resp = await run_in_threadpool(bolt.dispatch, bolt_req)
+        if verifier is not None:
+            ts = request.headers.get("x-slack-request-timestamp", "")
+            sig = request.headers.get("x-slack-signature", "")
+            # bad, or older than 5 minutes: 401 and nothing changes
+            if not ts.isdigit() or not verifier.is_valid(body=text, timestamp=ts, signature=sig):
+                return JSONResponse({"error": "invalid signature"}, status_code=401)
+            # a captured request sent again inside those 5 minutes is refused too
+            if not await run_in_threadpool(first_sight, rt, sig):
+                return JSONResponse({"error": "replayed request"}, status_code=401)
+        try:
+            bolt_req = BoltRequest(
+                body=text,
+                query=request.url.query,
+                headers={k: [v] for k, v in request.headers.items()},
+            )
+            # Bolt verifies again, acks, and hands listener work to its thread pool.
+            resp = await run_in_threadpool(bolt.dispatch, bolt_req)
+        except Exception as exc:  # malformed payloads get a clear 400, never a trace
+            log.warning("malformed slack payload", error=type(exc).__name__)
+            return JSONResponse({"error": "malformed payload"}, status_code=400)
+        if resp.status >= 500:
+            # listeners run after the ack, so a 5xx here means Bolt could not read the
+            # payload's shape: answer as for any malformed payload
+            log.warning("slack payload not understood", status=resp.status)
+            return JSONResponse({"error": "malformed payload"}, status_code=400)
         return Response(
             content=resp.body,
             status_code=resp.status,

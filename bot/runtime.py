@@ -42,6 +42,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     slack: WebClient
     outbox_wakeup: threading.Event = field(default_factory=threading.Event)
+    extras: dict[str, Any] = field(default_factory=dict)  # e.g. "background" (scheduler)
     _networks: dict[str, Network] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -24,6 +24,9 @@ class Background:
     stop_event: threading.Event
     outbox_thread: threading.Thread
 
+    def running(self) -> bool:
+        return self.scheduler.running and self.outbox_thread.is_alive()
+
     def shutdown(self, wait: bool = True) -> None:
         self.stop_event.set()
         self.scheduler.shutdown(wait=wait)
@@ -63,4 +66,6 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
                               daemon=True)
     thread.start()
     log.info("background work started", accounts=len(rt.settings.config.accounts))
-    return Background(scheduler, stop, thread)
+    background = Background(scheduler, stop, thread)
+    rt.extras["background"] = background
+    return background

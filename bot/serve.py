@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
 from commsdesk import db, logs
 from commsdesk.app import build_bolt_app
 from commsdesk.config import Settings
-from commsdesk.db import transaction
+from commsdesk.db import DatabaseError, transaction
 from commsdesk.runtime import Runtime
 from commsdesk.server import build_asgi
 from commsdesk.services.ingest import sync_accounts
@@ -27,8 +29,26 @@ class _Server(uvicorn.Server):
         yield
 
 
+def single_process_lock(rt: Runtime) -> object | None:
+    """SQLite serves one process: a second `serve` on the same file says so and stops."""
+    if rt.engine.dialect.name != "sqlite" or not rt.engine.url.database:
+        return None
+    path = Path(rt.engine.url.database).with_suffix(".serve.lock")
+    handle = open(path, "w")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DatabaseError(
+            f"another `commsdesk serve` is already using {rt.engine.url.database}: SQLite "
+            "runs one bot process at a time; use PostgreSQL (DATABASE_URL) for replicas"
+        ) from None
+    return handle
+
+
 def run(settings: Settings, host: str, port: int) -> None:
     rt = Runtime.create(settings)
+    lock = single_process_lock(rt)
     before, head = db.upgrade(rt.engine)
     if before != head:
         log.info("database migrated", from_revision=before, to_revision=head)
@@ -68,5 +88,9 @@ def run(settings: Settings, host: str, port: int) -> None:
         if socket_handler is not None:
             socket_handler.close()
         bolt.listener_runner.listener_executor.shutdown(wait=True)
+        if "publisher" in rt.__dict__:  # let a publish in flight finish and record its result
+            rt.publisher.shutdown()
         rt.engine.dispose()
+        if lock is not None:
+            lock.close()  # type: ignore[attr-defined]
         log.info("stopped")

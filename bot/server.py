@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -13,7 +16,7 @@ from starlette.routing import Route
 
 from commsdesk import db, logs
 from commsdesk.db import transaction
-from commsdesk.models import SlackEvent
+from commsdesk.models import Account, OutboxMessage, PollCursor, SlackEvent
 from commsdesk.runtime import Runtime
 
 log = logs.get("commsdesk.server")
@@ -29,6 +32,32 @@ def first_sight(rt: Runtime, signature: str) -> bool:
         return True
     except IntegrityError:
         return False
+
+
+def health(rt: Runtime) -> dict[str, Any]:
+    """Database, scheduler, outbox backlog and the last successful poll per account."""
+    if not db.ping(rt.engine):
+        return {"status": "unavailable", "database": "down"}
+    background = rt.extras.get("background")
+    out: dict[str, Any] = {
+        "status": "ok",
+        "database": "ok",
+        "scheduler": ("running" if background is not None and background.running()
+                      else "stopped" if background is not None else "off"),
+    }
+    try:
+        with rt.sessions() as s:
+            out["outbox_backlog"] = s.scalar(
+                select(func.count()).select_from(OutboxMessage)
+                .where(OutboxMessage.status.in_(("pending", "blocked")))) or 0
+            out["last_poll"] = {
+                name: at.isoformat() if at else None
+                for name, at in s.execute(select(Account.name, PollCursor.updated_at)
+                                          .join(PollCursor, PollCursor.account_id == Account.id,
+                                                isouter=True))}
+    except SQLAlchemyError:
+        return {"status": "unavailable", "database": "down"}
+    return out
 
 
 def build_asgi(rt: Runtime, bolt: App) -> Starlette:
@@ -75,9 +104,8 @@ def build_asgi(rt: Runtime, bolt: App) -> Starlette:
         )
 
     async def healthz(_request: Request) -> Response:
-        ok = await run_in_threadpool(db.ping, rt.engine)
-        payload = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "down"}
-        return JSONResponse(payload, status_code=200 if ok else 503)
+        payload = await run_in_threadpool(health, rt)
+        return JSONResponse(payload, status_code=200 if payload["database"] == "ok" else 503)
 
     return Starlette(
         routes=[

@@ -104,7 +104,16 @@ def test_poll_once_delivers_and_exits(world: World) -> None:
 
 def test_sigterm_stops_gracefully(world: World) -> None:
     bot = world.serve("graceful")
-    assert httpx.get(f"{bot.url}/healthz").json()["status"] == "ok"
+    health = wait_for(lambda: (lambda h: h["last_poll"]["nottscc"] and h)(
+        httpx.get(f"{bot.url}/healthz").json()), what="first poll")
+    assert health["status"] == "ok" and health["scheduler"] == "running"
+    assert isinstance(health["outbox_backlog"], int) and set(health["last_poll"]) == {"nottscc",
+                                                                          "nottslibraries"}
+    if world.database_url.startswith("sqlite"):
+        second = ServeProcess(world.tmp, E2E_CONFIG, world.database_url, world.slack.api_url,
+                              world.x.root_url, name="second")
+        assert second.proc.wait(timeout=30) == 1
+        assert "SQLite runs one bot process at a time" in second.log()
     assert bot.terminate() == 0
     assert "stopped" in bot.log()
     assert BOT_TOKEN not in bot.log() and SIGNING_SECRET not in bot.log()

@@ -58,11 +58,14 @@ def _claim_cursor(rt: Runtime, account_id: int, owner: str) -> str | bool | None
         return s.scalar(select(PollCursor.since_id).where(PollCursor.account_id == account_id))
 
 
-def _release(rt: Runtime, account_id: int, owner: str, since_id: str | None) -> None:
+def _release(rt: Runtime, account_id: int, owner: str, since_id: str | None,
+             *, success: bool) -> None:
     with transaction(rt.sessions) as s:
         values: dict[str, object] = {"lease_owner": None, "lease_until": None}
+        if success:  # updated_at: the last successful poll (shown by /healthz)
+            values["updated_at"] = now()
         if since_id is not None:
-            values.update(since_id=since_id, updated_at=now())
+            values["since_id"] = since_id
         s.execute(update(PollCursor).where(PollCursor.account_id == account_id)
                   .where(PollCursor.lease_owner == owner).values(**values))
 
@@ -90,9 +93,9 @@ def poll_account(rt: Runtime, name: str, owner: str = "poller") -> PollResult:
     except NetworkError as exc:
         # what was stored stays stored; the cursor stays put so nothing is skipped
         log.warning("polling failed", account=name, error=str(exc))
-        _release(rt, account_id, owner, None)
+        _release(rt, account_id, owner, None, success=False)
         return PollResult(name, stored, str(exc))
-    _release(rt, account_id, owner, _newer(since_id, newest) if newest else None)
+    _release(rt, account_id, owner, _newer(since_id, newest) if newest else None, success=True)
     if stored:
         log.info("mentions stored", account=name, count=stored)
     return PollResult(name, stored)

@@ -173,3 +173,57 @@ def test_two_replicas_on_postgresql_publish_once(world: World, database_url: str
     assert approved == 1
     a.terminate()
     b.terminate()
+
+
+def test_two_replicas_whole_loop_with_duplicate_deliveries(world: World,
+                                                           database_url: str) -> None:
+    """200 mentions and 50 approvals through two `serve` processes on one PostgreSQL,
+    every Slack delivery sent to both: one alert per mention per channel, one post
+    per approved draft."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas need PostgreSQL; SQLite is single-process")
+    topics = ["bin", "pothole", "library", "mayor", "council"]
+    for i in range(200):
+        world.x.add_mention("1111", f"res{i}", f"{topics[i % 5]} question number {i}")
+    fast = {"COMMSDESK_SLACK_POST_INTERVAL": "0.02"}
+    a = world.serve("replica-a", fast)
+    b = world.serve("replica-b", fast)
+    channels = ["C0WASTE", "C0HIGHWAYS", "C0LIBRARIES", "C0VIP", "C0COMMS"]
+
+    def alerts() -> list[dict[str, Any]]:
+        return [m for c in channels for m in world.slack.messages(c) if m.get("blocks")]
+
+    wait_for(lambda: len(alerts()) >= 200, timeout=90, what="200 alerts")
+    import time
+
+    time.sleep(2)
+    texts = [m["text"] for m in alerts()]
+    assert len(texts) == 200 and len(set(texts)) == 200  # none twice, none lost
+
+    def deliver_to_both(kind: str, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload)
+        for target in (a, b, a):  # each replica, then a Slack retry
+            httpx.post(f"{target.url}/slack/events", content=body,
+                       headers={**world.slack.sign(body, int(time.time())),
+                                "Content-Type": "application/json",
+                                "X-Slack-Retry-Num": "1"})
+
+    world.slack.bot_events_url = f"{a.url}/slack/events"
+    for i in range(50):
+        r = world.slack.send_command(WENDY, "C0WASTE", f"post nottscc Update number {i}")
+        assert f"Draft D{i + 1}" in r.json()["text"]
+    approvals = wait_for(lambda: len(world.slack.messages("C0APPROVALS")) >= 50
+                         and world.slack.messages("C0APPROVALS"), timeout=60)
+    for n, msg in enumerate(approvals[:50]):
+        event = {"type": "reaction_added", "user": CARA if n % 2 else COLIN,
+                 "reaction": "white_check_mark", "event_ts": f"{n}.5",
+                 "item": {"type": "message", "channel": "C0APPROVALS", "ts": msg["ts"]}}
+        deliver_to_both("event", {"type": "event_callback", "team_id": "T0COUNCIL",
+                                  "api_app_id": "A0COMMSDESK", "event_id": f"EvBOTH{n}",
+                                  "event_time": 1, "event": event})
+    wait_for(lambda: len(world.posts()) >= 50, timeout=60, what="50 posts")
+    time.sleep(6)  # both replicas' sweeps run again
+    posted = [p["text"] for p in world.posts()]
+    assert len(posted) == 50 and len(set(posted)) == 50
+    a.terminate()
+    b.terminate()

@@ -10,6 +10,7 @@ always shows its latest state.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -32,7 +33,9 @@ from commsdesk.runtime import Runtime
 
 log = logs.get("commsdesk.outbox")
 
-CHANNEL_INTERVAL = 1.0  # seconds between new messages in one channel (chat.postMessage)
+# seconds between new messages in one channel (chat.postMessage's ~1/s); the
+# override exists for emulator-backed trials, never for a real workspace
+CHANNEL_INTERVAL = float(os.environ.get("COMMSDESK_SLACK_POST_INTERVAL", "1.0"))
 UPDATE_INTERVAL = 0.25  # chat.update / postEphemeral are not under the per-channel post limit
 LEASE = timedelta(seconds=60)
 BLOCKED_RETRY = timedelta(seconds=60)

@@ -227,3 +227,26 @@ def test_two_replicas_whole_loop_with_duplicate_deliveries(world: World,
     assert len(posted) == 50 and len(set(posted)) == 50
     a.terminate()
     b.terminate()
+
+
+@pytest.mark.parametrize("point", ["outbox:after_send@2", "poll:after_store"])
+def test_sigkill_during_ingest_or_delivery_loses_and_repeats_nothing(world: World,
+                                                                   point: str) -> None:
+    for i in range(4):
+        world.x.add_mention("1111", f"res{i}", f"bin {i} missed")
+    bot = ServeProcess(world.tmp, E2E_CONFIG, world.database_url, world.slack.api_url,
+                       world.x.root_url, extra_env={"COMMSDESK_FAULT_KILL_AT": point},
+                       name="doomed")  # it may die before it ever answers /healthz
+    world.procs.append(bot)
+    bot.proc.wait(timeout=30)
+    assert bot.proc.returncode == -9
+    # restarted after the dead process's leases ran out
+    again = world.serve("restarted", {"COMMSDESK_CLOCK_OFFSET_SECONDS": "900"})
+    wait_for(lambda: len([m for m in world.slack.messages("C0WASTE") if m.get("blocks")]) >= 4,
+             timeout=30, what="4 alerts")
+    import time
+
+    time.sleep(2)
+    texts = [m["text"] for m in world.slack.messages("C0WASTE") if m.get("blocks")]
+    assert len(texts) == 4 and len(set(texts)) == 4
+    again.terminate()

@@ -148,6 +148,7 @@ class StoredMessage:
     reactions: dict[str, list[str]] = field(default_factory=dict)
     edited: dict[str, str] | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None  # chat.postMessage `metadata` (event_type + payload)
 
     @property
     def is_reply(self) -> bool:
@@ -810,6 +811,7 @@ class SlackEmulator(EmulatorServer):
                 attachments=attachments if isinstance(attachments, list) else [],
                 thread_ts=params.get("thread_ts") or None,
                 reply_broadcast=_as_bool(params.get("reply_broadcast")),
+                metadata=_as_json(params.get("metadata"), None),
             )
             self._store(msg)
             self._post_times.setdefault(channel.id, []).append(now)
@@ -1067,8 +1069,11 @@ class SlackEmulator(EmulatorServer):
             start = int(params.get("cursor") or 0)
             page = msgs[start:start + limit]
             has_more = start + limit < len(msgs)
+            with_metadata = _as_bool(params.get("include_all_metadata"))
             return {
-                "messages": [self._message_json(m) for m in page],
+                "messages": [self._message_json(m) | ({"metadata": m.metadata}
+                                                      if with_metadata and m.metadata else {})
+                             for m in page],
                 "has_more": has_more,
                 "pin_count": 0,
                 "response_metadata": {"next_cursor": str(start + limit) if has_more else ""},

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -28,6 +28,7 @@ from commsdesk import logs
 from commsdesk.clock import now
 from commsdesk.db import transaction
 from commsdesk.domain import audit
+from commsdesk.faults import crash_point
 from commsdesk.models import OutboxMessage
 from commsdesk.runtime import Runtime
 
@@ -41,6 +42,9 @@ LEASE = timedelta(seconds=60)
 BLOCKED_RETRY = timedelta(seconds=60)
 BACKLOG_NOTICE_AT = 20
 CHANNEL_GONE = {"channel_not_found", "not_in_channel", "is_archived", "channel_is_archived"}
+TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout",
+             "ratelimited", "team_added_to_org"}
+METADATA_TYPE = "commsdesk_outbox"  # tags each posted message with its outbox row
 UPDATE_OPS = {"update_alert", "update_approval", "ephemeral"}
 COALESCING_OPS = {"update_alert", "update_approval"}  # one send shows the latest state
 
@@ -128,7 +132,7 @@ class Outbox:
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending",
                        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < t))
-                .values(lease_until=t + LEASE)
+                .values(lease_until=t + LEASE, attempts=OutboxMessage.attempts + 1)
             )
             return res.rowcount == 1
 
@@ -150,6 +154,7 @@ class Outbox:
             row = s.get_one(OutboxMessage, row_id)
             call = RENDERERS[row.op](s, row, self.rt)
             channel, op = row.channel, row.op
+            attempts, created_at = row.attempts, row.created_at
             if op in COALESCING_OPS and call is not None:
                 # rendered from the state as of now: older queued updates are covered too
                 call.covers = list(s.scalars(select(OutboxMessage.id).where(
@@ -163,6 +168,16 @@ class Outbox:
         if call is None:
             self._finish(row_id, None, None)
             return
+        if call.method == "chat_postMessage":
+            call.kwargs["metadata"] = {"event_type": METADATA_TYPE,
+                                       "event_payload": {"outbox_id": row_id}}
+            if attempts > 1:
+                # an earlier try may have posted before its answer (or our process) was
+                # lost: look in the channel before posting again
+                found = self._already_posted(channel, row_id, created_at)
+                if found is not None:
+                    self._finish(row_id, call, {"ts": found, "channel": channel})
+                    return
         interval = CHANNEL_INTERVAL if call.method == "chat_postMessage" else UPDATE_INTERVAL
         self.next_ok[channel] = time.monotonic() + interval
         try:
@@ -173,7 +188,28 @@ class Outbox:
         except (SlackClientError, OSError) as exc:
             self._retry_later(row_id, f"{type(exc).__name__}: {exc}")
             return
+        crash_point("outbox:after_send")
         self._finish(row_id, call, dict(resp.data) if isinstance(resp.data, dict) else {})
+
+    def _already_posted(self, channel: str, row_id: int, since: datetime) -> str | None:
+        """The ts of a message this row already posted, found by its metadata tag."""
+        try:
+            cursor = None
+            for _ in range(10):
+                resp = self.rt.outbox_slack.conversations_history(
+                    channel=channel, oldest=f"{since.timestamp() - 60:.6f}", limit=200,
+                    include_all_metadata=True, cursor=cursor)
+                for msg in resp.get("messages") or []:
+                    meta = msg.get("metadata") or {}
+                    if meta.get("event_type") == METADATA_TYPE and \
+                            (meta.get("event_payload") or {}).get("outbox_id") == row_id:
+                        return str(msg["ts"])
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("could not check the channel before posting again", error=str(exc))
+        return None
 
     def _finish(self, row_id: int, call: SlackCall | None, data: dict[str, Any] | None) -> None:
         with transaction(self.rt.sessions) as s:
@@ -194,7 +230,6 @@ class Outbox:
     def _retry_later(self, row_id: int, error: str, delay: float | None = None) -> None:
         with transaction(self.rt.sessions) as s:
             row = s.get_one(OutboxMessage, row_id)
-            row.attempts += 1
             wait = delay if delay is not None else min(300.0, 2.0 ** row.attempts)
             row.not_before = now() + timedelta(seconds=wait * (0.8 + 0.4 * random.random()))
             row.lease_until = None
@@ -207,7 +242,7 @@ class Outbox:
         if status == 429:
             retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
             self.next_ok[channel] = time.monotonic() + retry_after
-            self._release(row_id)
+            self._release(row_id, not_sent=True)
             log.info("slack rate limit honoured", channel=channel, retry_after=retry_after)
             return
         if status >= 500:
@@ -215,6 +250,9 @@ class Outbox:
             return
         if error in CHANNEL_GONE:
             self._block_channel(row_id, channel, error)
+            return
+        if error in TRANSIENT:
+            self._retry_later(row_id, f"Slack answered {error}")
             return
         with transaction(self.rt.sessions) as s:
             row = s.get_one(OutboxMessage, row_id)
@@ -257,10 +295,13 @@ class Outbox:
                       .where(OutboxMessage.status == "blocked", OutboxMessage.not_before <= now())
                       .values(status="pending"))
 
-    def _release(self, row_id: int) -> None:
+    def _release(self, row_id: int, *, not_sent: bool = True) -> None:
+        """Give the row back; `not_sent`: this try certainly posted nothing."""
         with transaction(self.rt.sessions) as s:
-            s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
-                      .values(lease_until=None))
+            values: dict[str, Any] = {"lease_until": None}
+            if not_sent:
+                values["attempts"] = OutboxMessage.attempts - 1
+            s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
 
     def _maybe_backlog_notice(self, channel: str) -> bool:
         key = f"backlog:{channel}"

@@ -12,6 +12,7 @@ from commsdesk import logs
 from commsdesk.clock import now
 from commsdesk.db import transaction
 from commsdesk.domain.routing import Router
+from commsdesk.faults import crash_point
 from commsdesk.integrations.base import NetworkError
 from commsdesk.models import Account, PollCursor
 from commsdesk.runtime import Runtime
@@ -87,6 +88,7 @@ def poll_account(rt: Runtime, name: str, owner: str = "poller") -> PollResult:
             with transaction(rt.sessions) as s:
                 account = s.get_one(Account, account_id)
                 stored += len(store_mentions(s, account, page.mentions, router))
+            crash_point("poll:after_store")
             for m in page.mentions:
                 newest = _newer(newest, m.external_id)
             rt.kick_outbox()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import structlog
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
@@ -65,6 +67,7 @@ def build_asgi(rt: Runtime, bolt: App) -> Starlette:
     verifier = SignatureVerifier(secret) if secret and not rt.settings.env.socket_mode else None
 
     async def slack_events(request: Request) -> Response:
+        structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12])
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return JSONResponse({"error": "payload too large"}, status_code=413)

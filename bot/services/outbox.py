@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -145,7 +146,8 @@ class Outbox:
         for row_id in self._due():
             if not self._claim(row_id):
                 continue
-            self._send(row_id)
+            with structlog.contextvars.bound_contextvars(outbox_id=row_id):
+                self._send(row_id)
             handled += 1
         return handled
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import structlog
 from sqlalchemy import or_, select, update
 
 from commsdesk import logs
@@ -72,6 +73,11 @@ def _release(rt: Runtime, account_id: int, owner: str, since_id: str | None,
 
 
 def poll_account(rt: Runtime, name: str, owner: str = "poller") -> PollResult:
+    with structlog.contextvars.bound_contextvars(account=name):
+        return _poll_account(rt, name, owner)
+
+
+def _poll_account(rt: Runtime, name: str, owner: str) -> PollResult:
     network = rt.network(name)
     router: Router = rt.router
     with transaction(rt.sessions) as s:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import structlog
 from sqlalchemy import or_, select, update
 
 from commsdesk import logs
@@ -51,10 +52,11 @@ class Publisher:
         self.pool.submit(self._safe, lambda _: self.sweep(), 0)
 
     def _safe(self, fn: Callable[[int], None], draft_id: int) -> None:
-        try:
-            fn(draft_id)
-        except Exception:
-            log.exception("publishing crashed", draft_id=draft_id)
+        with structlog.contextvars.bound_contextvars(draft_id=draft_id):
+            try:
+                fn(draft_id)
+            except Exception:
+                log.exception("publishing crashed")
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True)

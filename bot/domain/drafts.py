@@ -144,8 +144,9 @@ def approve(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
                          "scheduled_for": draft.scheduled_for.isoformat(),
                          "approved_at": t.isoformat()})
         return Decision(False, f"{draft.ref} was scheduled for a time that has passed, so it "
-                        "was not published. Use *Publish now* or *Reschedule* on the draft.",
-                        draft_id)
+                        "was not published (an approval after the scheduled time never "
+                        "publishes silently). An approver can press *Publish now* on it, or "
+                        "the author can draft it again with a new time.", draft_id)
     earlier = set(s.scalars(select(Approval.user_id).where(
         Approval.draft_id == draft_id, Approval.draft_version == draft.version,
         Approval.decision == "approve")))

@@ -92,54 +92,46 @@ def _load(s: Session, alert_id: int) -> tuple[Alert, Mention] | None:
     return alert, s.get_one(Mention, alert.mention_id)
 
 
-def claim(s: Session, alert_id: int, user: str) -> Outcome:
+def _move(s: Session, alert_id: int, user: str, *, from_states: tuple[str, ...],
+          values: dict[str, Any], action: str, done: str, refused: str,
+          details: dict[str, Any] | None = None) -> Outcome:
+    """One state change of the mention behind an alert: compare-and-set, audit, refresh."""
     found = _load(s, alert_id)
     if found is None:
         return Outcome(False, "That alert no longer exists.")
     alert, mention = found
-    res = s.execute(update(Mention).where(Mention.id == mention.id, Mention.state == "open")
-                    .values(state="claimed", claimed_by=user, claimed_at=now()))
+    res = s.execute(update(Mention).where(Mention.id == mention.id,
+                                          Mention.state.in_(from_states)).values(**values))
     if res.rowcount != 1:
         s.refresh(mention)
-        who = f" by <@{mention.claimed_by}>" if mention.claimed_by else ""
-        return Outcome(False, f"{mention.ref} is already {mention.state}{who}.")
-    audit.record(s, actor=user, action="mention.claimed", subject_kind="mention",
-                 subject_id=mention.id, details={"channel": alert.channel})
+        who = (f" by <@{mention.claimed_by}>"
+               if mention.state == "claimed" and mention.claimed_by else "")
+        return Outcome(False, refused.format(ref=mention.ref, state=mention.state, who=who))
+    audit.record(s, actor=user, action=action, subject_kind="mention", subject_id=mention.id,
+                 details={"channel": alert.channel, **(details or {})})
     refresh_alerts(s, mention.id)
-    return Outcome(True, f"You're on {mention.ref}.")
+    return Outcome(True, done.format(ref=mention.ref))
+
+
+def claim(s: Session, alert_id: int, user: str) -> Outcome:
+    return _move(s, alert_id, user, from_states=("open",),
+                 values={"state": "claimed", "claimed_by": user, "claimed_at": now()},
+                 action="mention.claimed", done="You're on {ref}.",
+                 refused="{ref} is already {state}{who}.")
 
 
 def close(s: Session, alert_id: int, user: str) -> Outcome:
-    found = _load(s, alert_id)
-    if found is None:
-        return Outcome(False, "That alert no longer exists.")
-    alert, mention = found
-    res = s.execute(update(Mention)
-                    .where(Mention.id == mention.id, Mention.state.in_(("open", "claimed")))
-                    .values(state="closed", closed_by=user, closed_at=now()))
-    if res.rowcount != 1:
-        s.refresh(mention)
-        return Outcome(False, f"{mention.ref} is already {mention.state}.")
-    audit.record(s, actor=user, action="mention.closed", subject_kind="mention",
-                 subject_id=mention.id, details={"channel": alert.channel,
-                                                 "reason": "no reply needed"})
-    refresh_alerts(s, mention.id)
-    return Outcome(True, f"{mention.ref} marked as needing no reply.")
+    return _move(s, alert_id, user, from_states=("open", "claimed"),
+                 values={"state": "closed", "closed_by": user, "closed_at": now()},
+                 action="mention.closed", done="{ref} marked as needing no reply.",
+                 refused="{ref} is already {state}.", details={"reason": "no reply needed"})
 
 
 def reopen(s: Session, alert_id: int, user: str) -> Outcome:
-    found = _load(s, alert_id)
-    if found is None:
-        return Outcome(False, "That alert no longer exists.")
-    alert, mention = found
-    res = s.execute(update(Mention).where(Mention.id == mention.id, Mention.state == "closed")
-                    .values(state="open", closed_by=None, closed_at=None, claimed_by=None))
-    if res.rowcount != 1:
-        return Outcome(False, f"{mention.ref} is not closed.")
-    audit.record(s, actor=user, action="mention.reopened", subject_kind="mention",
-                 subject_id=mention.id, details={"channel": alert.channel})
-    refresh_alerts(s, mention.id)
-    return Outcome(True, f"{mention.ref} reopened.")
+    return _move(s, alert_id, user, from_states=("closed",),
+                 values={"state": "open", "closed_by": None, "closed_at": None,
+                         "claimed_by": None},
+                 action="mention.reopened", done="{ref} reopened.", refused="{ref} is not closed.")
 
 
 def reroute(s: Session, alert_id: int, user: str, service: str, rt: Runtime) -> Outcome:

@@ -177,3 +177,27 @@ def register(app: Any, rt: Runtime) -> None:
                                                 network.max_length))
         except Exception as exc:  # a stale hash just means a newer keystroke won
             log.debug("count not updated", error=str(exc))
+
+    # App Home buttons (services/home.py)
+    from commsdesk.blockkit import home as home_blocks
+    from commsdesk.services import home
+
+    @app.action(home_blocks.ACTION_NEW_POST)
+    def home_new_post(ack: Any, body: dict[str, Any], client: Any) -> None:
+        ack()
+        home.open_post_modal(rt, client, body, schedule=False)
+
+    @app.action(home_blocks.ACTION_SCHEDULE)
+    def home_schedule(ack: Any, body: dict[str, Any], client: Any) -> None:
+        ack()
+        home.open_post_modal(rt, client, body, schedule=True)
+
+    @app.action(home_blocks.ACTION_REFRESH)
+    def home_refresh(ack: Any, body: dict[str, Any]) -> None:
+        ack()
+        if _user(body):
+            home.publish_home(rt, _user(body))
+
+    @app.action(home_blocks.ACTION_JUMP)
+    def home_jump(ack: Any) -> None:
+        ack()  # a link button: Slack opens the message itself

@@ -57,3 +57,11 @@ def register(app: Any, rt: Runtime) -> None:
     def on_reaction_removed() -> None:
         # removing an emoji does not undo a decision: decisions are final and audited
         return None
+
+    @app.event("app_home_opened")
+    def on_app_home_opened(event: dict[str, Any]) -> None:
+        """Each person's dashboard (services/home.py), published when they open the tab."""
+        from commsdesk.services.home import publish_home
+
+        if event.get("tab", "home") == "home" and event.get("user"):
+            publish_home(rt, str(event["user"]), opened=True)

@@ -119,3 +119,17 @@ def register(app: Any, rt: Runtime) -> None:
             return
         ack()
         rt.kick_outbox()
+
+    from commsdesk.blockkit.home import NEW_POST_CALLBACK
+    from commsdesk.services import home
+
+    @app.view(NEW_POST_CALLBACK)
+    def home_new_post(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The App Home's New post / Schedule a post modal."""
+        user = body["user"]["id"]
+        errors = home.submit_new_post(rt, user, view)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        home.publish_home(rt, user)

@@ -89,6 +89,10 @@ class Network(Protocol):
         """After a crash: the post we may already have made, if the network shows it."""
         ...
 
+    def followers(self) -> int:
+        """The account's follower count now (networks with Capability.FOLLOWERS)."""
+        ...
+
     def weighted_length(self, text: str) -> int:
         ...
 

@@ -56,24 +56,27 @@ OPEN_DRAFTS = ("pending", "approved", "publishing", "failed", "expired")
 COMMS = "comms"  # the default channel's mentions, shown as this "service"
 
 _lock = threading.Lock()
-_cache: dict[tuple[int, str], tuple[float, Any]] = {}
+
+
+def _cache(rt: Runtime) -> dict[str, tuple[float, Any]]:
+    """Per running bot: channel members and the workspace URL, kept CACHE_SECONDS."""
+    return vars(rt).setdefault("_home_cache", {})  # type: ignore[no-any-return]
 
 
 def _cached(rt: Runtime, key: str, fetch: Any) -> Any:
     with _lock:
-        hit = _cache.get((id(rt), key))
+        hit = _cache(rt).get(key)
         if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
             return hit[1]
     value = fetch()
     with _lock:
-        _cache[(id(rt), key)] = (time.monotonic(), value)
+        _cache(rt)[key] = (time.monotonic(), value)
     return value
 
 
 def forget(rt: Runtime) -> None:
     with _lock:
-        for key in [k for k in _cache if k[0] == id(rt)]:
-            del _cache[key]
+        _cache(rt).clear()
 
 
 def channel_members(rt: Runtime, channel: str) -> frozenset[str]:

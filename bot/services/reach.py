@@ -35,10 +35,12 @@ def _insert(s: Session):  # type: ignore[no-untyped-def]
 
 def record(s: Session, account_id: int, day: date, followers: int) -> bool:
     """Store a day's count once (a second snapshot of the same day changes nothing)."""
-    res = s.execute(_insert(s)(FollowerSnapshot)
-                    .values(account_id=account_id, day=day, followers=followers, taken_at=now())
-                    .on_conflict_do_nothing(index_elements=["account_id", "day"]))
-    return bool(res.rowcount)
+    new_id = s.execute(_insert(s)(FollowerSnapshot)
+                       .values(account_id=account_id, day=day, followers=followers,
+                               taken_at=now())
+                       .on_conflict_do_nothing(index_elements=["account_id", "day"])
+                       .returning(FollowerSnapshot.id)).scalar()
+    return new_id is not None
 
 
 def snapshot_all(rt: Runtime) -> list[SnapshotResult]:

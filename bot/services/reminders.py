@@ -38,9 +38,10 @@ def _insert(s: Session):  # type: ignore[no-untyped-def]
 
 def claim_run(s: Session, kind: str, key: str) -> bool:
     """True for the one caller (of any replica) that gets to do this period's work."""
-    res = s.execute(_insert(s)(InsightRun).values(kind=kind, key=key, created_at=now())
-                    .on_conflict_do_nothing(index_elements=["kind", "key"]))
-    return bool(res.rowcount)
+    won = s.execute(_insert(s)(InsightRun).values(kind=kind, key=key, created_at=now())
+                    .on_conflict_do_nothing(index_elements=["kind", "key"])
+                    .returning(InsightRun.kind)).scalar()
+    return won is not None
 
 
 def comms_channel(cfg: Config) -> str:
@@ -129,11 +130,12 @@ def _remind(rt: Runtime, d: _Due, hours: WorkingHours, t: datetime) -> int:
         top = max(d.levels)
         inserted = []
         for lvl, at in sorted(d.levels.items()):
-            res = s.execute(_insert(s)(SlaReminder).values(
+            new_id = s.execute(_insert(s)(SlaReminder).values(
                 alert_id=alert.id, mention_id=mention.id, service=alert.service, level=lvl,
                 due_at=at, sent=(lvl == top), created_at=t)
-                .on_conflict_do_nothing(index_elements=["alert_id", "level"]))
-            if res.rowcount:
+                .on_conflict_do_nothing(index_elements=["alert_id", "level"])
+                .returning(SlaReminder.id)).scalar()
+            if new_id is not None:
                 inserted.append(lvl)
         if top not in inserted:
             return 0  # another replica got there first

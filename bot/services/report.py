@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
 from commsdesk import logs
@@ -18,7 +18,7 @@ from commsdesk.config import WEEKDAYS, Config
 from commsdesk.db import transaction
 from commsdesk.domain import stats
 from commsdesk.domain.stats import Figures, Period
-from commsdesk.models import Account, OutboxMessage
+from commsdesk.models import OutboxMessage
 from commsdesk.runtime import Runtime
 from commsdesk.services import reach
 from commsdesk.services.outbox import SlackCall, enqueue, renderer
@@ -41,8 +41,8 @@ class WeeklyReport:
     services: list[Figures]
     trend: list[tuple[str, Figures]]  # (label, figures) oldest first, this week last
     growth: list[reach.Growth]
-    followers: dict[str, list[tuple[date, int]]] = field(default_factory=dict)
-    handles: dict[str, str] = field(default_factory=dict)
+    # handle -> new followers in each trend week (None: not counted that week)
+    new_followers: dict[str, list[int | None]] = field(default_factory=dict)
 
 
 def week_period(cfg: Config, key: str | None, at: datetime) -> Period:
@@ -62,18 +62,19 @@ def build(s: Session, cfg: Config, period: Period, at: datetime) -> WeeklyReport
     start_day = period.start.astimezone(cfg.tz).date()
     previous = total_figures(s, cfg, stats.week_of(start_day - timedelta(days=7), cfg.tz), at)
     trend = []
-    for back in range(TREND_WEEKS - 1, 0, -1):
-        p = stats.week_of(start_day - timedelta(days=7 * back), cfg.tz)
-        trend.append((f"W{stats.week_key(p, cfg.tz)[-2:]}", total_figures(s, cfg, p, at)))
-    trend.append((f"W{stats.week_key(period, cfg.tz)[-2:]}", total))
-    first = period.start.astimezone(cfg.tz).date()
-    last = first + timedelta(days=6)
-    handles = {a.name: a.handle for a in s.scalars(select(Account))}
+    new_followers: dict[str, list[int | None]] = {}
+    for back in range(TREND_WEEKS - 1, -1, -1):
+        monday = start_day - timedelta(days=7 * back)
+        p = stats.week_of(monday, cfg.tz)
+        trend.append((f"W{stats.week_key(p, cfg.tz)[-2:]}",
+                      total if back == 0 else total_figures(s, cfg, p, at)))
+        for g in reach.growth(s, monday, monday + timedelta(days=6)):
+            new_followers.setdefault(g.handle, []).append(g.gained)
     return WeeklyReport(
         period=period, key=stats.week_key(period, cfg.tz), total=total, previous=previous,
-        services=services, trend=trend, growth=reach.growth(s, first, last),
-        followers=reach.series(s, first - timedelta(days=7 * (TREND_WEEKS - 1)), last),
-        handles=handles)
+        services=services, trend=trend,
+        growth=reach.growth(s, start_day, start_day + timedelta(days=6)),
+        new_followers={h: v for h, v in new_followers.items() if any(x is not None for x in v)})
 
 
 def _change(now_value: int, before: int) -> str:
@@ -91,7 +92,7 @@ def summary(r: WeeklyReport) -> str:
              f"Time to reply: p50 {stats.hours_text(t.reply_p50)} · p90 "
              f"{stats.hours_text(t.reply_p90)} (working hours) · SLA met: "
              f"{stats.pct_text(t.sla_met_pct)}"
-             + (f" ({t.sla_met} of {t.sla_due})" if t.sla_due else "")]
+             + (f" ({t.sla_met} of {t.sla_due} due)" if t.sla_due else "")]
     busiest = max(r.services, key=lambda f: f.mentions_in, default=None)
     extras = []
     if busiest is not None and busiest.mentions_in:
@@ -155,21 +156,22 @@ def render_png(r: WeeklyReport, dpi: int = 100) -> bytes:
     ax2.set_ylim(bottom=0)
     ax2.legend(frameon=False)
 
-    # followers
-    if r.followers:
-        for name, points in r.followers.items():
-            ax3.plot([d for d, _ in points], [n for _, n in points],
-                     label=f"@{r.handles.get(name, name)}")
-        ax3.legend(frameon=False)
-        for label in ax3.get_xticklabels():
-            label.set_rotation(20)
-        import matplotlib.dates as mdates
-
-        ax3.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    # new followers per week, per account (the seed report's reach figure)
+    totals = {g.handle: g.followers for g in r.growth}
+    if r.new_followers:
+        width = 0.8 / len(r.new_followers)
+        for i, (handle, gains) in enumerate(r.new_followers.items()):
+            now_total = totals.get(handle)
+            ax3.bar([x - 0.4 + width * (i + 0.5) for x in range(len(labels))],
+                    [g or 0 for g in gains], width=width,
+                    label=f"@{handle}" + (f" ({now_total:,})" if now_total else ""))
+        ax3.set_xticks(range(len(labels)), labels)
+        ax3.axhline(0, color="grey", linewidth=0.8)
+        ax3.legend(frameon=False, fontsize=9)
     else:
         ax3.text(0.5, 0.5, "no follower counts yet", ha="center", va="center",
                  transform=ax3.transAxes, color="grey")
-    ax3.set_title(f"Followers (last {TREND_WEEKS} weeks)")
+    ax3.set_title("New followers per week (total now)")
 
     # SLA met per week
     pct = [f.sla_met_pct if f.sla_met_pct is not None else 0.0 for _, f in r.trend]
@@ -227,14 +229,29 @@ def queue_report(rt: Runtime, week: str, channel: str | None = None) -> None:
     rt.kick_outbox()
 
 
+def _already_uploaded(rt: Runtime, channel: str, filename: str, since: datetime) -> bool:
+    """Whether the channel already shows this report (a retry after a lost answer)."""
+    try:
+        resp = rt.outbox_slack.conversations_history(
+            channel=channel, oldest=f"{since.timestamp() - 60:.6f}", limit=200)
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("could not check the channel before uploading again", error=str(exc))
+        return False
+    return any(f.get("name") == filename for msg in resp.get("messages") or []
+               for f in msg.get("files") or [])
+
+
 @renderer("weekly_report")
-def _render_weekly(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall:
+def _render_weekly(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
     cfg = rt.settings.config
     period = week_period(cfg, str(row.payload["week"]), now())
+    filename = f"commsdesk-report-{stats.week_key(period, cfg.tz)}.png"
+    if row.attempts > 1 and _already_uploaded(rt, row.channel, filename, row.created_at):
+        return None  # an earlier try got there before its answer was lost
     report = build(s, cfg, period, now())
     png = render_png(report)
     kwargs: dict[str, Any] = {
-        "channel": row.channel, "file": png, "filename": f"commsdesk-report-{report.key}.png",
+        "channel": row.channel, "file": png, "filename": filename,
         "title": f"Weekly report {report.key}", "initial_comment": summary(report),
         "alt_txt": alt_text(report),
     }

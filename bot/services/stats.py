@@ -156,8 +156,7 @@ def split_args(cfg: Config, words: Sequence[str], at: datetime) -> tuple[Scope, 
 def table(s: Session, cfg: Config, scope: Scope, period: Period, at: datetime
           ) -> list[Figures]:
     """The figures for a scope; for "all", the total first, then each service and account."""
-    hours = WorkingHours.from_config(cfg)
-    at = min(at, period.end)
+    hours = WorkingHours.from_config(cfg)  # outcomes as known at `at` (answers may come later)
     mentions = load_mentions(s, cfg, period)
     published = load_published(s, period)
 
@@ -188,7 +187,7 @@ def total_figures(s: Session, cfg: Config, period: Period, at: datetime) -> Figu
     """The figures for every mention and post of the period."""
     hours = WorkingHours.from_config(cfg)
     return stats.compute("all", load_mentions(s, cfg, period), load_published(s, period),
-                         hours, min(at, period.end))
+                         hours, at)
 
 
 # ---------------------------------------------------------------- presentation

@@ -191,6 +191,17 @@ class XNetwork:
                 return Published(str(tweet.id), self.post_url(str(tweet.id), self.account.handle))
         return None
 
+    def followers(self) -> int:
+        """The account's follower count (GET /2/users/:id, public_metrics)."""
+        user_id = self.account_user_id()
+        resp: Any = self._call(
+            "reading the follower count",
+            lambda: self.client.get_user(id=user_id, user_fields=["public_metrics"],
+                                         user_auth=True),
+        )
+        metrics = (resp.data.public_metrics if resp.data is not None else None) or {}
+        return int(metrics.get("followers_count", 0))
+
     def weighted_length(self, text: str) -> int:
         """X's own counting: URLs are 23, CJK and emoji count 2 (twitter-text rules)."""
         return int(parse_tweet(text).weightedLength)

@@ -193,7 +193,17 @@ def audit_verify() -> None:
     from commsdesk.domain import audit
 
     with Session(_audit_engine()) as session:
-        result = audit.verify(session)
+        from sqlalchemy import func, select
+
+        from commsdesk.models import AuditEvent
+
+        total = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+        if total > 50_000 and sys.stderr.isatty():
+            with click.progressbar(length=total, label="verifying audit trail",
+                                   file=sys.stderr) as bar:
+                result = audit.verify(session, progress=bar.update)
+        else:
+            result = audit.verify(session)
     if result.ok:
         click.echo(result.message())
     else:

@@ -129,14 +129,35 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
         )
     if current != head:
         try:
-            with engine.begin() as conn:
-                cfg = alembic_config()
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            with engine.connect() as conn:
+                sqlite = conn.dialect.name == "sqlite"
+                if sqlite:
+                    # SQLite migrations rebuild tables ("batch" mode); foreign keys must be
+                    # off meanwhile, and can only be switched outside a transaction
+                    _raw_pragma(conn, "foreign_keys=OFF")
+                try:
+                    with conn.begin():
+                        cfg = alembic_config()
+                        cfg.attributes["connection"] = conn
+                        command.upgrade(cfg, "head")
+                        if sqlite:
+                            bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                            if bad:
+                                raise DatabaseError(
+                                    f"migrating left {len(bad)} broken reference(s); "
+                                    "the database was not changed")
+                finally:
+                    if sqlite:
+                        _raw_pragma(conn, "foreign_keys=ON")
         except SQLAlchemyError as exc:
             raise DatabaseError(f"migrating the database failed: {exc.__class__.__name__}: "
                                 f"{str(exc).splitlines()[0]}") from None
     return current, head
+
+
+def _raw_pragma(conn: Any, pragma: str) -> None:
+    """A PRAGMA on the driver connection itself, outside any transaction."""
+    conn.connection.driver_connection.execute(f"PRAGMA {pragma}")
 
 
 def ping(engine: Engine) -> bool:

@@ -85,3 +85,31 @@ def test_cli_newer_schema_is_one_sentence(tmp_path: Path) -> None:
     r = _cli(["db", "upgrade"], url, tmp_path)
     assert r.returncode == 1 and "newer than this commsdesk" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_upgrade_keeps_existing_data(database_url: str) -> None:
+    """An install made at the first revision, with data, upgrades to the newest."""
+    engine = db.make_engine(database_url)
+    with engine.connect() as conn, conn.begin():
+        cfg = db.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO accounts (id, name, network, handle, created_at) "
+                             "VALUES (1, 'nottscc', 'x', 'NottsCC', '2026-01-01 00:00:00')"))
+        conn.execute(sa.text(
+            "INSERT INTO mentions (id, network, external_id, account_id, text, state, fetched_at)"
+            " VALUES (1, 'x', '99', 1, 'bins', 'open', '2026-01-01 00:00:00')"))
+        conn.execute(sa.text(
+            "INSERT INTO drafts (id, account_id, mention_id, kind, text, version, author, state,"
+            " attempts, created_at, updated_at) VALUES (1, 1, 1, 'reply', 'sorry', 1, 'U1',"
+            " 'pending', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+    before, head = db.upgrade(engine)
+    assert before == "0001" and head != "0001"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT text FROM drafts WHERE id = 1")).scalar() == "sorry"
+        assert conn.execute(sa.text("SELECT escalated FROM mentions WHERE id = 1")).scalar() \
+            in (0, False)
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()

@@ -29,6 +29,7 @@ EMOJI: dict[str, str] = {
 
 _ENTITY = re.compile(r"<([^<>]*)>")
 _EMOJI = re.compile(r":([a-z0-9_+\-]+):")
+_HELD = re.compile(r"\x00(\d+)\x00")
 _SAFE_URL = re.compile(r"^(https?://|mailto:)", re.IGNORECASE)
 _DATE = re.compile(r"^!date\^\d+\^[^|]*(?:\^[^|]*)?\|(.*)$", re.DOTALL)
 # emphasis: the marker must hug non-space text, as Slack requires
@@ -96,14 +97,17 @@ def mrkdwn(text: str, *, user_name: Callable[[str], str] = str,
            group_name: Callable[[str], str] = str) -> Markup:
     """Slack mrkdwn (``*bold*``, ``_italic_``, ``~strike~``, `` `code` ``, links,
     ``<@U..>``, ``<#C..>``, ``:emoji:``) as safe HTML."""
-    parts: list[Markup] = []
-    pos = 0
-    for match in _ENTITY.finditer(text or ""):
-        parts.append(_styled(unescape(text[pos:match.start()])))
-        parts.append(_entity(match.group(1), user_name, channel_name, group_name))
-        pos = match.end()
-    parts.append(_styled(unescape((text or "")[pos:])))
-    return Markup("").join(parts)
+    rendered: list[Markup] = []
+
+    def hold(match: re.Match[str]) -> str:
+        # each <...> entity is rendered on its own and held by a placeholder, so that
+        # emphasis can still span it (``_since <!date^…|25 Nov>_``)
+        rendered.append(_entity(match.group(1), user_name, channel_name, group_name))
+        return f"\x00{len(rendered) - 1}\x00"
+
+    held = _ENTITY.sub(hold, (text or "").replace("\x00", ""))
+    styled = str(_styled(unescape(held)))
+    return Markup(_HELD.sub(lambda m: str(rendered[int(m.group(1))]), styled))
 
 
 def x_text(text: str) -> Markup:

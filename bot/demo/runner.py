@@ -3,6 +3,7 @@ demo page, in one process, started and stopped together."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -134,6 +135,7 @@ class Demo:
         self.rt: Runtime | None = None
         self.bolt: Any = None
         self._loaded = False  # only a loaded (or seeded) world is ever saved
+        self._lock_file: Any = None
 
     @property
     def url(self) -> str:
@@ -160,6 +162,7 @@ class Demo:
             raise ConfigError([f"port {self.port} is already in use: stop what uses it, "
                                "or choose another with --port"])
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir()
         if self.reset:
             wipe(self.data_dir)
         self.resumed = self.saver.restore()
@@ -195,6 +198,17 @@ class Demo:
         self._saver_thread.start()
         return self
 
+    def _lock_data_dir(self) -> None:
+        """One demo per data folder: two would overwrite each other's state."""
+        self._lock_file = open(self.data_dir / ".lock", "w")  # noqa: SIM115 - held until stop
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise ConfigError([f"another `commsdesk demo` is using {self.data_dir}/: stop it "
+                               "first, or give this one another folder with --data"]) from None
+
     def _save_loop(self) -> None:
         while not self._stop_saving.wait(1.0):
             try:
@@ -227,6 +241,9 @@ class Demo:
         self.x.stop()
         if rt is not None:
             rt.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock
+            self._lock_file = None
 
 
 def _free_port() -> int:

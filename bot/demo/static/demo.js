@@ -72,7 +72,7 @@
     if (S.last[id] === html) return false;
     const el = document.getElementById(id);
     if (!el) return false;
-    const scroller = id === "sk-main" ? el : null;
+    const scroller = id === "sk-main" && S.ch !== "home" ? el : null;
     const nearBottom = scroller &&
       (S.stickBottom || scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80);
     const hadModal = id === "sk-modal" && !!el.querySelector(".modal");
@@ -120,7 +120,7 @@
 
   function go(channel) {
     S.ch = channel;
-    S.stickBottom = true;
+    S.stickBottom = channel !== "home";  // channels read bottom-up, Home top-down
     delete S.last["sk-main"];
     history.replaceState(null, "", "?" + new URLSearchParams({ as: S.as, ch: S.ch }));
     if (channel === "home") post("home", {}, true); else refresh();
@@ -220,7 +220,8 @@
     if (el) S.last[id] = null;
   });
   const main = $("#sk-main");
-  main.scrollTop = main.scrollHeight;
+  if (S.ch !== "home") main.scrollTop = main.scrollHeight;
+  S.stickBottom = S.ch !== "home";
   if (S.ch === "home") post("home", {}, true);
   refresh();
   setInterval(refresh, window.DEMO.poll_ms || 1000);

@@ -91,7 +91,9 @@ def init(directory: str) -> None:
 
 @main.command("check-config")
 @config_option
-@click.option("--online", is_flag=True, help="Also ask Slack: token, channels, user group.")
+@click.option("--online", is_flag=True,
+              help="Also ask Slack (token, channels, user group) and each account's network "
+                   "(its credentials).")
 def check_config(config: str | None, online: bool) -> None:
     """Validate the config file and environment; exit 1 listing every problem."""
     try:
@@ -100,15 +102,16 @@ def check_config(config: str | None, online: bool) -> None:
         _fail(exc.problems)
         return
     if online:
+        from commsdesk.integrations.online import check_networks
         from commsdesk.online_check import check_slack
 
-        problems = check_slack(settings)
+        problems = check_slack(settings) + check_networks(settings)
         if problems:
             _fail(problems)
     c = settings.config
     click.echo(
         f"config OK: {len(c.accounts)} account(s), {len(c.services)} service(s), "
-        f"time zone {c.timezone}" + (" (Slack checked online)" if online else "")
+        f"time zone {c.timezone}" + (" (Slack and networks checked online)" if online else "")
     )
 
 

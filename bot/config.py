@@ -23,12 +23,17 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-NETWORKS = ("x",)
+NETWORKS = ("x", "mastodon", "bluesky", "facebook", "flickr", "pinterest")
+# network -> the AccountConfig keys it needs besides name/handle/credentials
+NETWORK_ACCOUNT_KEYS: dict[str, tuple[str, ...]] = {"mastodon": ("base_url",),
+                                                     "facebook": ("page_id",),
+                                                     "pinterest": ("board_id",)}
 X_CREDENTIAL_PARTS = ("CONSUMER_KEY", "CONSUMER_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET")
 SECRET_KEY_HINTS = ("token", "secret", "password", "api_key", "apikey", "private_key")
 
@@ -96,6 +101,24 @@ class AccountConfig(_Strict):
     approvers_usergroup: UsergroupId | None = None  # may approve for this account only
     drafters_usergroup: UsergroupId | None = None  # only they (and approvers) may draft
     required_approvals: int = Field(default=1, ge=1, le=2)
+    # network-specific (optional; see NETWORK_ACCOUNT_KEYS for which network needs which)
+    base_url: str | None = None  # Mastodon: the instance, e.g. https://mastodon.social
+    page_id: str | None = None  # Facebook: the page's id
+    board_id: str | None = None  # Pinterest: the board new pins go to
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL (e.g. https://mastodon.social)")
+        return v.rstrip("/") if v else v
+
+    @model_validator(mode="after")
+    def _network_keys(self) -> AccountConfig:
+        missing = [k for k in NETWORK_ACCOUNT_KEYS.get(self.network, ()) if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"a {self.network} account needs {', '.join(missing)}")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -121,8 +144,8 @@ class AccountConfig(_Strict):
 
     @field_validator("user_id")
     @classmethod
-    def _user_id(cls, v: str | None) -> str | None:
-        if v is not None and not v.isdigit():
+    def _user_id(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and info.data.get("network", "x") == "x" and not v.isdigit():
             raise ValueError(f"{v!r} is not a numeric X user id")
         return v
 
@@ -333,6 +356,13 @@ class Environment(BaseSettings):
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     x_api_base_url: str = "https://api.twitter.com"
+    bluesky_api_base_url: str = "https://bsky.social"
+    facebook_graph_base_url: str = "https://graph.facebook.com"
+    facebook_graph_version: str = "v21.0"
+    facebook_app_secret: str | None = None
+    facebook_verify_token: str | None = None
+    flickr_api_base_url: str = "https://api.flickr.com"
+    pinterest_api_base_url: str = "https://api.pinterest.com"
     database_url: str = "sqlite:///commsdesk.db"
     commsdesk_config: str = "./commsdesk.toml"
     commsdesk_log_format: Literal["console", "json"] = "console"
@@ -358,10 +388,18 @@ class Settings:
     env: Environment
     config_path: Path
     x_credentials: dict[str, XCredentials] = field(default_factory=dict)
+    # every other network: (network, CRED) -> {"access_token": ..., ...} (parts lower-cased)
+    credentials: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def network_credentials(self, network: str, cred: str) -> dict[str, str] | None:
+        return self.credentials.get((network, cred))
 
     def secrets(self) -> list[str]:
         """Every secret value in play, so logs can scrub them."""
-        values = [self.env.slack_bot_token, self.env.slack_signing_secret, self.env.slack_app_token]
+        values = [self.env.slack_bot_token, self.env.slack_signing_secret, self.env.slack_app_token,
+                  self.env.facebook_app_secret, self.env.facebook_verify_token]
+        for parts in self.credentials.values():
+            values += list(parts.values())
         for cred in self.x_credentials.values():
             values += [
                 cred.consumer_key,
@@ -487,6 +525,39 @@ def _x_credentials(config: Config, problems: list[str]) -> dict[str, XCredential
     return creds
 
 
+def credential_spec(network: str) -> Any:
+    """The `CredentialSpec` a network's integration declares (`integrations/<net>/__init__`)."""
+    import importlib
+
+    return importlib.import_module(f"commsdesk.integrations.{network}").CREDENTIALS
+
+
+def _network_credentials(
+    config: Config, problems: list[str]
+) -> dict[tuple[str, str], dict[str, str]]:
+    """Credentials of every non-X account, as its integration's `CredentialSpec` names them."""
+    creds: dict[tuple[str, str], dict[str, str]] = {}
+    for acc in config.accounts:
+        if acc.network == "x" or (acc.network, acc.credentials) in creds:
+            continue
+        spec = credential_spec(acc.network)
+        prefix = f"{spec.prefix}_{acc.credentials}_"
+        values = {p: os.environ.get(prefix + p, "").strip() for p in spec.parts + spec.optional}
+        missing = [prefix + p for p in spec.parts if not values[p]]
+        if missing:
+            problems.append(
+                f"accounts '{acc.name}': environment variable(s) {', '.join(missing)} not set "
+                f"({acc.network} credentials are {spec.purpose})"
+            )
+            continue
+        creds[(acc.network, acc.credentials)] = {p.lower(): v for p, v in values.items() if v}
+    for network in sorted({a.network for a in config.accounts} - {"x"}):
+        for name in credential_spec(network).shared:
+            if not os.environ.get(name, "").strip():
+                problems.append(f"{name} is not set (needed by the {network} accounts)")
+    return creds
+
+
 def load_settings(
     config_path: Path | None = None,
     *,
@@ -516,8 +587,11 @@ def load_settings(
     if not re.match(r"^[a-z0-9+]+://", env.database_url):
         problems.append(f"DATABASE_URL {env.database_url!r} is not a database URL")
     creds: dict[str, XCredentials] = {}
+    others: dict[tuple[str, str], dict[str, str]] = {}
     if config is not None and require_network_credentials:
         creds = _x_credentials(config, problems)
+        others = _network_credentials(config, problems)
     if problems or config is None:
         raise ConfigError(problems)
-    return Settings(config=config, env=env, config_path=path, x_credentials=creds)
+    return Settings(config=config, env=env, config_path=path, x_credentials=creds,
+                    credentials=others)

@@ -1,4 +1,5 @@
-"""ASGI application: `POST /slack/events` (Bolt) and `GET /healthz`."""
+"""ASGI application: `POST /slack/events` (Bolt), `GET /healthz` and the networks' webhooks
+(`GET|POST /webhooks/facebook`)."""
 
 from __future__ import annotations
 
@@ -110,9 +111,12 @@ def build_asgi(rt: Runtime, bolt: App) -> Starlette:
         payload = await run_in_threadpool(health, rt)
         return JSONResponse(payload, status_code=200 if payload["database"] == "ok" else 503)
 
+    from commsdesk.integrations.facebook.webhook import routes as facebook_routes
+
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *facebook_routes(rt),  # GET/POST /webhooks/facebook
         ]
     )

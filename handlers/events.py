@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +44,11 @@ def register(app: Any, rt: Runtime) -> None:
         if item.get("channel") != cfg.approvals_channel:
             return
         draft_id = find_by_message(rt, item["channel"], str(item.get("ts")))
+        for _ in range(10):  # the message's ts is stored a moment after Slack has it
+            if draft_id is not None:
+                break
+            time.sleep(0.3)
+            draft_id = find_by_message(rt, item["channel"], str(item.get("ts")))
         if draft_id is None or not first_delivery(rt, body.get("event_id")):
             return
         decision = decide(rt, draft_id, user, kind, via="reaction")  # type: ignore[arg-type]

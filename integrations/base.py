@@ -16,11 +16,30 @@ from typing import Any, Protocol, runtime_checkable
 
 class Capability(enum.StrEnum):
     READ_MENTIONS = "read_mentions"
+    WEBHOOKS = "webhooks"  # mentions arrive pushed to an HTTP endpoint as well as polled
     REPLY = "reply"
     POST = "post"
     MEDIA = "media"
     DELETE = "delete"
     FOLLOWERS = "followers"
+
+
+@dataclass(frozen=True)
+class CredentialSpec:
+    """The secrets one account of a network needs, read from the environment as
+    ``<PREFIX>_<CRED>_<PART>`` (``<CRED>`` is the account's ``credentials`` key).
+
+    Each integration declares one as ``CREDENTIALS`` in its package ``__init__``
+    (which must not import ``commsdesk.config``); ``config.load_settings`` reads them."""
+
+    prefix: str  # e.g. "MASTODON"
+    parts: tuple[str, ...]  # required, e.g. ("ACCESS_TOKEN",)
+    optional: tuple[str, ...] = ()
+    shared: tuple[str, ...] = ()  # variables needed once for the network (an app secret)
+    purpose: str = "needed to read mentions and to post"
+
+    def names(self, cred: str) -> list[str]:
+        return [f"{self.prefix}_{cred}_{p}" for p in self.parts]
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,17 @@ class FetchedMention:
     posted_at: datetime | None = None
     conversation_id: str | None = None
     in_reply_to_external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image to publish. Networks with Capability.MEDIA accept `images=[...]` in
+    `publish`; alt text is required (house style blocks drafts without it)."""
+
+    data: bytes
+    alt_text: str
+    filename: str = "image.jpg"
+    mime_type: str = "image/jpeg"
 
 
 @dataclass(frozen=True)

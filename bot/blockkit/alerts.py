@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from commsdesk.blockkit.escape import escape, outside_text_sections, plain, truncate
 from commsdesk.models import Account, Alert, Mention
 
-NETWORK_LABEL = {"x": "X"}
+NETWORK_LABEL = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "facebook": "Facebook",
+                 "flickr": "Flickr", "pinterest": "Pinterest"}
 
 SAFEGUARDING = "safeguarding"
 ACTION_DRAFT = "alert_draft_reply"
@@ -72,7 +73,7 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
     header = (
         f"{net} mention of @{escape(acc.handle)}"
         + (f" · {escape(v.alert.service)}" if v.alert.service else "")
-        + f" · {escape(v.alert.reason)}"
+        + (f" · {escape(v.alert.reason)}" if v.moved_to is None else "")
     )
     if m.purged_at is not None:
         text_blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": (

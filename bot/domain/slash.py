@@ -18,16 +18,24 @@ USAGE = {
     "stats": "/social stats [service|account] [7d|30d|YYYY-MM]",
 }
 
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _shown(key: str) -> str:
+    return _escape(USAGE[key])
+
+
 HELP_TEXT = (
     "*commsdesk* drafts posts for the comms team to approve. Nothing is published "
     "until an approver reacts with the approve emoji.\n"
-    f"• `{USAGE['reply']}`: draft a reply to a mention (the ref is on its alert, e.g. `M12`)\n"
-    f"• `{USAGE['post']}`: draft a new post for an account\n"
-    f"• `{USAGE['schedule']}`: draft a post for later (council time zone)\n"
-    f"• `{USAGE['whoami']}`: what you may do here, and why\n"
-    f"• `{USAGE['pause']}` / `{USAGE['resume']}`: comms team only: stop and restart publishing\n"
-    f"• `{USAGE['stats']}`: mentions, replies, response times (working hours), SLA met\n"
-    f"• `{USAGE['help']}`: this message"
+    f"• `{_shown('reply')}`: draft a reply to a mention (the ref is on its alert, e.g. `M12`)\n"
+    f"• `{_shown('post')}`: draft a new post for an account\n"
+    f"• `{_shown('schedule')}`: draft a post for later (council time zone)\n"
+    f"• `{_shown('whoami')}`: what you may do here, and why\n"
+    f"• `{_shown('pause')}` / `{_shown('resume')}`: comms team only: stop and restart publishing\n"
+    f"• `{_shown('stats')}`: mentions, replies, response times (working hours), SLA met\n"
+    f"• `{_shown('help')}`: this message"
 )
 
 _POST_URL = re.compile(
@@ -35,6 +43,13 @@ _POST_URL = re.compile(
     r"(?P<id>\d{1,25})(?:[/?#].*)?$"
 )
 _REF = re.compile(r"^[Mm](?P<id>\d{1,12})$")
+# other networks' post links: matched against the stored mention's URL
+_OTHER_POST_URLS = (
+    ("bluesky", re.compile(r"^https://(?:www\.)?bsky\.app/profile/[A-Za-z0-9._:-]{1,253}/post/"
+                           r"[A-Za-z0-9._~:-]{1,64}$")),
+    ("mastodon", re.compile(r"^https://[A-Za-z0-9.-]{1,253}/@[A-Za-z0-9_]{1,64}"
+                            r"(?:@[A-Za-z0-9.-]{1,253})?/\d{1,25}$")),
+)
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
 _SLACK_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 _SLACK_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -44,13 +59,17 @@ _SLACK_SPECIAL = re.compile(r"<!([a-z]+)(?:\^[A-Z0-9]+)?(?:\|([^>]*))?>")
 class SlashError(ValueError):
     """Bad command text; `message` says what was wrong and the right form."""
 
-    def __init__(self, message: str, usage: str | None = None):
+    def __init__(self, message: str, usage: str | None = None, *, show_help: bool = False):
         self.message = message
         self.usage = usage
+        self.show_help = show_help
         super().__init__(message)
 
     def text(self) -> str:
-        return self.message + (f"\nUse: `{self.usage}`" if self.usage else "")
+        """For Slack: `&`, `<`, `>` escaped so the usage's <placeholders> show as typed."""
+        usage = f"\nUse: `{_escape(self.usage)}`" if self.usage else ""
+        more = f"\n\n{HELP_TEXT}" if self.show_help else ""
+        return _escape(self.message) + usage + more
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,7 @@ class MentionRef:
     mention_id: int | None = None  # our short reference M<id>
     network: str | None = None  # or a post URL on a network
     external_id: str | None = None
+    url: str | None = None  # networks whose links don't carry our id: the mention's URL
 
 
 @dataclass(frozen=True)
@@ -134,6 +154,10 @@ def parse_ref(token: str) -> MentionRef:
     m = _POST_URL.match(token)
     if m:
         return MentionRef(network="x", external_id=m.group("id"))
+    bare = re.split(r"[?#]", token, maxsplit=1)[0].rstrip("/")
+    for network, pattern in _OTHER_POST_URLS:
+        if pattern.match(bare):
+            return MentionRef(network=network, url=bare)
     raise SlashError(
         f"`{token}` is not a mention reference: use the ref shown on the alert (like `M12`) "
         "or the post's link (https://x.com/<user>/status/<id>)",
@@ -217,4 +241,4 @@ def parse(raw: str) -> Command:
         if len(args) > 2:
             raise SlashError("Give at most a service or account and a period.", USAGE["stats"])
         return Stats(args)
-    raise SlashError(f"`{verb}` is not something /social knows.\n\n{HELP_TEXT}")
+    raise SlashError(f"`{verb}` is not something /social knows.", show_help=True)

@@ -62,8 +62,16 @@ def record_refusal(rt: Runtime, user: str, refused: DraftRefused, via: str) -> N
 def find_mention(s: Session, ref: slash.MentionRef) -> Mention | None:
     if ref.mention_id is not None:
         return s.get(Mention, ref.mention_id)
+    if ref.url is not None:
+        return s.scalars(select(Mention).where(Mention.network == ref.network,
+                                               Mention.url == ref.url)).first()
     return s.scalars(select(Mention).where(Mention.network == ref.network,
                                            Mention.external_id == ref.external_id)).first()
+
+
+_LENGTH_RULES = {"x": " (links count 23, emoji and some scripts 2)",
+                 "mastodon": " (links count 23)",
+                 "bluesky": " (in graphemes: an emoji counts 1)"}
 
 
 def check_length(rt: Runtime, account: str, text: str, usage: str | None = None) -> int:
@@ -71,8 +79,8 @@ def check_length(rt: Runtime, account: str, text: str, usage: str | None = None)
     length = network.weighted_length(text)
     if length > network.max_length:
         raise slash.SlashError(
-            f"That text is {length} characters as {network.network.upper()} counts them "
-            f"(links count 23, emoji and some scripts 2); the limit is {network.max_length}. "
+            f"That text is {length} characters as {network.network.upper()} counts them"
+            f"{_LENGTH_RULES.get(network.network, '')}; the limit is {network.max_length}. "
             f"Shorten it by {length - network.max_length}.", usage)
     return length
 

@@ -117,6 +117,12 @@ class XNetwork:
             self._user_id = str(resp.data.id)
         return self._user_id
 
+    def verify_credentials(self) -> str:
+        """GET /2/users/me with these credentials (check-config --online)."""
+        resp: Any = self._call("checking the credentials",
+                               lambda: self.client.get_me(user_auth=True))
+        return str(resp.data.id)
+
     def fetch_mentions(self, since_id: str | None) -> Iterator[MentionPage]:
         user_id = self.account_user_id()
         token: str | None = None

@@ -1,0 +1,360 @@
+"""A Bluesky PDS + AppView on 127.0.0.1 speaking XRPC JSON: com.atproto.server.createSession
+/ refreshSession, com.atproto.repo.createRecord / listRecords, com.atproto.identity.resolveHandle,
+app.bsky.notification.listNotifications, app.bsky.feed.getPosts, app.bsky.actor.getProfile.
+Errors are `{"error": ..., "message": ...}`; every answer carries `ratelimit-*` headers.
+
+Faults per NSID (e.g. ``com.atproto.repo.createRecord``): ``"429"``, ``"500"``/``"502"``/
+``"503"``, ``"drop"``, ``"malformed"``, ``"slow"``, ``"drop_after_commit"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from commsdesk.emulators.http import (
+    EmulatorServer,
+    FaultQueue,
+    Request,
+    Response,
+    apply_delay,
+    json_response,
+    transport_fault_response,
+)
+from commsdesk.integrations.bluesky import richtext
+
+RATE_LIMIT = 3000  # per 5 minutes, per IP, as the PDS docs say
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _cid(data: Any) -> str:
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).digest()
+    return "bafyrei" + base64.b32encode(digest).decode().lower().rstrip("=")[:52]
+
+
+def _jwt(did: str, scope: str, lifetime: int) -> str:
+    def part(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    now = int(time.time())
+    return ".".join([part({"typ": "at+jwt", "alg": "ES256K"}),
+                     part({"scope": scope, "sub": did, "iat": now, "exp": now + lifetime,
+                           "jti": hashlib.sha256(f"{did}{time.time_ns()}".encode()).hexdigest()[:16]}),
+                     "c2lnbmF0dXJl"])
+
+
+def _err(status: int, error: str, message: str) -> Response:
+    return json_response({"error": error, "message": message}, status)
+
+
+@dataclass
+class BskyAccount:
+    did: str
+    handle: str
+    display_name: str
+    app_password: str | None = None
+    followers: int = 0
+
+
+@dataclass
+class BskyRecord:
+    uri: str
+    cid: str
+    author: str  # did
+    value: dict[str, Any]
+    indexed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class BskyNotification:
+    owner: str  # did
+    reason: str
+    record: BskyRecord
+    reason_subject: str | None = None
+    indexed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class BlueskyEmulator(EmulatorServer):
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
+        self.accounts: dict[str, BskyAccount] = {}
+        self.records: dict[str, BskyRecord] = {}
+        self.notifications: list[BskyNotification] = []
+        self.sessions: dict[str, str] = {}  # access or refresh jwt -> did
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.faults = FaultQueue()
+        self._lock = threading.RLock()
+        self._n = itertools.count(1)
+        self._calls: list[float] = []
+
+    # ------------------------------------------------------------ state helpers
+
+    def add_account(self, handle: str, display_name: str = "", *, app_password: str | None = None,
+                    followers: int = 0) -> BskyAccount:
+        with self._lock:
+            did = "did:plc:" + hashlib.sha256(handle.encode()).hexdigest()[:24]
+            acc = BskyAccount(did, handle, display_name or handle, app_password, followers)
+            self.accounts[did] = acc
+            return acc
+
+    def _by_handle(self, handle: str) -> BskyAccount | None:
+        return next((a for a in self.accounts.values() if a.handle.lower() == handle.lower()), None)
+
+    def _create(self, author: BskyAccount, record: dict[str, Any]) -> BskyRecord:
+        rkey = richtext.new_tid()
+        uri = richtext.at_uri(author.did, rkey)
+        rec = BskyRecord(uri, _cid(record | {"uri": uri}), author.did, record)
+        self.records[uri] = rec
+        told: set[str] = set()
+        parent = self.records.get(((record.get("reply") or {}).get("parent") or {}).get("uri", ""))
+        if parent is not None and parent.author != author.did:
+            self.notifications.append(BskyNotification(parent.author, "reply", rec, parent.uri))
+            told.add(parent.author)
+        for facet in record.get("facets") or []:
+            for feature in facet.get("features") or []:
+                did = feature.get("did")
+                if (feature.get("$type") == "app.bsky.richtext.facet#mention" and did in self.accounts
+                        and did not in told and did != author.did):
+                    self.notifications.append(BskyNotification(did, "mention", rec))
+                    told.add(did)
+        return rec
+
+    def add_post(self, author: BskyAccount, text: str, *, reply_to: BskyRecord | None = None
+                 ) -> BskyRecord:
+        """A post as the official app makes it (facets for @handles it can resolve)."""
+        with self._lock:
+            record: dict[str, Any] = {"$type": richtext.POST_COLLECTION, "text": text,
+                                      "createdAt": _iso(datetime.now(UTC)), "langs": ["en"]}
+            found = richtext.facets(text, lambda h: a.did if (a := self._by_handle(h)) else None)
+            if found:
+                record["facets"] = found
+            if reply_to is not None:
+                parent = {"uri": reply_to.uri, "cid": reply_to.cid}
+                root = (reply_to.value.get("reply") or {}).get("root") or parent
+                record["reply"] = {"root": root, "parent": parent}
+            return self._create(author, record)
+
+    def add_like(self, liker: BskyAccount, post: BskyRecord) -> None:
+        with self._lock:
+            like = BskyRecord(f"at://{liker.did}/app.bsky.feed.like/{richtext.new_tid()}",
+                              _cid(post.uri), liker.did,
+                              {"$type": "app.bsky.feed.like", "createdAt": _iso(datetime.now(UTC)),
+                               "subject": {"uri": post.uri, "cid": post.cid}})
+            self.notifications.append(BskyNotification(post.author, "like", like, post.uri))
+
+    def posts_by(self, did: str) -> list[BskyRecord]:
+        with self._lock:
+            return [r for r in self.records.values() if r.author == did]
+
+    def expire_sessions(self) -> None:
+        """Every access token now answers 400 ExpiredToken (refresh tokens still work)."""
+        with self._lock:
+            for token in [t for t in self.sessions if not t.startswith("R:")]:
+                del self.sessions[token]
+
+    def inject(self, nsid: str, kind: str, times: int = 1, **params: Any) -> None:
+        self.faults.add(nsid, str(kind), times, **params)
+
+    def requests_to(self, nsid: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r[1] for r in self.requests if r[0] == nsid]
+
+    # ------------------------------------------------------------ views
+
+    def _profile_basic(self, acc: BskyAccount) -> dict[str, Any]:
+        return {"did": acc.did, "handle": acc.handle, "displayName": acc.display_name,
+                "avatar": f"https://cdn.bsky.app/img/avatar/plain/{acc.did}/bafkrei@jpeg",
+                "labels": [], "viewer": {"muted": False, "blockedBy": False},
+                "createdAt": "2024-02-06T12:00:00.000Z"}
+
+    def _post_view(self, rec: BskyRecord) -> dict[str, Any]:
+        return {"uri": rec.uri, "cid": rec.cid, "author": self._profile_basic(self.accounts[rec.author]),
+                "record": rec.value,
+                "replyCount": sum(1 for r in self.records.values()
+                                  if ((r.value.get("reply") or {}).get("parent") or {}).get("uri") == rec.uri),
+                "repostCount": 0, "likeCount": 0, "quoteCount": 0,
+                "indexedAt": _iso(rec.indexed_at), "viewer": {}, "labels": []}
+
+    # ------------------------------------------------------------ HTTP
+
+    def _rate_headers(self) -> tuple[dict[str, str], bool]:
+        now = time.time()
+        with self._lock:
+            self._calls = [t for t in self._calls if t > now - 300] + [now]
+            used = len(self._calls)
+            reset = math.ceil(self._calls[0] + 300)
+        return ({"ratelimit-limit": str(RATE_LIMIT),
+                 "ratelimit-remaining": str(max(0, RATE_LIMIT - used)),
+                 "ratelimit-reset": str(reset), "ratelimit-policy": f"{RATE_LIMIT};w=300"},
+                used > RATE_LIMIT)
+
+    ROUTES = {
+        ("POST", "com.atproto.server.createSession"): "_create_session",
+        ("POST", "com.atproto.server.refreshSession"): "_refresh_session",
+        ("POST", "com.atproto.repo.createRecord"): "_create_record",
+        ("GET", "com.atproto.repo.listRecords"): "_list_records",
+        ("GET", "com.atproto.identity.resolveHandle"): "_resolve_handle",
+        ("GET", "app.bsky.notification.listNotifications"): "_list_notifications",
+        ("GET", "app.bsky.feed.getPosts"): "_get_posts",
+        ("GET", "app.bsky.actor.getProfile"): "_get_profile",
+    }
+
+    def handle(self, request: Request) -> Response:
+        nsid = request.path.removeprefix("/xrpc/")
+        name = self.ROUTES.get((request.method, nsid))
+        if name is None:
+            return _err(404 if not request.path.startswith("/xrpc/") else 501,
+                        "MethodNotImplemented", f"Method Not Implemented: {nsid}")
+        body: dict[str, Any] = {}
+        if request.body:
+            try:
+                body = request.json() or {}
+            except ValueError:
+                return _err(400, "InvalidRequest", "Request body is not valid JSON")
+        with self._lock:
+            self.requests.append((nsid, {**request.query, **body}))
+        headers, over = self._rate_headers()
+        if over:
+            response = _err(429, "RateLimitExceeded", "Rate Limit Exceeded")
+            response.headers.update(headers)
+            return response
+        fault = self.faults.take(nsid)
+        drop_after = False
+        if fault is not None:
+            apply_delay(fault)
+            transport = transport_fault_response(fault)
+            if transport is not None:
+                return transport
+            if fault.kind == "429":
+                response = _err(429, "RateLimitExceeded", "Rate Limit Exceeded")
+                response.headers.update(headers | {"ratelimit-remaining": "0", "ratelimit-reset":
+                                                   str(math.ceil(time.time() + float(fault.params.get("reset_in", 1))))})
+                return response
+            if fault.kind in {"500", "502", "503", "504"}:
+                return _err(int(fault.kind), "InternalServerError", "Internal Server Error")
+            drop_after = fault.kind == "drop_after_commit"
+        did: str | None = None
+        if nsid not in ("com.atproto.server.createSession", "com.atproto.identity.resolveHandle"):
+            token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            want_refresh = nsid == "com.atproto.server.refreshSession"
+            with self._lock:
+                did = self.sessions.get(("R:" if want_refresh else "") + token)
+            if did is None:
+                if not token:
+                    return _err(401, "AuthMissing", "Authentication Required")
+                return _err(400, "ExpiredToken", "Token has expired")
+        with self._lock:
+            response = getattr(self, name)(request, body, did)
+        if drop_after:
+            return Response(drop=True)
+        response.headers.update(headers)
+        return response
+
+    def _new_session(self, acc: BskyAccount) -> dict[str, Any]:
+        access = _jwt(acc.did, "com.atproto.appPass", 7200)
+        refresh = _jwt(acc.did, "com.atproto.refresh", 90 * 86400)
+        self.sessions[access] = acc.did
+        self.sessions["R:" + refresh] = acc.did
+        return {"did": acc.did, "handle": acc.handle, "accessJwt": access, "refreshJwt": refresh,
+                "active": True, "didDoc": {"id": acc.did, "alsoKnownAs": [f"at://{acc.handle}"]}}
+
+    def _create_session(self, request: Request, body: dict[str, Any], did: Any) -> Response:
+        ident = str(body.get("identifier") or "")
+        acc = self.accounts.get(ident) or self._by_handle(ident)
+        if acc is None or not acc.app_password or body.get("password") != acc.app_password:
+            return _err(401, "AuthenticationRequired", "Invalid identifier or password")
+        return json_response(self._new_session(acc))
+
+    def _refresh_session(self, request: Request, body: Any, did: str) -> Response:
+        return json_response(self._new_session(self.accounts[did]))
+
+    def _create_record(self, request: Request, body: dict[str, Any], did: str) -> Response:
+        if body.get("repo") not in (did, self.accounts[did].handle):
+            return _err(400, "InvalidRequest", "Invalid repo")
+        if body.get("collection") != richtext.POST_COLLECTION:
+            return _err(400, "InvalidRequest", "Unsupported collection")
+        record = body.get("record") or {}
+        text = record.get("text")
+        if not isinstance(text, str) or not isinstance(record.get("createdAt"), str):
+            return _err(400, "InvalidRequest",
+                        "Invalid app.bsky.feed.post record: Record must have the properties "
+                        '"text" and "createdAt"')
+        if richtext.length(text) > richtext.MAX_GRAPHEMES or len(text) > 3000:
+            return _err(400, "InvalidRequest", "Invalid app.bsky.feed.post record: "
+                        "Record/text must not be longer than 300 graphemes")
+        size = len(text.encode("utf-8"))
+        for facet in record.get("facets") or []:
+            idx = facet.get("index") or {}
+            if not (0 <= idx.get("byteStart", -1) < idx.get("byteEnd", -1) <= size):
+                return _err(400, "InvalidRequest", "Invalid app.bsky.feed.post record: "
+                            "Record/facets/index is out of range")
+        reply = record.get("reply")
+        if reply is not None:
+            for key in ("root", "parent"):
+                ref = reply.get(key) or {}
+                target = self.records.get(ref.get("uri", ""))
+                if target is None or target.cid != ref.get("cid"):
+                    return _err(400, "InvalidRequest", "Invalid app.bsky.feed.post record: "
+                                f"Record/reply/{key} must be a strong ref to an existing post")
+        rec = self._create(self.accounts[did], record)
+        return json_response({"uri": rec.uri, "cid": rec.cid,
+                              "commit": {"cid": _cid(rec.uri + "commit"), "rev": richtext.new_tid()},
+                              "validationStatus": "valid"})
+
+    def _list_records(self, request: Request, body: Any, did: str) -> Response:
+        repo = request.query.get("repo", "")
+        acc = self.accounts.get(repo) or self._by_handle(repo)
+        if acc is None:
+            return _err(400, "InvalidRequest", f"Could not find repo: {repo}")
+        limit = min(int(request.query.get("limit", 50)), 100)
+        items = sorted((r for r in self.records.values() if r.author == acc.did
+                        and f"/{request.query.get('collection')}/" in r.uri),
+                       key=lambda r: r.uri, reverse=True)[:limit]
+        return json_response({"records": [{"uri": r.uri, "cid": r.cid, "value": r.value} for r in items]})
+
+    def _resolve_handle(self, request: Request, body: Any, did: Any) -> Response:
+        acc = self._by_handle(request.query.get("handle", ""))
+        if acc is None:
+            return _err(400, "InvalidRequest", "Unable to resolve handle")
+        return json_response({"did": acc.did})
+
+    def _list_notifications(self, request: Request, body: Any, did: str) -> Response:
+        limit = min(int(request.query.get("limit", 50)), 100)
+        mine = sorted((n for n in self.notifications if n.owner == did),
+                      key=lambda n: (n.indexed_at, n.record.uri), reverse=True)
+        start = int(request.query.get("cursor") or 0)
+        page = mine[start:start + limit]
+        data: dict[str, Any] = {"notifications": [{
+            "uri": n.record.uri, "cid": n.record.cid,
+            "author": self._profile_basic(self.accounts[n.record.author]),
+            "reason": n.reason, **({"reasonSubject": n.reason_subject} if n.reason_subject else {}),
+            "record": n.record.value, "isRead": False, "indexedAt": _iso(n.indexed_at), "labels": [],
+        } for n in page], "priority": False}
+        if start + limit < len(mine):
+            data["cursor"] = str(start + limit)
+        return json_response(data)
+
+    def _get_posts(self, request: Request, body: Any, did: str) -> Response:
+        uris = [u for k, u in request.query.items() if k in ("uris", "uris[]")]
+        return json_response({"posts": [self._post_view(self.records[u]) for u in uris
+                                        if u in self.records]})
+
+    def _get_profile(self, request: Request, body: Any, did: str) -> Response:
+        actor = request.query.get("actor", "")
+        acc = self.accounts.get(actor) or self._by_handle(actor)
+        if acc is None:
+            return _err(400, "InvalidRequest", "Profile not found")
+        return json_response(self._profile_basic(acc) | {
+            "followersCount": acc.followers, "followsCount": 0,
+            "postsCount": len(self.posts_by(acc.did)), "description": ""})

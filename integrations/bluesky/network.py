@@ -1,0 +1,276 @@
+"""Bluesky behind the `Network` interface: XRPC over httpx against the account's PDS
+(`BLUESKY_API_BASE_URL`, default https://bsky.social), signed in with an app password.
+
+A mention's external id is `rkey/did` (see `richtext.compact_id`). A reply looks its
+parent up (app.bsky.feed.getPosts) and sets both reply refs: `parent` is the post
+answered, `root` the parent's own root (or the parent when it starts the thread).
+Links, @handles and #hashtags in the text get facets, so they are live on Bluesky.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from commsdesk.config import AccountConfig, Settings
+from commsdesk.integrations.base import (
+    Capability,
+    FetchedMention,
+    MentionPage,
+    PermanentError,
+    Published,
+)
+from commsdesk.integrations.bluesky import richtext
+from commsdesk.integrations.common import Retrier, Verdict, reset_wait
+
+MENTION_REASONS = ("mention", "reply", "quote")
+
+
+class XrpcError(Exception):
+    def __init__(self, status: int, error: str, message: str, headers: httpx.Headers):
+        super().__init__(f"{status} {error}: {message}")
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers = headers
+
+
+def build(account: AccountConfig, settings: Settings) -> BlueskyNetwork:
+    from commsdesk.integrations.registry import credentials_for
+
+    return BlueskyNetwork(account, credentials_for(account, settings)["app_password"],
+                          settings.env.bluesky_api_base_url)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class BlueskyNetwork:
+    network = "bluesky"
+    capabilities = frozenset(
+        {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.DELETE,
+         Capability.FOLLOWERS}
+    )
+    max_length = richtext.MAX_GRAPHEMES
+
+    def __init__(self, account: AccountConfig, app_password: str, base_url: str, *,
+                 max_attempts: int = 4, max_wait_seconds: float = 900.0, timeout: float = 15.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.account = account
+        self.base_url = base_url.rstrip("/")
+        self._password = app_password
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._session: dict[str, Any] | None = None
+        self._did = account.user_id
+        self.max_attempts = max_attempts
+        self.max_wait_seconds = max_wait_seconds
+        self._sleep = sleep
+
+    # ------------------------------------------------------------ plumbing
+
+    def _classify(self, exc: BaseException) -> Verdict | None:
+        if isinstance(exc, XrpcError):
+            if exc.status == 429:
+                return Verdict("rate_limited", "rate limited",
+                               wait=reset_wait(exc.headers.get("ratelimit-reset")))
+            if exc.status >= 500:
+                return Verdict("transient", f"Bluesky answered {exc.status} {exc.error}")
+            return Verdict("permanent", f"Bluesky answered {exc.status} {exc.error}: {exc.message}")
+        if isinstance(exc, httpx.TransportError):
+            return Verdict("transient", f"cannot reach {self.base_url} ({type(exc).__name__})")
+        if isinstance(exc, ValueError):  # a body that is not JSON
+            return Verdict("transient", "Bluesky sent a malformed answer")
+        return None
+
+    def _call(self, what: str, fn: Callable[[], Any], *, retry_lost_answers: bool = True) -> Any:
+        return Retrier("Bluesky", self._classify, max_attempts=self.max_attempts,
+                       max_wait_seconds=self.max_wait_seconds, sleep=self._sleep
+                       ).call(what, fn, retry_lost_answers=retry_lost_answers)
+
+    def _raw(self, method: str, nsid: str, *, params: dict[str, Any] | None = None,
+             body: Any = None, token: str | None = None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        resp = self._http.request(method, f"/xrpc/{nsid}", params=params, json=body,
+                                  headers=headers)
+        if resp.status_code >= 400:
+            try:
+                data = resp.json()
+            except ValueError:
+                data = {}
+            raise XrpcError(resp.status_code, str(data.get("error") or resp.reason_phrase),
+                            str(data.get("message") or ""), resp.headers)
+        return resp.json() if resp.content else {}
+
+    def _login(self) -> dict[str, Any]:
+        session = self._raw("POST", "com.atproto.server.createSession",
+                            body={"identifier": self._did or self.account.handle,
+                                  "password": self._password})
+        self._session = session
+        self._did = session["did"]
+        return session
+
+    def _xrpc(self, method: str, nsid: str, *, params: dict[str, Any] | None = None,
+              body: Any = None) -> dict[str, Any]:
+        """One authenticated call; an expired or revoked session is renewed once."""
+        session = self._session or self._login()
+        try:
+            return self._raw(method, nsid, params=params, body=body, token=session["accessJwt"])
+        except XrpcError as exc:
+            if exc.error not in ("ExpiredToken", "InvalidToken", "AuthenticationRequired"):
+                raise
+        try:
+            session = self._raw("POST", "com.atproto.server.refreshSession",
+                                token=session["refreshJwt"])
+            self._session = session
+        except XrpcError:
+            session = self._login()
+        return self._raw(method, nsid, params=params, body=body, token=session["accessJwt"])
+
+    # ------------------------------------------------------------ Network
+
+    def account_user_id(self) -> str:
+        if self._did is None:
+            self._call("signing in", self._login)
+        assert self._did is not None
+        return self._did
+
+    def verify_credentials(self) -> str:
+        return str(self._call("signing in", self._login)["did"])
+
+    def fetch_mentions(self, since_id: str | None) -> Iterator[MentionPage]:
+        """Mention, reply and quote notifications, newest first, until `since_id`."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 50}
+            if cursor:
+                params["cursor"] = cursor
+            data = self._call("fetching notifications",
+                              lambda p=params: self._xrpc("GET", "app.bsky.notification.listNotifications",  # type: ignore[misc]
+                                                          params=p))
+            mentions: list[FetchedMention] = []
+            reached = False
+            for note in data.get("notifications") or []:
+                if note.get("reason") not in MENTION_REASONS:
+                    continue
+                try:
+                    external_id = richtext.compact_id(note["uri"])
+                except (KeyError, ValueError):
+                    continue
+                if since_id and external_id <= since_id:
+                    reached = True
+                    continue
+                mentions.append(self._mention(note, external_id))
+            yield MentionPage(mentions)
+            cursor = data.get("cursor")
+            if reached or not cursor or not data.get("notifications"):
+                return
+
+    def _mention(self, note: dict[str, Any], external_id: str) -> FetchedMention:
+        record = note.get("record") or {}
+        author = note.get("author") or {}
+        reply = record.get("reply") or {}
+
+        def ref(key: str) -> str | None:
+            try:
+                return richtext.compact_id(reply[key]["uri"])
+            except (KeyError, TypeError, ValueError):
+                return None
+
+        return FetchedMention(
+            external_id=external_id,
+            text=str(record.get("text") or ""),
+            author_external_id=author.get("did"),
+            author_handle=author.get("handle"),
+            author_name=author.get("displayName") or author.get("handle"),
+            url=richtext.web_url(external_id, author.get("handle")),
+            posted_at=_parse_time(record.get("createdAt")) or _parse_time(note.get("indexedAt")),
+            conversation_id=ref("root") or external_id,
+            in_reply_to_external_id=ref("parent"),
+        )
+
+    def _resolve(self, handle: str) -> str | None:
+        try:
+            return str(self._xrpc("GET", "com.atproto.identity.resolveHandle",
+                                  params={"handle": handle})["did"])
+        except (XrpcError, KeyError):
+            return None
+
+    def reply_refs(self, in_reply_to: str) -> dict[str, Any]:
+        """`{"root": ..., "parent": ...}` strong refs (uri + cid) for a reply to a post."""
+        try:
+            uri = richtext.uri_from_compact(in_reply_to)
+        except ValueError as exc:
+            raise PermanentError(str(exc)) from None
+        data = self._call("reading the post replied to",
+                          lambda: self._xrpc("GET", "app.bsky.feed.getPosts", params={"uris": uri}))
+        posts = data.get("posts") or []
+        if not posts:
+            raise PermanentError("the post replied to no longer exists on Bluesky")
+        parent = {"uri": posts[0]["uri"], "cid": posts[0]["cid"]}
+        root = ((posts[0].get("record") or {}).get("reply") or {}).get("root") or parent
+        return {"root": {"uri": root["uri"], "cid": root["cid"]}, "parent": parent}
+
+    def publish(self, text: str, *, in_reply_to: str | None = None) -> Published:
+        did = self.account_user_id()
+        record: dict[str, Any] = {
+            "$type": richtext.POST_COLLECTION,
+            "text": text,
+            "createdAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "langs": ["en"],
+        }
+        found = self._call("finding links, mentions and hashtags",
+                           lambda: richtext.facets(text, self._resolve))
+        if found:
+            record["facets"] = found
+        if in_reply_to is not None:
+            record["reply"] = self.reply_refs(in_reply_to)
+        created = self._call(
+            "publishing",
+            lambda: self._xrpc("POST", "com.atproto.repo.createRecord", body={
+                "repo": did, "collection": richtext.POST_COLLECTION, "record": record}),
+            retry_lost_answers=False,
+        )
+        external_id = richtext.compact_id(created["uri"])
+        return Published(external_id, self.post_url(external_id))
+
+    def find_published(
+        self, text: str, *, in_reply_to: str | None, not_before: datetime
+    ) -> Published | None:
+        did = self.account_user_id()
+        data = self._call("checking the account's posts", lambda: self._xrpc(
+            "GET", "com.atproto.repo.listRecords",
+            params={"repo": did, "collection": richtext.POST_COLLECTION, "limit": 50}))
+        parent_uri = richtext.uri_from_compact(in_reply_to) if in_reply_to else None
+        for item in data.get("records") or []:
+            value = item.get("value") or {}
+            created = _parse_time(value.get("createdAt"))
+            if created is not None and created < not_before:
+                continue
+            replied = ((value.get("reply") or {}).get("parent") or {}).get("uri")
+            if value.get("text") == text and replied == parent_uri:
+                external_id = richtext.compact_id(item["uri"])
+                return Published(external_id, self.post_url(external_id))
+        return None
+
+    def followers(self) -> int:
+        did = self.account_user_id()
+        data = self._call("reading the follower count", lambda: self._xrpc(
+            "GET", "app.bsky.actor.getProfile", params={"actor": did}))
+        return int(data.get("followersCount") or 0)
+
+    def weighted_length(self, text: str) -> int:
+        return richtext.length(text)
+
+    def post_url(self, external_id: str, author_handle: str | None = None) -> str:
+        return richtext.web_url(external_id, author_handle or self.account.handle)

@@ -1,0 +1,107 @@
+"""Helpers every integration shares: bounded retries with the same rules as X's
+(429: wait until the reset, bounded; 5xx / dropped connections: back off with jitter;
+anything else: permanent), and turning HTML post bodies into plain text."""
+
+from __future__ import annotations
+
+import html
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Literal, TypeVar
+
+from commsdesk.integrations.base import PermanentError, TransientError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: Literal["rate_limited", "transient", "permanent"]
+    detail: str
+    wait: float | None = None  # rate_limited: seconds until the window resets
+
+
+class Retrier:
+    def __init__(self, network_label: str, classify: Callable[[BaseException], Verdict | None], *,
+                 max_attempts: int = 4, max_wait_seconds: float = 900.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.label = network_label
+        self.classify = classify
+        self.max_attempts = max_attempts
+        self.max_wait_seconds = max_wait_seconds
+        self._sleep = sleep
+
+    def call(self, what: str, fn: Callable[[], T], *, retry_lost_answers: bool = True) -> T:
+        """Run one API call. With `retry_lost_answers=False` (creating a post) a transient
+        failure is raised at once: the post may exist, and only the caller can check."""
+        failures = 0
+        waits = 0
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                verdict = self.classify(exc)
+                if verdict is None:
+                    raise
+            if verdict.kind == "rate_limited":
+                wait = max(1.0, verdict.wait if verdict.wait is not None else 60.0)
+                waits += 1
+                if waits > self.max_attempts or wait > self.max_wait_seconds:
+                    raise TransientError(f"{what}: rate limited by {self.label}",
+                                         retry_after=wait) from None
+                self._sleep(wait)
+            elif verdict.kind == "transient":
+                failures += 1
+                if failures >= self.max_attempts or not retry_lost_answers:
+                    raise TransientError(f"{what}: {verdict.detail}") from None
+                self._sleep(min(30.0, 0.5 * 2 ** (failures - 1)) * (0.5 + random.random()))
+            else:
+                raise PermanentError(f"{what}: {verdict.detail}") from None
+
+
+def reset_wait(reset: str | float | None) -> float | None:
+    """Seconds until a rate-limit reset given as epoch seconds or an ISO 8601 time."""
+    if reset is None or reset == "":
+        return None
+    try:
+        return float(reset) - time.time() + 1
+    except (TypeError, ValueError):
+        pass
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(reset).replace("Z", "+00:00")).timestamp() - time.time() + 1
+    except ValueError:
+        return None
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "p" and self.parts:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Mastodon-style status HTML (<p>, <br>, links, h-card mentions) to plain text."""
+    if "<" not in markup:
+        return html.unescape(markup)
+    parser = _Text()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.parts).strip()
+
+
+URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")

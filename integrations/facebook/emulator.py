@@ -1,0 +1,261 @@
+"""The Graph API for Facebook Pages on 127.0.0.1, and the "Facebook side" that delivers
+signed webhooks (`X-Hub-Signature-256`) to the bot, with the shapes of the Graph API and
+Webhooks docs: `{"id": ...}` on create, `{"data": [...], "paging": {...}}` on edges,
+`{"error": {"message", "type", "code", "fbtrace_id"}}` on errors, `X-App-Usage` headers.
+
+Faults per endpoint key (``feed``, ``comments``, ``messages``, ``page``): ``"429"``
+(Graph's code 4 "Application request limit reached"), ``"500"``/``"503"``, ``"drop"``,
+``"malformed"``, ``"slow"``, ``"drop_after_commit"``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from commsdesk.emulators.http import (
+    EmulatorServer,
+    FaultQueue,
+    Request,
+    Response,
+    apply_delay,
+    json_response,
+    transport_fault_response,
+)
+from commsdesk.integrations.facebook.webhook import signature
+
+
+def _error(status: int, message: str, code: int, kind: str = "OAuthException",
+           subcode: int | None = None) -> Response:
+    err: dict[str, Any] = {"message": message, "type": kind, "code": code,
+                           "fbtrace_id": "AbCdEfGhIjK"}
+    if subcode is not None:
+        err["error_subcode"] = subcode
+    return json_response({"error": err}, status)
+
+
+def _fbtime(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+@dataclass
+class FbObject:
+    id: str
+    kind: str  # "post" | "comment"
+    author: dict[str, str]  # {"id", "name"}
+    message: str
+    parent: str | None = None  # a comment's post or comment
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class FbPage:
+    id: str
+    name: str
+    token: str
+    followers: int = 0
+
+
+class FacebookEmulator(EmulatorServer):
+    def __init__(self, port: int = 0, *, app_secret: str = "fb-app-secret"):
+        super().__init__(port)
+        self.app_secret = app_secret
+        self.pages: dict[str, FbPage] = {}
+        self.objects: dict[str, FbObject] = {}
+        self.sent_messages: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.faults = FaultQueue()
+        self._lock = threading.RLock()
+        self._ids = itertools.count(100_000_000_001)
+
+    def _next(self) -> str:
+        return str(next(self._ids))
+
+    # ------------------------------------------------------------ state helpers
+
+    def add_page(self, page_id: str, name: str, token: str, followers: int = 0) -> FbPage:
+        with self._lock:
+            page = FbPage(page_id, name, token, followers)
+            self.pages[page_id] = page
+            return page
+
+    def add_post(self, page_id: str, message: str) -> FbObject:
+        with self._lock:
+            post = FbObject(f"{page_id}_{self._next()}", "post",
+                            {"id": page_id, "name": self.pages[page_id].name}, message)
+            self.objects[post.id] = post
+            return post
+
+    def add_comment(self, post: FbObject, user_id: str, user_name: str, message: str,
+                    parent: FbObject | None = None) -> tuple[FbObject, dict[str, Any]]:
+        """A resident's comment; returns it and the webhook payload Facebook would send."""
+        with self._lock:
+            post_part = post.id.partition("_")[2]
+            comment = FbObject(f"{post_part}_{self._next()}", "comment",
+                               {"id": user_id, "name": user_name}, message,
+                               parent=(parent or post).id)
+            self.objects[comment.id] = comment
+        page_id = post.id.partition("_")[0]
+        value = {
+            "from": {"id": user_id, "name": user_name},
+            "post": {"status_type": "mobile_status_update", "is_published": True,
+                     "updated_time": _fbtime(comment.created), "promotion_status": "inactive",
+                     "permalink_url": f"https://www.facebook.com/{post.id}", "id": post.id},
+            "message": message, "post_id": post.id, "comment_id": comment.id,
+            "created_time": int(comment.created.timestamp()), "item": "comment",
+            "parent_id": (parent or post).id, "verb": "add",
+        }
+        return comment, {"object": "page", "entry": [{
+            "id": page_id, "time": int(time.time()), "changes": [{"field": "feed", "value": value}]}]}
+
+    def message_payload(self, page_id: str, psid: str, text: str,
+                        timestamp_ms: int | None = None) -> dict[str, Any]:
+        ts = timestamp_ms or int(time.time() * 1000)
+        return {"object": "page", "entry": [{"id": page_id, "time": ts, "messaging": [{
+            "sender": {"id": psid}, "recipient": {"id": page_id}, "timestamp": ts,
+            "message": {"mid": f"m_{self._next()}", "text": text}}]}]}
+
+    def deliver(self, url: str, payload: dict[str, Any], *, secret: str | None = None,
+                signed: bool = True) -> httpx.Response:
+        """POST a webhook delivery to the bot as Facebook does (signed with the app secret)."""
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            headers["X-Hub-Signature-256"] = signature(secret or self.app_secret, body)
+        return httpx.post(url, content=body, headers=headers, timeout=10)
+
+    def comments_on(self, object_id: str) -> list[FbObject]:
+        with self._lock:
+            return [o for o in self.objects.values() if o.kind == "comment" and o.parent == object_id]
+
+    def by_page(self, page_id: str) -> list[FbObject]:
+        with self._lock:
+            return [o for o in self.objects.values() if o.author["id"] == page_id]
+
+    def inject(self, endpoint: str, kind: str, times: int = 1, **params: Any) -> None:
+        self.faults.add(endpoint, str(kind), times, **params)
+
+    def requests_to(self, endpoint: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r[1] for r in self.requests if r[0] == endpoint]
+
+    # ------------------------------------------------------------ HTTP
+
+    def _route(self, method: str, path: str) -> tuple[str, Any, list[str]] | None:
+        table = [
+            ("POST", r"/v\d+\.\d+/(\d+)/feed", "feed", self._post_feed),
+            ("GET", r"/v\d+\.\d+/(\d+)/feed", "feed", self._get_edge),
+            ("POST", r"/v\d+\.\d+/([\d_]+)/comments", "comments", self._post_comment),
+            ("GET", r"/v\d+\.\d+/([\d_]+)/comments", "comments", self._get_edge),
+            ("POST", r"/v\d+\.\d+/(\d+|me)/messages", "messages", self._post_message),
+            ("GET", r"/v\d+\.\d+/(\d+)", "page", self._get_page),
+        ]
+        for m, pattern, key, handler in table:
+            match = re.fullmatch(pattern, path)
+            if m == method and match:
+                return key, handler, list(match.groups())
+        return None
+
+    def handle(self, request: Request) -> Response:
+        route = self._route(request.method, request.path)
+        if route is None:
+            return _error(400, "Unknown path components", 2500)
+        key, handler, args = route
+        params = dict(request.query)
+        if request.body:
+            if request.content_type == "application/json":
+                try:
+                    params.update(request.json() or {})
+                except ValueError:
+                    return _error(400, "Invalid JSON", 100)
+            else:
+                params.update(request.form())
+        with self._lock:
+            self.requests.append((key, params))
+        page = next((p for p in self.pages.values() if p.token == params.get("access_token")), None)
+        if page is None:
+            return _error(400, "Invalid OAuth access token - Cannot parse access token", 190)
+        usage = {"X-App-Usage": json.dumps({"call_count": 1, "total_cputime": 1, "total_time": 1})}
+        fault = self.faults.take(key)
+        drop_after = False
+        if fault is not None:
+            apply_delay(fault)
+            transport = transport_fault_response(fault)
+            if transport is not None:
+                return transport
+            if fault.kind == "429":
+                return _error(400, "(#4) Application request limit reached", 4)
+            if fault.kind in {"500", "502", "503", "504"}:
+                return _error(int(fault.kind), "An unexpected error has occurred. Please retry "
+                              "your request later.", 2, "OAuthException")
+            drop_after = fault.kind == "drop_after_commit"
+        with self._lock:
+            response = handler(page, params, *args)
+        if drop_after:
+            return Response(drop=True)
+        response.headers.update(usage)
+        return response
+
+    def _obj_json(self, o: FbObject) -> dict[str, Any]:
+        return {"id": o.id, "message": o.message, "from": o.author, "created_time": _fbtime(o.created)}
+
+    def _post_feed(self, page: FbPage, params: dict[str, Any], page_id: str) -> Response:
+        if page_id != page.id:
+            return _error(403, "(#200) The user hasn't authorized the application to perform "
+                          "this action", 200)
+        if not str(params.get("message") or "").strip() and not params.get("link"):
+            return _error(400, "(#100) Missing message or attachment", 100)
+        if len(str(params.get("message") or "")) > 63206:
+            return _error(400, "(#100) The message is too long", 100)
+        post = self.add_post(page.id, str(params.get("message") or ""))
+        return json_response({"id": post.id})
+
+    def _post_comment(self, page: FbPage, params: dict[str, Any], object_id: str) -> Response:
+        target = self.objects.get(object_id)
+        if target is None:
+            return _error(400, f"(#100) Unsupported post request. Object with ID '{object_id}' "
+                          "does not exist", 100, "GraphMethodException", 33)
+        if not str(params.get("message") or "").strip():
+            return _error(400, "(#100) Missing message or attachment", 100)
+        base = target.id.partition("_")[2] if target.kind == "post" else target.id.partition("_")[0]
+        comment = FbObject(f"{base}_{self._next()}", "comment", {"id": page.id, "name": page.name},
+                           str(params["message"]), parent=target.id)
+        self.objects[comment.id] = comment
+        return json_response({"id": comment.id})
+
+    def _post_message(self, page: FbPage, params: dict[str, Any], _who: str) -> Response:
+        recipient = (params.get("recipient") or {}).get("id")
+        text = (params.get("message") or {}).get("text")
+        if not recipient or not text:
+            return _error(400, "(#100) param recipient and message must be non-empty", 100)
+        if params.get("messaging_type") not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
+            return _error(400, "(#100) messaging_type is required", 100)
+        mid = f"m_{self._next()}"
+        self.sent_messages.append({"recipient": recipient, "text": text,
+                                   "messaging_type": params["messaging_type"], "mid": mid})
+        return json_response({"recipient_id": recipient, "message_id": mid})
+
+    def _get_edge(self, page: FbPage, params: dict[str, Any], object_id: str) -> Response:
+        if object_id in self.pages:
+            items = [o for o in self.objects.values() if o.kind == "post" and o.author["id"] == object_id]
+        else:
+            items = self.comments_on(object_id)
+        items.sort(key=lambda o: o.created, reverse=True)
+        return json_response({"data": [self._obj_json(o) for o in items[:int(params.get("limit", 25))]],
+                              "paging": {"cursors": {"before": "QVFI", "after": "QVFJ"}}})
+
+    def _get_page(self, page: FbPage, params: dict[str, Any], page_id: str) -> Response:
+        target = self.pages.get(page_id)
+        if target is None:
+            return _error(404, f"(#803) Some of the aliases you requested do not exist: {page_id}",
+                          803)
+        return json_response({"id": target.id, "name": target.name,
+                              "followers_count": target.followers})

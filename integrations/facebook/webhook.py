@@ -1,0 +1,150 @@
+"""`GET|POST /webhooks/facebook`: the Graph API webhook for page feed comments and
+Messenger messages.
+
+GET answers the subscription challenge when `hub.verify_token` is FACEBOOK_VERIFY_TOKEN.
+POST checks `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with FACEBOOK_APP_SECRET)
+first: a bad or missing signature gets 401 and nothing is stored. Each comment or message
+for a configured page (`page_id`) is stored and routed like a polled mention, before the
+200 goes back (a failure answers 500, so Facebook delivers it again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from commsdesk import logs
+from commsdesk.integrations.base import FetchedMention
+from commsdesk.integrations.facebook.network import message_id
+
+log = logs.get("commsdesk.facebook")
+
+MAX_BODY_BYTES = 1_000_000
+
+
+def signature(app_secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(app_secret: str | None, body: bytes, header: str | None) -> bool:
+    if not app_secret or not header:
+        return False
+    return hmac.compare_digest(signature(app_secret, body), header.strip())
+
+
+def _comment_url(post_id: str, comment_id: str) -> str:
+    return f"https://www.facebook.com/{post_id}?comment_id={comment_id.partition('_')[2] or comment_id}"
+
+
+def parse(payload: Any) -> dict[str, list[FetchedMention]]:
+    """page id -> the comments and messages in one webhook delivery (others ignored)."""
+    out: dict[str, list[FetchedMention]] = {}
+    if not isinstance(payload, dict) or payload.get("object") != "page":
+        return out
+    for entry in payload.get("entry") or []:
+        if not isinstance(entry, dict):
+            continue
+        page_id = str(entry.get("id") or "")
+        found = out.setdefault(page_id, [])
+        for change in entry.get("changes") or []:
+            value = change.get("value") or {}
+            if (change.get("field") != "feed" or value.get("item") != "comment"
+                    or value.get("verb") != "add" or not value.get("comment_id")):
+                continue
+            author = value.get("from") or {}
+            if str(author.get("id")) == page_id:
+                continue  # the page's own comments
+            created = value.get("created_time")
+            parent = str(value.get("parent_id") or value.get("post_id") or "") or None
+            found.append(FetchedMention(
+                external_id=str(value["comment_id"]),
+                text=str(value.get("message") or ""),
+                author_external_id=str(author.get("id")) if author.get("id") else None,
+                author_handle=None,
+                author_name=author.get("name"),
+                url=_comment_url(str(value.get("post_id") or ""), str(value["comment_id"])),
+                posted_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
+                conversation_id=str(value.get("post_id") or "") or None,
+                in_reply_to_external_id=parent,
+            ))
+        for event in entry.get("messaging") or []:
+            message = event.get("message") or {}
+            sender = str((event.get("sender") or {}).get("id") or "")
+            if not message or message.get("is_echo") or not sender or sender == page_id:
+                continue
+            ts = int(event.get("timestamp") or 0)
+            found.append(FetchedMention(
+                external_id=message_id(sender, ts),
+                text=str(message.get("text") or "(an attachment)"),
+                author_external_id=sender,
+                author_name=None,
+                url=f"https://www.facebook.com/{page_id}/inbox",
+                posted_at=datetime.fromtimestamp(ts / 1000, UTC) if ts else None,
+                conversation_id=f"m:{sender}",
+            ))
+    return out
+
+
+def store(rt: Any, payload: Any) -> int:
+    """Store what a delivery holds for configured pages; returns how many were new."""
+    from commsdesk.db import transaction
+    from commsdesk.services.ingest import store_mentions, sync_accounts
+
+    by_page = parse(payload)
+    accounts = {a.page_id: a.name for a in rt.settings.config.accounts
+                if a.network == "facebook" and a.page_id}
+    stored = 0
+    for page_id, mentions in by_page.items():
+        name = accounts.get(page_id)
+        if name is None:
+            if mentions:
+                log.warning("facebook webhook for an unknown page", page_id=page_id)
+            continue
+        if not mentions:
+            continue
+        with transaction(rt.sessions) as s:
+            account = sync_accounts(s, rt.settings.config)[name]
+            stored += len(store_mentions(s, account, mentions, rt.router))
+    if stored:
+        rt.kick_outbox()
+    return stored
+
+
+def routes(rt: Any) -> list[Route]:
+    env = rt.settings.env
+
+    async def verify(request: Request) -> Response:
+        q = request.query_params
+        if (q.get("hub.mode") == "subscribe" and env.facebook_verify_token
+                and hmac.compare_digest(q.get("hub.verify_token", ""), env.facebook_verify_token)):
+            return PlainTextResponse(q.get("hub.challenge", ""))
+        return JSONResponse({"error": "verification failed"}, status_code=403)
+
+    async def receive(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return JSONResponse({"error": "payload too large"}, status_code=413)
+        if not signature_ok(env.facebook_app_secret, body,
+                            request.headers.get("x-hub-signature-256")):
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return JSONResponse({"error": "malformed payload"}, status_code=400)
+        try:
+            stored = await run_in_threadpool(store, rt, payload)
+        except Exception:
+            log.exception("storing a facebook webhook failed")
+            return JSONResponse({"error": "not stored"}, status_code=500)
+        return JSONResponse({"ok": True, "stored": stored})
+
+    return [Route("/webhooks/facebook", verify, methods=["GET"]),
+            Route("/webhooks/facebook", receive, methods=["POST"])]

@@ -1,0 +1,270 @@
+"""The Flickr API on 127.0.0.1: `/services/rest/` (format=json, nojsoncallback=1; errors
+are HTTP 200 with `{"stat": "fail", "code", "message"}`) and `/services/upload/` (XML
+`<rsp stat="ok"><photoid>...</photoid></rsp>`). Every call must carry a valid OAuth 1.0a
+HMAC-SHA1 signature (checked with oauthlib; multipart bodies are not signed).
+
+Faults per method name (``flickr.photos.comments.addComment``, ``upload``, ...): ``"429"``
+(with Retry-After), ``"500"``/``"503"``, ``"drop"``, ``"malformed"``, ``"slow"``,
+``"drop_after_commit"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import email.policy
+import hashlib
+import hmac
+import itertools
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from oauthlib.oauth1.rfc5849 import signature as oauth_sig
+
+from commsdesk.emulators.http import (
+    EmulatorServer,
+    FaultQueue,
+    Request,
+    Response,
+    apply_delay,
+    json_response,
+    transport_fault_response,
+)
+
+
+@dataclass
+class FlickrUser:
+    nsid: str
+    username: str
+    realname: str
+
+
+@dataclass
+class FlickrPhoto:
+    id: str
+    owner: str
+    title: str
+    description: str = ""
+    tags: str = ""
+    filename: str = ""
+    size: int = 0
+    dateupload: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass
+class FlickrComment:
+    id: str
+    photo_id: str
+    author: str
+    text: str
+    datecreate: int = field(default_factory=lambda: int(time.time()))
+
+
+def _fail(code: int, message: str) -> Response:
+    return json_response({"stat": "fail", "code": code, "message": message})
+
+
+class FlickrEmulator(EmulatorServer):
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
+        self.users: dict[str, FlickrUser] = {}
+        self.photos: dict[str, FlickrPhoto] = {}
+        self.comments: list[FlickrComment] = []
+        self.apps: dict[str, str] = {}  # api key -> secret
+        self.tokens: dict[str, tuple[str, str]] = {}  # oauth token -> (secret, nsid)
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.faults = FaultQueue()
+        self._lock = threading.RLock()
+        self._ids = itertools.count(53_000_000_001)
+
+    def _next(self) -> str:
+        return str(next(self._ids))
+
+    # ------------------------------------------------------------ state helpers
+
+    def add_app(self, key: str, secret: str) -> None:
+        self.apps[key] = secret
+
+    def add_user(self, nsid: str, username: str, realname: str = "", *,
+                 token: tuple[str, str] | None = None) -> FlickrUser:
+        with self._lock:
+            user = FlickrUser(nsid, username, realname or username)
+            self.users[nsid] = user
+            if token:
+                self.tokens[token[0]] = (token[1], nsid)
+            return user
+
+    def add_photo(self, owner: FlickrUser, title: str) -> FlickrPhoto:
+        with self._lock:
+            photo = FlickrPhoto(self._next(), owner.nsid, title)
+            self.photos[photo.id] = photo
+            return photo
+
+    def add_comment(self, photo: FlickrPhoto, author: FlickrUser, text: str,
+                    when: int | None = None) -> FlickrComment:
+        with self._lock:
+            cid = f"{author.nsid.split('@')[0]}-{photo.id}-7215{self._next()}"
+            comment = FlickrComment(cid, photo.id, author.nsid, text, when or int(time.time()))
+            self.comments.append(comment)
+            return comment
+
+    def comments_on(self, photo_id: str) -> list[FlickrComment]:
+        with self._lock:
+            return [c for c in self.comments if c.photo_id == photo_id]
+
+    def inject(self, method: str, kind: str, times: int = 1, **params: Any) -> None:
+        self.faults.add(method, str(kind), times, **params)
+
+    def requests_to(self, method: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r[1] for r in self.requests if r[0] == method]
+
+    # ------------------------------------------------------------ HTTP
+
+    def _oauth_user(self, request: Request, signed_body: dict[str, str]) -> str | None:
+        header = request.headers.get("authorization", "")
+        if not header.startswith("OAuth "):
+            return None
+        oauth = {k: oauth_sig.utils.unescape(v)
+                 for k, v in re.findall(r'(oauth_[a-z_]+)="([^"]*)"', header)}
+        secret = self.apps.get(oauth.get("oauth_consumer_key", ""))
+        token = self.tokens.get(oauth.get("oauth_token", ""))
+        if secret is None or token is None or oauth.get("oauth_signature_method") != "HMAC-SHA1":
+            return None
+        params = oauth_sig.collect_parameters(
+            uri_query=urlencode(request.query), body=signed_body,
+            headers={"Authorization": header}, exclude_oauth_signature=True)
+        base = oauth_sig.signature_base_string(
+            request.method, oauth_sig.base_string_uri(self.root_url + request.path),
+            oauth_sig.normalize_parameters(params))
+        key = f"{oauth_sig.utils.escape(secret)}&{oauth_sig.utils.escape(token[0])}"
+        expected = base64.b64encode(hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()
+                                    ).decode()
+        return token[1] if oauth_sig.safe_string_equals(expected, oauth.get("oauth_signature", "")) else None
+
+    def handle(self, request: Request) -> Response:
+        if request.path == "/services/upload/" and request.method == "POST":
+            return self._upload(request)
+        if request.path != "/services/rest/":
+            return Response(404, b"Not Found")
+        form = request.form() if request.method == "POST" else {}
+        params = {**request.query, **form}
+        method = params.get("method", "")
+        with self._lock:
+            self.requests.append((method, params))
+        nsid = self._oauth_user(request, form)
+        if nsid is None:
+            return _fail(98, "Invalid auth token")
+        pre = self._fault(method)
+        if isinstance(pre, Response):
+            return pre
+        handler = {
+            "flickr.test.login": self._login,
+            "flickr.people.getPhotos": self._get_photos,
+            "flickr.photos.comments.getList": self._get_comments,
+            "flickr.photos.comments.addComment": self._add_comment,
+        }.get(method)
+        if handler is None:
+            return _fail(112, f'Method "{method}" not found')
+        with self._lock:
+            response = handler(nsid, params)
+        return Response(drop=True) if pre == "drop_after" else response
+
+    def _fault(self, key: str) -> Response | str | None:
+        fault = self.faults.take(key)
+        if fault is None:
+            return None
+        apply_delay(fault)
+        transport = transport_fault_response(fault)
+        if transport is not None:
+            return transport
+        if fault.kind == "429":
+            return Response(429, b"Too Many Requests",
+                            {"Retry-After": str(int(fault.params.get("reset_in", 1)))})
+        if fault.kind in {"500", "502", "503", "504"}:
+            return Response(int(fault.kind), b"<html>Service Unavailable</html>",
+                            {"Content-Type": "text/html"})
+        return "drop_after" if fault.kind == "drop_after_commit" else None
+
+    def _login(self, nsid: str, params: dict[str, str]) -> Response:
+        user = self.users[nsid]
+        return json_response({"user": {"id": nsid, "username": {"_content": user.username},
+                                       "path_alias": user.username}, "stat": "ok"})
+
+    def _get_photos(self, nsid: str, params: dict[str, str]) -> Response:
+        owner = nsid if params.get("user_id") in (None, "", "me") else params["user_id"]
+        per = int(params.get("per_page", 100))
+        mine = sorted((p for p in self.photos.values() if p.owner == owner),
+                      key=lambda p: int(p.id), reverse=True)
+        return json_response({"photos": {"page": 1, "pages": 1, "perpage": per, "total": len(mine),
+                                         "photo": [{"id": p.id, "owner": p.owner, "secret": "a1b2c3",
+                                                    "server": "65535", "farm": 66, "title": p.title,
+                                                    "ispublic": 1, "isfriend": 0, "isfamily": 0,
+                                                    "dateupload": str(p.dateupload)}
+                                                   for p in mine[:per]]}, "stat": "ok"})
+
+    def _comment_json(self, c: FlickrComment) -> dict[str, Any]:
+        author = self.users[c.author]
+        owner = self.users[self.photos[c.photo_id].owner]
+        return {"id": c.id, "author": c.author, "author_is_deleted": 0,
+                "authorname": author.username, "iconserver": "65535", "iconfarm": 66,
+                "datecreate": str(c.datecreate), "path_alias": author.username,
+                "realname": author.realname, "_content": c.text,
+                "permalink": f"https://www.flickr.com/photos/{owner.username}/{c.photo_id}/"
+                             f"#comment{c.id.rsplit('-', 1)[1]}"}
+
+    def _get_comments(self, nsid: str, params: dict[str, str]) -> Response:
+        photo_id = params.get("photo_id", "")
+        if photo_id not in self.photos:
+            return _fail(1, "Photo not found")
+        since = int(params.get("min_comment_date") or 0)
+        items = [self._comment_json(c) for c in self.comments_on(photo_id) if c.datecreate >= since]
+        return json_response({"comments": {"photo_id": photo_id, "comment": items}, "stat": "ok"})
+
+    def _add_comment(self, nsid: str, params: dict[str, str]) -> Response:
+        photo = self.photos.get(params.get("photo_id", ""))
+        if photo is None:
+            return _fail(1, "Photo not found")
+        if not params.get("comment_text", "").strip():
+            return _fail(2, "Blank comment")
+        c = self.add_comment(photo, self.users[nsid], params["comment_text"])
+        data = self._comment_json(c)
+        return json_response({"comment": {"id": c.id, "author": nsid,
+                                          "authorname": data["authorname"],
+                                          "permalink": data["permalink"]}, "stat": "ok"})
+
+    def _upload(self, request: Request) -> Response:
+        nsid = self._oauth_user(request, {})
+        if nsid is None:
+            return Response(200, b'<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="fail">'
+                                 b'<err code="98" msg="Invalid auth token" /></rsp>',
+                            {"Content-Type": "text/xml"})
+        pre = self._fault("upload")
+        if isinstance(pre, Response):
+            return pre
+        msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+            b"Content-Type: " + request.headers.get("content-type", "").encode() + b"\r\n\r\n"
+            + request.body)
+        fields: dict[str, Any] = {}
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            fields[name] = (part.get_filename(), part.get_content()) if part.get_filename() \
+                else part.get_content()
+        with self._lock:
+            self.requests.append(("upload", {k: v for k, v in fields.items() if k != "photo"}))
+            if "photo" not in fields:
+                return Response(200, b'<rsp stat="fail"><err code="2" msg="No photo specified" /></rsp>')
+            filename, data = fields["photo"]
+            photo = FlickrPhoto(self._next(), nsid, str(fields.get("title", "")),
+                                str(fields.get("description", "")), str(fields.get("tags", "")),
+                                filename or "", len(data))
+            self.photos[photo.id] = photo
+        if pre == "drop_after":
+            return Response(drop=True)
+        return Response(200, (f'<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="ok">\n'
+                              f"<photoid>{photo.id}</photoid>\n</rsp>").encode(),
+                        {"Content-Type": "text/xml; charset=utf-8"})

@@ -1,0 +1,149 @@
+"""Pinterest API v5 on 127.0.0.1: `POST /v5/pins`, `GET /v5/boards/{id}/pins`,
+`GET /v5/user_account`, with the documented Pin / UserAccount JSON, `{"code", "message"}`
+errors, and `x-ratelimit-*` headers.
+
+Faults per endpoint key (``pins``, ``board_pins``, ``user_account``): ``"429"``,
+``"500"``/``"503"``, ``"drop"``, ``"malformed"``, ``"slow"``, ``"drop_after_commit"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import math
+import re
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from commsdesk.emulators.http import (
+    EmulatorServer,
+    FaultQueue,
+    Request,
+    Response,
+    apply_delay,
+    json_response,
+    transport_fault_response,
+)
+
+
+def _err(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response({"code": code, "message": message}, status, headers)
+
+
+class PinterestEmulator(EmulatorServer):
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
+        self.accounts: dict[str, dict[str, Any]] = {}  # token -> account
+        self.boards: dict[str, str] = {}  # board id -> owner username
+        self.pins: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, Any]] = []
+        self.faults = FaultQueue()
+        self._lock = threading.RLock()
+        self._ids = itertools.count(813_744_226_254_000_001)
+
+    def add_account(self, username: str, token: str, *, followers: int = 0,
+                    boards: tuple[str, ...] = ()) -> None:
+        self.accounts[token] = {"username": username, "id": str(next(self._ids)),
+                                "follower_count": followers}
+        for board in boards:
+            self.boards[board] = username
+
+    def inject(self, endpoint: str, kind: str, times: int = 1, **params: Any) -> None:
+        self.faults.add(endpoint, str(kind), times, **params)
+
+    def handle(self, request: Request) -> Response:
+        routes = [("POST", r"/v5/pins", "pins"), ("GET", r"/v5/boards/([^/]+)/pins", "board_pins"),
+                  ("GET", r"/v5/user_account", "user_account")]
+        found = next(((key, m) for method, pattern, key in routes
+                      if method == request.method and (m := re.fullmatch(pattern, request.path))),
+                     None)
+        if found is None:
+            return _err(404, 404, "Not found")
+        key, m = found
+        try:
+            body = request.json() if request.body else None
+        except ValueError:
+            return _err(400, 1, "Invalid request body")
+        with self._lock:
+            self.requests.append((key, body))
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        account = self.accounts.get(token)
+        if account is None:
+            return _err(401, 2, "Authentication failed.")
+        headers = {"x-ratelimit-limit": "1000", "x-ratelimit-remaining": "999",
+                   "x-ratelimit-reset": str(math.ceil(time.time() + 60))}
+        fault = self.faults.take(key)
+        drop_after = False
+        if fault is not None:
+            apply_delay(fault)
+            transport = transport_fault_response(fault)
+            if transport is not None:
+                return transport
+            if fault.kind == "429":
+                return _err(429, 8, "Rate limit exceeded. Please try again later.",
+                            headers | {"x-ratelimit-remaining": "0", "x-ratelimit-reset":
+                                       str(math.ceil(time.time() + float(fault.params.get("reset_in", 1))))})
+            if fault.kind in {"500", "502", "503", "504"}:
+                return _err(int(fault.kind), 0, "Internal error")
+            drop_after = fault.kind == "drop_after_commit"
+        with self._lock:
+            if key == "pins":
+                response = self._create_pin(account, body or {})
+            elif key == "board_pins":
+                response = self._board_pins(account, m.group(1))
+            else:
+                response = json_response({"account_type": "BUSINESS", "id": account["id"],
+                                          "username": account["username"],
+                                          "business_name": account["username"],
+                                          "profile_image": "https://i.pinimg.com/600x/default.jpg",
+                                          "website_url": "https://www.nottinghamshire.gov.uk",
+                                          "board_count": 1, "pin_count": len(self.pins),
+                                          "follower_count": account["follower_count"],
+                                          "following_count": 0, "monthly_views": 0})
+        if drop_after:
+            return Response(drop=True)
+        response.headers.update(headers)
+        return response
+
+    def _create_pin(self, account: dict[str, Any], body: dict[str, Any]) -> Response:
+        board = body.get("board_id")
+        if self.boards.get(str(board)) != account["username"]:
+            return _err(404, 2000, "Board not found.")
+        for name, limit in (("title", 100), ("description", 800), ("alt_text", 500), ("link", 2048)):
+            if len(str(body.get(name) or "")) > limit:
+                return _err(400, 1, f"Invalid parameters: '{name}' is too long (max {limit})")
+        src = body.get("media_source") or {}
+        if src.get("source_type") == "image_base64":
+            try:
+                data = base64.b64decode(src.get("data") or "", validate=True)
+            except (binascii.Error, ValueError):
+                return _err(400, 1, "Invalid parameters: media_source.data is not base64")
+            if not data:
+                return _err(400, 1, "Invalid parameters: media_source.data is empty")
+        elif src.get("source_type") != "image_url":
+            return _err(400, 1, "Invalid parameters: media_source is required")
+        pin_id = str(next(self._ids))
+        pin = {"id": pin_id, "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+               "link": body.get("link"), "title": body.get("title"),
+               "description": body.get("description"), "dominant_color": "#6E7874",
+               "alt_text": body.get("alt_text"), "creative_type": "REGULAR",
+               "board_id": str(board), "board_section_id": None, "board_owner":
+               {"username": account["username"]}, "is_owner": True,
+               "media": {"media_type": "image", "images": {"600x": {
+                   "width": 600, "height": 600, "url": f"https://i.pinimg.com/600x/{pin_id}.jpg"}}},
+               "parent_pin_id": None, "is_standard": True, "has_been_promoted": False,
+               "note": "", "pin_metrics": None, "_media_bytes": len(base64.b64decode(src.get("data") or ""))
+               if src.get("source_type") == "image_base64" else 0,
+               "_content_type": src.get("content_type")}
+        self.pins[pin_id] = pin
+        return json_response({k: v for k, v in pin.items() if not k.startswith("_")}, 201)
+
+    def _board_pins(self, account: dict[str, Any], board: str) -> Response:
+        if self.boards.get(board) != account["username"]:
+            return _err(404, 2000, "Board not found.")
+        items = [{k: v for k, v in p.items() if not k.startswith("_")}
+                 for p in reversed(list(self.pins.values())) if p["board_id"] == board]
+        return json_response({"items": items[:25], "bookmark": None})

@@ -1,0 +1,146 @@
+"""Bluesky: mention/reply notification in -> service channel -> /social reply -> approval ->
+exactly one reply with the right root + parent refs and facets (against the Bluesky emulator)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from commsdesk.config import parse_config
+from commsdesk.domain import slash
+from commsdesk.integrations.base import TransientError
+from commsdesk.integrations.bluesky import richtext
+from commsdesk.integrations.bluesky.emulator import BlueskyEmulator
+from commsdesk.integrations.bluesky.network import BlueskyNetwork
+from commsdesk.models import Draft, Mention
+from tests.harness import CARA, HARRY, block_texts, wait_for
+from tests.net_harness import NetHarness, config_with
+
+PASSWORD = "abcd-efgh-ijkl-mnop"
+
+
+@pytest.fixture
+def bsky() -> Iterator[BlueskyEmulator]:
+    with BlueskyEmulator() as emu:
+        emu.council = emu.add_account("nottscc.bsky.social", "Nottinghamshire County Council",  # type: ignore[attr-defined]
+                                      app_password=PASSWORD, followers=12)
+        emu.jane = emu.add_account("jane.bsky.social", "Jane Resident")  # type: ignore[attr-defined]
+        emu.sam = emu.add_account("sam.example.org", "Sam")  # type: ignore[attr-defined]
+        yield emu
+
+
+@pytest.fixture
+def h(database_url: str, bsky: BlueskyEmulator) -> Iterator[NetHarness]:
+    account = {"name": "nottscc-bsky", "network": "bluesky", "handle": "nottscc.bsky.social",
+               "credentials": "BSKY"}
+    with NetHarness(database_url, config_with(account),
+                    credentials={("bluesky", "BSKY"): {"app_password": PASSWORD}},
+                    env={"bluesky_api_base_url": bsky.root_url}) as harness:
+        yield harness
+
+
+def draft_state(h: NetHarness, draft_id: int = 1) -> str:
+    with h.rt.sessions() as s:
+        d = s.get(Draft, draft_id)
+        return d.state if d else "missing"
+
+
+def test_reply_in_a_thread_has_root_and_parent_refs_and_facets(h: NetHarness,
+                                                               bsky: BlueskyEmulator) -> None:
+    jane, sam, council = bsky.jane, bsky.sam, bsky.council  # type: ignore[attr-defined]
+    root = bsky.add_post(sam, "Elm Road is a mess this morning")
+    mid = bsky.add_post(jane, "@nottscc.bsky.social the potholes on Elm Road are back, "
+                              "and *still* no gritting", reply_to=root)
+    bsky.add_like(jane, mid)  # not a mention: ignored
+    h.poll()
+    h.settle()
+    alerts = h.alerts_in("C0HIGHWAYS")
+    assert len(alerts) == 1 and "potholes on Elm Road" in block_texts(alerts[0])
+    with h.rt.sessions() as s:
+        m = s.query(Mention).one()
+    assert m.external_id == richtext.compact_id(mid.uri) and len(m.external_id) <= 64
+    assert m.url == f"https://bsky.app/profile/jane.bsky.social/post/{mid.uri.rsplit('/', 1)[1]}"
+    assert m.in_reply_to_external_id == richtext.compact_id(root.uri)
+    text = ("Thanks @jane.bsky.social, passed to the team: "
+            "https://www.nottinghamshire.gov.uk/roads #Highways")
+    answer = h.slack.send_command(HARRY, "C0HIGHWAYS", f"reply {m.url} {text}").json()["text"]
+    assert "Draft D1 created" in answer
+    msg = h.approval_message()
+    assert "/300 characters" in block_texts(msg)
+    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+    wait_for(lambda: draft_state(h) == "published", what="published")
+    h.rt.publisher.sweep()
+    [reply] = bsky.posts_by(council.did)
+    assert reply.value["text"] == text
+    assert reply.value["reply"] == {"root": {"uri": root.uri, "cid": root.cid},
+                                    "parent": {"uri": mid.uri, "cid": mid.cid}}
+    data = text.encode()
+    features = {f["features"][0]["$type"].rsplit("#", 1)[1]:
+                (data[f["index"]["byteStart"]:f["index"]["byteEnd"]].decode(), f["features"][0])
+                for f in reply.value["facets"]}
+    assert features["mention"] == ("@jane.bsky.social", {
+        "$type": "app.bsky.richtext.facet#mention", "did": jane.did})
+    assert features["link"][0] == "https://www.nottinghamshire.gov.uk/roads"
+    assert features["tag"][1]["tag"] == "Highways"
+    h.settle()
+    assert any(reply.uri.rsplit("/", 1)[1] in (t.get("text") or "")
+               for t in h.slack.thread("C0APPROVALS", msg["ts"]))
+    h.poll()  # the cursor moved: nothing new
+    with h.rt.sessions() as s:
+        assert s.query(Mention).count() == 1
+
+
+def test_new_post_counts_graphemes(h: NetHarness, bsky: BlueskyEmulator) -> None:
+    family = "\U0001F468\u200D\U0001F469\u200D\U0001F467"  # one grapheme, 8 UTF-16 units
+    ok = "Libraries are open " + family * 200
+    too_long = "x" * 301
+    answer = h.slack.send_command(HARRY, "C0HIGHWAYS", f"post nottscc-bsky {too_long}").json()["text"]
+    assert "the limit is 300" in answer
+    assert "Draft D1" in h.slack.send_command(HARRY, "C0HIGHWAYS",
+                                              f"post nottscc-bsky {ok}").json()["text"]
+    h.approve()
+    wait_for(lambda: draft_state(h) == "published")
+    [post] = bsky.posts_by(bsky.council.did)  # type: ignore[attr-defined]
+    assert post.value["text"] == ok and "reply" not in post.value
+
+
+def _net(bsky: BlueskyEmulator) -> BlueskyNetwork:
+    acc = parse_config({"slack": {"approvals_channel": "C0A", "default_channel": "C0B",
+                                  "approvers_usergroup": "S0C"},
+                        "accounts": [{"name": "b", "network": "bluesky",
+                                      "handle": "nottscc.bsky.social", "credentials": "B"}]}
+                       ).accounts[0]
+    return BlueskyNetwork(acc, PASSWORD, bsky.root_url, sleep=lambda s: None)
+
+
+def test_paging_faults_session_refresh_and_lost_answers(bsky: BlueskyEmulator) -> None:
+    jane = bsky.jane  # type: ignore[attr-defined]
+    posts = [bsky.add_post(jane, f"@nottscc.bsky.social question {i}") for i in range(60)]
+    net = _net(bsky)
+    bsky.inject("app.bsky.notification.listNotifications", "429", reset_in=0)
+    bsky.inject("app.bsky.notification.listNotifications", "502")
+    pages = list(net.fetch_mentions(None))
+    ids = sorted(m.external_id for p in pages for m in p.mentions)
+    assert len(pages) == 2 and ids == sorted(richtext.compact_id(p.uri) for p in posts)
+    newest = max(ids)
+    assert [m for p in net.fetch_mentions(newest) for m in p.mentions] == []
+    assert len(bsky.requests_to("com.atproto.server.createSession")) == 1  # session reused
+    bsky.expire_sessions()
+    assert net.followers() == 12
+    assert len(bsky.requests_to("com.atproto.server.refreshSession")) == 1
+    bsky.inject("com.atproto.repo.createRecord", "drop_after_commit")
+    with pytest.raises(TransientError):
+        net.publish("Bins are collected as normal on Monday", in_reply_to=ids[0])
+    found = net.find_published("Bins are collected as normal on Monday", in_reply_to=ids[0],
+                               not_before=datetime.now(UTC) - timedelta(minutes=2))
+    assert found is not None and found.external_id.endswith(bsky.council.did)  # type: ignore[attr-defined]
+
+
+def test_parse_bluesky_links() -> None:
+    url = "https://bsky.app/profile/jane.bsky.social/post/3kabcdefghi22"
+    assert slash.parse_ref(url + "?ref=x") == slash.MentionRef(network="bluesky", url=url)
+    assert richtext.uri_from_compact(richtext.compact_id("at://did:plc:abc/app.bsky.feed.post/3k2")) \
+        == "at://did:plc:abc/app.bsky.feed.post/3k2"
+    assert richtext.length("e\u0301" * 300) == 300

@@ -1,0 +1,110 @@
+"""Flickr: a comment on one of the council's photos -> service channel -> /social reply ->
+approval -> exactly one comment back on that photo; photo upload with title, description,
+tags and alt text; OAuth 1.0a signatures checked by the emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from commsdesk.config import parse_config
+from commsdesk.integrations.base import Image, PermanentError, TransientError
+from commsdesk.integrations.flickr.emulator import FlickrEmulator
+from commsdesk.integrations.flickr.network import FlickrNetwork
+from commsdesk.models import Draft, Mention
+from tests.harness import WENDY, block_texts, wait_for
+from tests.net_harness import NetHarness, config_with
+
+CREDS = {"api_key": "flickr-key", "api_secret": "flickr-app-secret",
+         "oauth_token": "72157-token", "oauth_token_secret": "token-secret-xyz"}
+NSID = "12345678@N01"
+
+
+@pytest.fixture
+def flickr() -> Iterator[FlickrEmulator]:
+    with FlickrEmulator() as emu:
+        emu.add_app(CREDS["api_key"], CREDS["api_secret"])
+        emu.council = emu.add_user(NSID, "nottscc", "Nottinghamshire County Council",  # type: ignore[attr-defined]
+                                   token=(CREDS["oauth_token"], CREDS["oauth_token_secret"]))
+        emu.jane = emu.add_user("99999999@N02", "janeres", "Jane Resident")  # type: ignore[attr-defined]
+        yield emu
+
+
+def _net(flickr: FlickrEmulator, creds: dict[str, str] = CREDS) -> FlickrNetwork:
+    acc = parse_config({"slack": {"approvals_channel": "C0A", "default_channel": "C0B",
+                                  "approvers_usergroup": "S0C"},
+                        "accounts": [{"name": "f", "network": "flickr", "handle": "nottscc",
+                                      "credentials": "F"}]}).accounts[0]
+    return FlickrNetwork(acc, creds, flickr.root_url, sleep=lambda s: None)
+
+
+def draft_state(h: NetHarness) -> str:
+    with h.rt.sessions() as s:
+        d = s.get(Draft, 1)
+        return d.state if d else "missing"
+
+
+def test_comment_to_one_reply_on_the_photo(database_url: str, flickr: FlickrEmulator) -> None:
+    account = {"name": "nottscc-flickr", "network": "flickr", "handle": "nottscc",
+               "credentials": "FLICKR"}
+    photo = flickr.add_photo(flickr.council, "New recycling centre at Giltbrook")  # type: ignore[attr-defined]
+    with NetHarness(database_url, config_with(account),
+                    credentials={("flickr", "FLICKR"): CREDS},
+                    env={"flickr_api_base_url": flickr.root_url}) as h:
+        h.poll()  # nothing yet
+        comment = flickr.add_comment(photo, flickr.jane, "When does the recycling centre open?")  # type: ignore[attr-defined]
+        h.poll()
+        h.settle()
+        alerts = h.alerts_in("C0WASTE")
+        assert len(alerts) == 1 and "recycling centre open" in block_texts(alerts[0])
+        with h.rt.sessions() as s:
+            m = s.query(Mention).one()
+        assert m.external_id.endswith(f":{photo.id}:{comment.id}") and len(m.external_id) <= 64
+        h.poll()
+        assert h.count(Mention) == 1
+        h.slack.send_command(WENDY, "C0WASTE", "reply M1 It opens on 3 March, 8am to 6pm")
+        h.approve()
+        wait_for(lambda: draft_state(h) == "published", what="published")
+        h.rt.publisher.sweep()
+        ours = [c for c in flickr.comments_on(photo.id) if c.author == NSID]
+        assert [c.text for c in ours] == ["It opens on 3 March, 8am to 6pm"]
+
+
+def test_upload_photo_with_alt_text_and_tags(flickr: FlickrEmulator) -> None:
+    net = _net(flickr)
+    with pytest.raises(PermanentError, match="attach an image"):
+        net.publish("Just text")
+    pub = net.publish("Spring at Rufford Abbey\nThe gardens are open daily. #Rufford #Nottinghamshire",
+                      images=[Image(b"\xff\xd8\xff fake jpeg", "Daffodils by the lake at Rufford",
+                                    "rufford.jpg")])
+    photo = flickr.photos[pub.external_id]
+    assert photo.title == "Spring at Rufford Abbey" and photo.owner == NSID
+    assert "Daffodils by the lake" in photo.description and photo.size > 0
+    assert photo.tags == "Rufford Nottinghamshire"
+    with pytest.raises(PermanentError, match="alt text"):
+        net.publish("x", images=[Image(b"1", " ")])
+
+
+def test_signature_faults_and_lost_answers(flickr: FlickrEmulator) -> None:
+    bad = _net(flickr, CREDS | {"api_secret": "wrong"})
+    with pytest.raises(PermanentError, match="Invalid auth token"):
+        bad.account_user_id()
+    net = _net(flickr)
+    photo = flickr.add_photo(flickr.council, "Gritters")  # type: ignore[attr-defined]
+    old = flickr.add_comment(photo, flickr.jane, "old one", when=int(time.time()) - 100)  # type: ignore[attr-defined]
+    flickr.inject("flickr.people.getPhotos", "429", reset_in=0)
+    flickr.inject("flickr.photos.comments.getList", "503")
+    [page] = list(net.fetch_mentions(None))
+    since = page.mentions[0].external_id
+    assert since.endswith(old.id)
+    flickr.add_comment(photo, flickr.jane, "new one")  # type: ignore[attr-defined]
+    assert [m.text for p in net.fetch_mentions(since) for m in p.mentions] == ["new one"]
+    flickr.inject("flickr.photos.comments.addComment", "drop_after_commit")
+    with pytest.raises(TransientError):
+        net.publish("Thanks!", in_reply_to=since)
+    found = net.find_published("Thanks!", in_reply_to=since,
+                               not_before=datetime.now(UTC) - timedelta(minutes=2))
+    assert found is not None and len([c for c in flickr.comments_on(photo.id) if c.author == NSID]) == 1

@@ -1,0 +1,149 @@
+"""Mastodon: mention notification in -> service channel -> /social reply -> approval ->
+exactly one reply, in the thread, with the original's visibility (Mastodon.py against
+the Mastodon emulator)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from commsdesk.config import ConfigError, parse_config
+from commsdesk.domain import slash
+from commsdesk.integrations.base import TransientError
+from commsdesk.integrations.mastodon.emulator import MastodonEmulator
+from commsdesk.integrations.mastodon.network import MastodonNetwork, mastodon_length
+from commsdesk.models import Draft, Mention
+from tests.harness import CARA, WENDY, block_texts, wait_for
+from tests.net_harness import NetHarness, config_with
+
+TOKEN = "masto-token-nottscc"
+
+
+@pytest.fixture
+def masto() -> Iterator[MastodonEmulator]:
+    with MastodonEmulator(domain="mastodon.example") as emu:
+        emu.council = emu.add_account("NottsCC", "Nottinghamshire County Council",  # type: ignore[attr-defined]
+                                      token=TOKEN)
+        emu.jane = emu.add_account("jane", "Jane Resident", domain="social.example")  # type: ignore[attr-defined]
+        yield emu
+
+
+@pytest.fixture
+def h(database_url: str, masto: MastodonEmulator) -> Iterator[NetHarness]:
+    account = {"name": "nottscc-masto", "network": "mastodon", "handle": "NottsCC",
+               "credentials": "MASTO", "base_url": masto.root_url}
+    with NetHarness(database_url, config_with(account),
+                    credentials={("mastodon", "MASTO"): {"access_token": TOKEN}}) as harness:
+        yield harness
+
+
+def draft_state(h: NetHarness, draft_id: int = 1) -> str:
+    with h.rt.sessions() as s:
+        d = s.get(Draft, draft_id)
+        return d.state if d else "missing"
+
+
+def approval(h: NetHarness) -> dict:
+    return h.approval_message()
+
+
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_mention_to_reply_on_the_thread_with_same_visibility(h: NetHarness, masto: MastodonEmulator,
+                                                             visibility: str) -> None:
+    jane = masto.jane  # type: ignore[attr-defined]
+    council = masto.council  # type: ignore[attr-defined]
+    original = masto.add_mention(jane, "@NottsCC@mastodon.example my bins were not collected <b>again</b>",
+                                 visibility=visibility)
+    h.poll()
+    h.settle()
+    alerts = h.alerts_in("C0WASTE")
+    assert len(alerts) == 1
+    text = block_texts(alerts[0])
+    assert "bins were not collected" in text and "&lt;b&gt;again&lt;/b&gt;" in text
+    with h.rt.sessions() as s:
+        m = s.query(Mention).one()
+        assert (m.network, m.external_id) == ("mastodon", original.id)
+        assert m.author_handle == "jane@social.example"
+        assert m.url == f"https://social.example/@jane/{original.id}"
+    # the post's link works as the reference
+    answer = str(h.slack.send_command(WENDY, "C0WASTE",
+                                      f"reply {m.url} Sorry Jane, a crew is on its way").json()["text"])
+    assert "Draft D1 created" in answer
+    msg = approval(h)
+    assert "/500 characters" in block_texts(msg)
+    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+    wait_for(lambda: draft_state(h) == "published", what="published")
+    h.rt.publisher.sweep()
+    replies = masto.posts_by(council.id)
+    assert len(replies) == 1
+    reply = replies[0]
+    assert reply.in_reply_to_id == original.id
+    assert reply.visibility == visibility
+    assert reply.text == "@jane@social.example Sorry Jane, a crew is on its way"
+    assert jane.id in reply.mentions
+    h.settle()
+    thread = h.slack.thread("C0APPROVALS", msg["ts"])
+    assert any(f"/@NottsCC/{reply.id}" in (t.get("text") or "") for t in thread)
+    # a second poll brings nothing new (the cursor moved past the mention)
+    h.poll()
+    with h.rt.sessions() as s:
+        assert s.query(Mention).count() == 1
+
+
+def test_new_post_and_limit(h: NetHarness, masto: MastodonEmulator) -> None:
+    long = "Gritters " * 60
+    answer = str(h.slack.send_command(WENDY, "C0WASTE", f"post nottscc-masto {long}").json()["text"])
+    assert "the limit is 500" in answer
+    r = h.slack.send_command(WENDY, "C0WASTE", "post nottscc-masto Gritters are out tonight")
+    assert "Draft D1" in r.json()["text"]
+    h.slack.add_reaction(CARA, "C0APPROVALS", approval(h)["ts"], "white_check_mark")
+    wait_for(lambda: draft_state(h) == "published")
+    [post] = masto.posts_by(masto.council.id)  # type: ignore[attr-defined]
+    assert post.text == "Gritters are out tonight" and post.visibility == "public"
+    assert post.in_reply_to_id is None
+
+
+def _net(masto: MastodonEmulator) -> MastodonNetwork:
+    acc = parse_config({"slack": {"approvals_channel": "C0A", "default_channel": "C0B",
+                                  "approvers_usergroup": "S0C"},
+                        "accounts": [{"name": "m", "network": "mastodon", "handle": "NottsCC",
+                                      "credentials": "M", "base_url": masto.root_url}]}).accounts[0]
+    return MastodonNetwork(acc, TOKEN, sleep=lambda s: None)
+
+
+def test_faults_pagination_and_idempotent_retry(masto: MastodonEmulator) -> None:
+    jane = masto.jane  # type: ignore[attr-defined]
+    ids = [masto.add_mention(jane, f"@NottsCC hello {i}").id for i in range(45)]
+    masto.add_follow(jane, masto.council)  # type: ignore[attr-defined]
+    net = _net(masto)
+    masto.inject("notifications", "429", reset_in=0)
+    masto.inject("notifications", "503")
+    pages = list(net.fetch_mentions(None))
+    assert len(pages) == 2
+    assert sorted(m.external_id for p in pages for m in p.mentions) == sorted(ids)
+    assert [m.external_id for p in net.fetch_mentions(ids[40]) for m in p.mentions] == ids[41:][::-1]
+    assert net.followers() == 1
+    # the answer to a post is lost: the post exists; trying again must not post twice
+    masto.inject("post_status", "drop_after_commit")
+    with pytest.raises(TransientError):
+        net.publish("Road closed on Elm Road")
+    found = net.find_published("Road closed on Elm Road", in_reply_to=None,
+                               not_before=datetime.now(UTC) - timedelta(minutes=2))
+    assert found is not None
+    again = net.publish("Road closed on Elm Road")  # same Idempotency-Key
+    assert again.external_id == found.external_id
+    assert len(masto.posts_by(masto.council.id)) == 1  # type: ignore[attr-defined]
+
+
+def test_rules() -> None:
+    assert mastodon_length("see https://www.nottinghamshire.gov.uk/" + "x" * 100) == 4 + 23
+    assert mastodon_length("@jane@social.example hi") == len("@jane hi")
+    assert slash.parse_ref("https://mastodon.social/@jane/1234567") == slash.MentionRef(
+        network="mastodon", url="https://mastodon.social/@jane/1234567")
+    with pytest.raises(ConfigError, match="needs base_url"):
+        parse_config({"slack": {"approvals_channel": "C0A", "default_channel": "C0B",
+                                "approvers_usergroup": "S0C"},
+                      "accounts": [{"name": "m", "network": "mastodon", "handle": "N",
+                                    "credentials": "M"}]})

@@ -1,0 +1,81 @@
+"""Every network's credentials come from the environment as its integration declares them
+(`integrations/<net>/__init__.py: CREDENTIALS`); X keeps its own names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from commsdesk.config import NETWORKS, ConfigError, credential_spec, load_settings
+from commsdesk.integrations import registry
+
+TOML = """
+[slack]
+approvals_channel = "C0APPROVALS"
+default_channel = "C0COMMS"
+approvers_usergroup = "S0COMMS"
+
+[[accounts]]
+name = "masto"
+network = "mastodon"
+handle = "NottsCC"
+credentials = "NOTTSCC"
+base_url = "https://mastodon.example/"
+
+[[accounts]]
+name = "bsky"
+network = "bluesky"
+handle = "nottscc.bsky.social"
+credentials = "NOTTSCC"
+
+[[accounts]]
+name = "fb"
+network = "facebook"
+handle = "nottinghamshirecc"
+credentials = "NOTTSCC"
+page_id = "1000001"
+"""
+
+ENV = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": "signing-secret",
+       "MASTODON_NOTTSCC_ACCESS_TOKEN": "masto-token-123", "BLUESKY_NOTTSCC_APP_PASSWORD":
+       "abcd-efgh-ijkl-mnop", "FACEBOOK_NOTTSCC_PAGE_ACCESS_TOKEN": "EAAB-page-token",
+       "FACEBOOK_APP_SECRET": "fb-app-secret-123"}
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    path = tmp_path / "commsdesk.toml"
+    path.write_text(TOML)
+    return path
+
+
+def test_credentials_per_network(cfg: Path) -> None:
+    s = load_settings(cfg)
+    assert s.network_credentials("mastodon", "NOTTSCC") == {"access_token": "masto-token-123"}
+    assert s.network_credentials("bluesky", "NOTTSCC") == {"app_password": "abcd-efgh-ijkl-mnop"}
+    assert s.env.facebook_app_secret == "fb-app-secret-123"
+    assert {"masto-token-123", "abcd-efgh-ijkl-mnop", "EAAB-page-token",
+            "fb-app-secret-123"} <= set(s.secrets())
+    assert s.config.account("masto").base_url == "https://mastodon.example"  # type: ignore[union-attr]
+    for acc in s.config.accounts:
+        assert registry.build_network(acc, s).network == acc.network
+
+
+def test_missing_ones_are_all_named(cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in ("MASTODON_NOTTSCC_ACCESS_TOKEN", "BLUESKY_NOTTSCC_APP_PASSWORD", "FACEBOOK_APP_SECRET"):
+        monkeypatch.delenv(k)
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    text = "\n".join(exc.value.problems)
+    for k in ("MASTODON_NOTTSCC_ACCESS_TOKEN", "BLUESKY_NOTTSCC_APP_PASSWORD", "FACEBOOK_APP_SECRET"):
+        assert k in text
+
+
+def test_every_network_declares_credentials_and_a_builder() -> None:
+    for net in NETWORKS:
+        assert credential_spec(net).parts
+        assert net in registry.BUILDERS

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from commsdesk import clock
-from commsdesk.models import AuditEvent, SlaReminder
+from commsdesk.models import AuditEvent, Mention, SlaReminder
 from commsdesk.services import reminders
-from tests.harness import Harness, block_texts
+from tests.harness import Harness, block_texts, wait_for
 from tests.insight_data import INSIGHT_CONFIG, local
 
 
@@ -43,6 +43,7 @@ def test_reminders_fire_once_at_75_and_100_percent(h: Harness,
     jane, amy = waste[0], waste[1]
     bob = h.alerts_in("C0HIGHWAYS")[0]
     h.slack.click_button("U0WASTE", "C0WASTE", amy["ts"], "alert_no_reply", None)
+    wait_for(lambda: h.count(Mention, Mention.state == "closed") == 1, what="amy closed")
 
     set_clock(monkeypatch, local(2026, 8, 28, 16, 58))  # 2 h 59 of 4 h: nothing yet
     assert reminders.check_reminders(h.rt) == 0
@@ -61,6 +62,7 @@ def test_reminders_fire_once_at_75_and_100_percent(h: Harness,
     set_clock(monkeypatch, local(2026, 9, 1, 9, 58))
     assert reminders.check_reminders(h.rt) == 0
     h.slack.click_button("U0WASTE", "C0WASTE", jane["ts"], "alert_claim", None)  # claimed only
+    wait_for(lambda: h.count(Mention, Mention.state == "claimed") == 1, what="jane claimed")
     set_clock(monkeypatch, local(2026, 9, 1, 10, 0))  # 4 h: 100%
     assert reminders.check_reminders(h.rt) == 1
     assert reminders.check_reminders(h.rt) == 0

@@ -26,7 +26,7 @@ serve``). It builds its own Runtime and engine and runs the code paths ``serve``
 migrations, ``sync_accounts``, the Bolt app over HTTP (``build_asgi`` + uvicorn, signed
 requests), ``poll_account`` in a polling thread, ``Outbox.step`` in an outbox thread and
 ``Publisher.sweep`` in a sweep thread, with ``COMMSDESK_FAULT_KILL_AT`` in its environment.
-Only the schedule is faster (polls every 0.25 s, sweeps every 0.2 s, Slack pacing 0.01 s)
+Only the schedule is faster (polls and sweeps every 0.5 s, Slack pacing 0.01 s)
 and the HTTP client timeouts are 1 s, so that "slow" faults become real timeouts quickly.
 """
 

@@ -46,6 +46,7 @@ CHANNEL_GONE = {"channel_not_found", "not_in_channel", "is_archived", "channel_i
 TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout",
              "ratelimited", "team_added_to_org"}
 METADATA_TYPE = "commsdesk_outbox"  # tags each posted message with its outbox row
+CLOCK_SKEW_MARGIN = 900  # seconds: our clock and Slack's may disagree this much
 UPDATE_OPS = {"update_alert", "update_approval", "ephemeral"}
 COALESCING_OPS = {"update_alert", "update_approval"}  # one send shows the latest state
 
@@ -176,7 +177,12 @@ class Outbox:
             if attempts > 1:
                 # an earlier try may have posted before its answer (or our process) was
                 # lost: look in the channel before posting again
-                found = self._already_posted(channel, row_id, created_at)
+                try:
+                    found = self._already_posted(channel, row_id, created_at)
+                except (SlackApiError, SlackClientError, OSError, ValueError) as exc:
+                    # not knowing is not "not posted": try again later, never post blind
+                    self._retry_later(row_id, f"could not check the channel: {exc}")
+                    return
                 if found is not None:
                     self._finish(row_id, call, {"ts": found, "channel": channel})
                     return
@@ -187,7 +193,9 @@ class Outbox:
         except SlackApiError as exc:
             self._failed(row_id, channel, exc)
             return
-        except (SlackClientError, OSError) as exc:
+        except (SlackClientError, OSError, ValueError) as exc:
+            # ValueError: an answer that is not JSON; the message may exist, and the
+            # next try checks the channel before posting
             self._retry_later(row_id, f"{type(exc).__name__}: {exc}")
             return
         crash_point("outbox:after_send")
@@ -195,22 +203,19 @@ class Outbox:
 
     def _already_posted(self, channel: str, row_id: int, since: datetime) -> str | None:
         """The ts of a message this row already posted, found by its metadata tag."""
-        try:
-            cursor = None
-            for _ in range(10):
-                resp = self.rt.outbox_slack.conversations_history(
-                    channel=channel, oldest=f"{since.timestamp() - 60:.6f}", limit=200,
-                    include_all_metadata=True, cursor=cursor)
-                for msg in resp.get("messages") or []:
-                    meta = msg.get("metadata") or {}
-                    if meta.get("event_type") == METADATA_TYPE and \
-                            (meta.get("event_payload") or {}).get("outbox_id") == row_id:
-                        return str(msg["ts"])
-                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
-        except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("could not check the channel before posting again", error=str(exc))
+        cursor = None
+        for _ in range(10):
+            resp = self.rt.outbox_slack.conversations_history(
+                channel=channel, oldest=f"{since.timestamp() - CLOCK_SKEW_MARGIN:.6f}", limit=200,
+                include_all_metadata=True, cursor=cursor)
+            for msg in resp.get("messages") or []:
+                meta = msg.get("metadata") or {}
+                if meta.get("event_type") == METADATA_TYPE and \
+                        (meta.get("event_payload") or {}).get("outbox_id") == row_id:
+                    return str(msg["ts"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
         return None
 
     def _finish(self, row_id: int, call: SlackCall | None, data: dict[str, Any] | None) -> None:

@@ -115,7 +115,7 @@ class Publisher:
             text = draft.text
             in_reply_to = mention.external_id if mention else None
         network = self.rt.network(account_name)
-        not_before = (first or now()) - timedelta(minutes=2)
+        not_before = (first or now()) - timedelta(minutes=15)  # room for clock skew
         error: NetworkError | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from slack_bolt import App
 
 from commsdesk.handlers import register_all
@@ -18,6 +20,9 @@ def build_bolt_app(rt: Runtime) -> App:
         process_before_response=False,
         token_verification_enabled=False,
         request_verification_enabled=not env.socket_mode,
+        # listeners wait on the database and on Slack; a wider pool keeps slash
+        # commands (which answer from inside their listener) from queueing behind them
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
     )
     register_all(app, rt)
     return app

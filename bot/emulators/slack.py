@@ -1082,9 +1082,15 @@ class SlackEmulator(EmulatorServer):
     def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             channel = self._readable_channel(params)
-            if self._find_message(channel.id, params.get("ts")) is None:
+            ts = str(params.get("ts"))
+            if self._find_message(channel.id, ts) is None:
                 raise SlackError("thread_not_found")
-            return {"messages": self.thread(channel.id, str(params["ts"])), "has_more": False,
+            with_metadata = _as_bool(params.get("include_all_metadata"))
+            msgs = [self._message_json(m) | ({"metadata": m.metadata}
+                                             if with_metadata and m.metadata else {})
+                    for m in self._messages.get(channel.id, [])
+                    if m.ts == ts or m.thread_ts == ts]
+            return {"messages": msgs, "has_more": False,
                     "response_metadata": {"next_cursor": ""}}
 
     def _conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:

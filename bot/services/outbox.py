@@ -178,7 +178,8 @@ class Outbox:
                 # an earlier try may have posted before its answer (or our process) was
                 # lost: look in the channel before posting again
                 try:
-                    found = self._already_posted(channel, row_id, created_at)
+                    found = self._already_posted(channel, row_id, created_at,
+                                                 call.kwargs.get("thread_ts"))
                 except (SlackApiError, SlackClientError, OSError, ValueError) as exc:
                     # not knowing is not "not posted": try again later, never post blind
                     self._retry_later(row_id, f"could not check the channel: {exc}")
@@ -201,13 +202,21 @@ class Outbox:
         crash_point("outbox:after_send")
         self._finish(row_id, call, dict(resp.data) if isinstance(resp.data, dict) else {})
 
-    def _already_posted(self, channel: str, row_id: int, since: datetime) -> str | None:
-        """The ts of a message this row already posted, found by its metadata tag."""
+    def _already_posted(self, channel: str, row_id: int, since: datetime,
+                        thread_ts: str | None = None) -> str | None:
+        """The ts of a message this row already posted, found by its metadata tag
+        (in the thread for a thread reply: channel history does not list those)."""
         cursor = None
+        oldest = f"{since.timestamp() - CLOCK_SKEW_MARGIN:.6f}"
         for _ in range(10):
-            resp = self.rt.outbox_slack.conversations_history(
-                channel=channel, oldest=f"{since.timestamp() - CLOCK_SKEW_MARGIN:.6f}", limit=200,
-                include_all_metadata=True, cursor=cursor)
+            if thread_ts:
+                resp = self.rt.outbox_slack.conversations_replies(
+                    channel=channel, ts=thread_ts, oldest=oldest, limit=200,
+                    include_all_metadata=True, cursor=cursor)
+            else:
+                resp = self.rt.outbox_slack.conversations_history(
+                    channel=channel, oldest=oldest, limit=200, include_all_metadata=True,
+                    cursor=cursor)
             for msg in resp.get("messages") or []:
                 meta = msg.get("metadata") or {}
                 if meta.get("event_type") == METADATA_TYPE and \

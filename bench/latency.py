@@ -60,6 +60,7 @@ from bench.common import (
     wait_quiet,
 )
 from commsdesk import logs
+from commsdesk import server as server_module
 from commsdesk.models import Draft
 from commsdesk.services import outbox as outbox_module
 from tests.conftest import SIGNING_SECRET
@@ -212,6 +213,38 @@ class Breakdown:
         bolt.dispatch = dispatch  # type: ignore[method-assign]
         executor.submit = submit  # type: ignore[method-assign]
 
+        # the ASGI handler's hops into worker threads (replay check, Bolt dispatch)
+        self.hops: list[tuple[str, str, float, float, float]] = []  # phase, fn, in, run, out
+        self.pool_out: list[tuple[str, int]] = []  # connections checked out at a replay check
+        real_rtp = server_module.run_in_threadpool
+
+        async def run_in_threadpool(fn: Any, *a: Any, **kw: Any) -> Any:
+            phase, name = self.phase, getattr(fn, "__name__", "?")
+            marks: dict[str, float] = {}
+
+            def timed(*a2: Any, **kw2: Any) -> Any:
+                marks["start"] = time.perf_counter()
+                try:
+                    return fn(*a2, **kw2)
+                finally:
+                    marks["end"] = time.perf_counter()
+
+            if name == "first_sight":
+                with self._lock:
+                    self.pool_out.append((phase, h.engine.pool.checkedout()))
+            t_call = time.perf_counter()
+            try:
+                return await real_rtp(timed, *a, **kw)
+            finally:
+                t_back = time.perf_counter()
+                if "end" in marks:
+                    with self._lock:
+                        self.hops.append((phase, name, (marks["start"] - t_call) * 1000,
+                                          (marks["end"] - marks["start"]) * 1000,
+                                          (t_back - marks["end"]) * 1000))
+
+        server_module.run_in_threadpool = run_in_threadpool  # type: ignore[assignment]
+
     def report(self) -> list[list[Any]]:
         out = []
         for phase in dict.fromkeys(r[0] for r in self.rows if r[0]):
@@ -221,11 +254,19 @@ class Breakdown:
                 run = [w[3] for w in self.waits if w[0] == phase and w[1] == kind]
                 if not d:
                     continue
-                out.append([phase, kind, len(d),
-                            f"{pct(d, 50):.1f} / {pct(d, 99):.1f}",
-                            f"{pct(q, 50):.1f} / {pct(q, 99):.1f}" if q else "-",
-                            f"{pct(run, 50):.1f} / {pct(run, 99):.1f}" if run else "-"])
+                replay = [hp[3] for hp in self.hops if hp[0] == phase
+                          and hp[1] == "first_sight"]
+                hop = [hp[2] + hp[4] for hp in self.hops if hp[0] == phase]
+                pool = [c for ph, c in self.pool_out if ph == phase]
+                size = self.h.engine.pool.size() + max(0, self.h.engine.pool._max_overflow)  # type: ignore[attr-defined]
+                busy = f"{sum(c >= size for c in pool) / len(pool):.0%}" if pool else "-"
+                out.append([phase, kind, len(d), _pp(replay), busy, _pp(hop), _pp(d), _pp(q),
+                            _pp(run)])
         return out
+
+
+def _pp(values: list[float]) -> str:
+    return f"{pct(values, 50):.1f} / {pct(values, 99):.1f}" if values else "-"
 
 
 # ---------------------------------------------------------------- phases
@@ -414,9 +455,15 @@ def main(argv: list[str] | None = None) -> int:
                  "p99 / 3,000 ms limit", "non-200", "target"], rows))
     print()
     if breakdown_rows:
-        print(table(["phase (dispatch: inside the bot; 'queued': waiting for a Bolt worker)",
-                     "request", "n", "dispatch p50/p99 ms", "queued p50/p99 ms",
-                     "listener p50/p99 ms"], breakdown_rows))
+        print("inside the bot, p50 / p99 ms: replay check = server.first_sight (a write "
+              "transaction before dispatch); thread hops = waiting to enter and leave "
+              "starlette's worker threads; dispatch = Bolt's App.dispatch (incl. waiting for "
+              "ack); queued = waiting for a Bolt listener thread; listener = the listener; "
+              "pool exhausted = share of replay checks that found every pooled database "
+              "connection checked out")
+        print(table(["phase", "request", "n", "replay check", "pool exhausted at check",
+                     "thread hops", "dispatch",
+                     "queued", "listener"], breakdown_rows))
         print()
     print(table(["db", "approvals", "p50 ms", "p90 ms", "max ms", "target", "exactly once"],
                 post_rows))

@@ -68,6 +68,7 @@ class Item:
     edited: bool = False
     reactions: list[dict[str, Any]] = field(default_factory=list)
     replies: list[Item] = field(default_factory=list)
+    files: list[dict[str, str]] = field(default_factory=list)  # uploaded images (id, title)
 
 
 def _reactions(msg: dict[str, Any], me: str, names: Names) -> list[dict[str, Any]]:
@@ -88,6 +89,9 @@ def _item(msg: dict[str, Any], me: str, names: Names, channel: str) -> Item:
         is_bot=is_bot, time=local_time(msg["ts"]), text=msg.get("text") or "",
         blocks=msg.get("blocks") or [], ephemeral=ephemeral, edited=bool(msg.get("edited")),
         reactions=[] if ephemeral else _reactions(msg, me, names),
+        files=[{"id": str(f.get("id")), "title": str(f.get("title") or f.get("name") or ""),
+                "alt": str(f.get("alt_txt") or f.get("title") or "an uploaded file")}
+               for f in msg.get("files") or [] if f.get("id")],
     )
 
 

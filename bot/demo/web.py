@@ -190,8 +190,16 @@ def build_app(world: World) -> Starlette:
         return world.add_mention(str(b.get("account") or ""), str(b.get("handle") or ""),
                                  str(b.get("text") or ""))
 
+    async def file(request: Request) -> Response:
+        """An image a message carries (e.g. the weekly report chart), from the emulator."""
+        content = world.slack.file_content(str(request.path_params["file_id"]))
+        if content is None:
+            return Response("no such file", status_code=404)
+        return Response(content, media_type="image/png")
+
     routes = [
         Route("/", page),
+        Route("/file/{file_id}", file),
         Route("/state", state),
         *[Route(f"/api/{name}", action(fn), methods=["POST"]) for name, fn in (
             ("compose", compose), ("click", click), ("view-click", view_click),

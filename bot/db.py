@@ -71,6 +71,10 @@ def _make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # Bolt runs 32 listener threads plus the outbox, publisher and scheduler: a pool as
+    # large keeps requests from queueing for a connection
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
 
 

@@ -16,7 +16,7 @@ from commsdesk.config import Settings
 from commsdesk.db import DatabaseError, transaction
 from commsdesk.runtime import Runtime
 from commsdesk.server import build_asgi
-from commsdesk.services.ingest import sync_accounts
+from commsdesk.services.ingest import account_ids
 
 log = logs.get("commsdesk.serve")
 
@@ -53,7 +53,7 @@ def run(settings: Settings, host: str, port: int) -> None:
     if before != head:
         log.info("database migrated", from_revision=before, to_revision=head)
     with transaction(rt.sessions) as s:
-        sync_accounts(s, settings.config)
+        account_ids(rt, s)
     bolt = build_bolt_app(rt)
     scheduler = None
     try:

@@ -15,7 +15,7 @@ from commsdesk.domain import drafts, slash
 from commsdesk.models import Account, Approval, Draft, Mention, OutboxMessage
 from commsdesk.runtime import Runtime
 from commsdesk.services.alerts import refresh_alerts
-from commsdesk.services.ingest import sync_accounts
+from commsdesk.services.ingest import account_ids
 from commsdesk.services.outbox import SlackCall, enqueue, renderer
 
 
@@ -124,9 +124,9 @@ def check_command(rt: Runtime, s: Session, cmd: slash.Reply | slash.Post | slash
 def create_draft(rt: Runtime, s: Session, req: DraftRequest, author: str, *, via: str,
                  reply_to: tuple[str, str] | None = None) -> Draft:
     """Store the draft and queue its approval message (and, later, a link for the author)."""
-    accounts = sync_accounts(s, rt.settings.config)
+    accounts = account_ids(rt, s)
     approvals = rt.settings.config.slack.approvals_channel
-    draft = drafts.create(s, account_id=accounts[req.account].id, author=author, text=req.text,
+    draft = drafts.create(s, account_id=accounts[req.account], author=author, text=req.text,
                           kind=req.kind, mention_id=req.mention_id,
                           scheduled_for=req.scheduled_for, approval_channel=approvals, via=via)
     payload = {"notify_channel": reply_to[0], "notify_user": reply_to[1]} if reply_to else {}

@@ -145,9 +145,9 @@ def resume(rt: Runtime, s: Session, user: str, target: str) -> str:
 def _target_id(rt: Runtime, s: Session, target: str) -> int | None:
     if target == "all":
         return None
-    from commsdesk.services.ingest import sync_accounts
+    from commsdesk.services.ingest import account_ids
 
-    return sync_accounts(s, rt.settings.config)[target].id
+    return account_ids(rt, s)[target]
 
 
 def _refresh_open(s: Session, account_id: int | None) -> None:

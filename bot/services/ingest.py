@@ -60,6 +60,16 @@ def sync_accounts(session: Session, config: Config) -> dict[str, Account]:
     return existing
 
 
+def account_ids(rt: Any, session: Session) -> dict[str, int]:
+    """Account name -> id. Synced with the config once per process, then remembered:
+    accounts are never removed, so ids never change (and the hot path stays cheap)."""
+    cached: dict[str, int] | None = rt.extras.get("account_ids")
+    if cached is None:
+        cached = {name: a.id for name, a in sync_accounts(session, rt.settings.config).items()}
+        rt.extras["account_ids"] = cached
+    return cached
+
+
 def store_mentions(
     session: Session, account: Account, fetched: Sequence[FetchedMention], router: Router
 ) -> list[Mention]:

@@ -377,5 +377,9 @@ class Outbox:
                 log.exception("outbox step failed")
                 n = 0
             if n == 0:
-                self.rt.outbox_wakeup.wait(timeout=0.25)
+                # sleep until the first paced channel's next slot (at most 0.25 s), so
+                # the ~1 s spacing per channel does not drift by a whole idle tick
+                slots = [t for t in self.next_ok.values() if t > time.monotonic()]
+                wait = min([0.25, *(t - time.monotonic() for t in slots)])
+                self.rt.outbox_wakeup.wait(timeout=max(0.005, wait))
                 self.rt.outbox_wakeup.clear()

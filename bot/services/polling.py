@@ -17,7 +17,7 @@ from commsdesk.faults import crash_point
 from commsdesk.integrations.base import NetworkError
 from commsdesk.models import Account, PollCursor
 from commsdesk.runtime import Runtime
-from commsdesk.services.ingest import store_mentions, sync_accounts
+from commsdesk.services.ingest import account_ids, store_mentions
 
 log = logs.get("commsdesk.polling")
 LEASE = timedelta(minutes=10)
@@ -81,8 +81,7 @@ def _poll_account(rt: Runtime, name: str, owner: str) -> PollResult:
     network = rt.network(name)
     router: Router = rt.router
     with transaction(rt.sessions) as s:
-        account = sync_accounts(s, rt.settings.config)[name]
-        account_id = account.id
+        account_id = account_ids(rt, s)[name]
     since = _claim_cursor(rt, account_id, owner)
     if since is False:
         return PollResult(name, 0, None)

@@ -17,7 +17,7 @@ from commsdesk.db import transaction
 from commsdesk.integrations.base import Capability, NetworkError
 from commsdesk.models import Account, FollowerSnapshot
 from commsdesk.runtime import Runtime
-from commsdesk.services.ingest import sync_accounts
+from commsdesk.services.ingest import account_ids
 
 log = logs.get("commsdesk.reach")
 
@@ -48,7 +48,7 @@ def snapshot_all(rt: Runtime) -> list[SnapshotResult]:
     cfg = rt.settings.config
     today = now().astimezone(cfg.tz).date()
     with transaction(rt.sessions) as s:
-        accounts = {name: a.id for name, a in sync_accounts(s, cfg).items()}
+        accounts = account_ids(rt, s)
         done = set(s.scalars(select(FollowerSnapshot.account_id)
                              .where(FollowerSnapshot.day == today)))
     results = []

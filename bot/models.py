@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -196,6 +197,32 @@ class DraftVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     edited_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DraftImage(Base):
+    """An image attached to a draft (shared in its approval thread), published with it.
+
+    The bytes themselves are stored, not a Slack file reference: what the approvers saw is
+    exactly what is published, even if the file is later edited or deleted in Slack, and
+    publishing (or a retry days later) never depends on Slack being reachable. Images are
+    capped (services/images.MAX_IMAGE_BYTES), so the table stays small; retention blanks
+    them with their draft."""
+
+    __tablename__ = "draft_images"
+    __table_args__ = (UniqueConstraint("draft_id", "slack_file_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"))
+    slack_file_id: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(255))
+    mime_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    alt_text: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(32))
+    draft_version: Mapped[int] = mapped_column(Integer)  # the version it was added in
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

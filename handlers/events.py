@@ -1,4 +1,4 @@
-"""Events API listeners: emoji reactions on approval messages."""
+"""Events API listeners: emoji reactions on approval messages, images in their threads."""
 
 from __future__ import annotations
 
@@ -58,6 +58,15 @@ def register(app: Any, rt: Runtime) -> None:
                                           text=decision.message)
             except Exception as exc:
                 log.warning("could not tell the user", error=str(exc))
+
+    @app.event("message")
+    def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        """Images (and `alt: ...`) shared in the thread of a draft's approval message."""
+        from commsdesk.services import images
+
+        if images.thread_of(rt, event) is None or not first_delivery(rt, body.get("event_id")):
+            return
+        images.on_thread_message(rt, event)
 
     @app.event("reaction_removed")
     def on_reaction_removed() -> None:

@@ -44,6 +44,7 @@ class ApprovalView:
     approvals: list[str] = field(default_factory=list)  # who approved this version so far
     required: int = 1
     hold: str | None = None  # why an approved draft is waiting
+    images: list[tuple[str, str | None]] = field(default_factory=list)  # (filename, alt text)
 
 
 def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
@@ -69,6 +70,18 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
     if d.scheduled_for is not None:
         meta.append(f"scheduled for {slack_date(d.scheduled_for, tz)}")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(meta)}]})
+    if v.images:
+        lines = [f":frame_with_picture: {len(v.images)} image{'s' if len(v.images) > 1 else ''}"
+                 " attached"]
+        for name, alt in v.images:
+            if (alt or "").strip():
+                lines.append(f"• {escape(truncate(name, 100))}: alt text "
+                             f"“{escape(truncate(alt or '', 1000))}”")
+            else:
+                lines.append(f"• {escape(truncate(name, 100))}: :no_entry: *no alt text*; reply "
+                             "in this thread with `alt: <what the image shows>`")
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": "\n".join(lines)}]})
     for f in v.findings:
         icon = ":no_entry:" if f.level == "block" else ":warning:"
         what_it_does = "blocks publishing" if f.level == "block" else "warning"

@@ -8,11 +8,13 @@ reactions, concurrent approvers and replicas can never move a draft twice.
        ├─supersede─▶ superseded (another reply to the same mention was approved)
        └─cancel─▶ cancelled │
                             └─(approved after its scheduled time)─▶ expired
-    an edit of an approved draft returns it to pending (approval withdrawn)
+    an edit of an approved draft, or an image added to it, returns it to pending
+    (approval withdrawn)
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from commsdesk.clock import now
 from commsdesk.domain import audit
-from commsdesk.models import Approval, Draft, DraftVersion, PublishAttempt
+from commsdesk.models import Approval, Draft, DraftImage, DraftVersion, PublishAttempt
 
 OPEN_STATES = ("pending", "approved", "failed", "expired")
 PUBLISH_LEASE = timedelta(minutes=5)
@@ -107,6 +109,89 @@ def edit(s: Session, draft_id: int, user: str, text: str) -> Decision:
     return Decision(True, f"{draft.ref} updated to version {new_version}"
                     + ("; its approval was withdrawn, so it needs approving again."
                        if was == "approved" else "."), draft_id)
+
+
+EDITABLE_STATES = ("pending", "approved", "expired", "failed")
+
+
+def _new_version(s: Session, draft: Draft, user: str, reason: str) -> int | None:
+    """Move the draft to a new version (same text) back to pending, withdrawing an approval
+    as an edit does. None when it changed meanwhile."""
+    was, new_version = draft.state, draft.version + 1
+    res = s.execute(update(Draft)
+                    .where(Draft.id == draft.id, Draft.version == draft.version,
+                           Draft.state == was)
+                    .values(version=new_version, state="pending", approved_by=None,
+                            approved_at=None, last_error=None, updated_at=now()))
+    if res.rowcount != 1:
+        return None
+    s.add(DraftVersion(draft_id=draft.id, version=new_version, text=draft.text, edited_by=user))
+    if was == "approved":
+        s.add(Approval(draft_id=draft.id, draft_version=new_version, user_id=user,
+                       decision="withdrawn", via="image", reason=reason))
+        audit.record(s, actor=user, action="draft.approval_withdrawn", subject_kind="draft",
+                     subject_id=draft.id, details={"reason": reason})
+    return new_version
+
+
+def add_image(s: Session, draft_id: int, user: str, *, slack_file_id: str, filename: str,
+              mime_type: str, data: bytes, alt_text: str | None) -> Decision:
+    """Attach an image; like an edit, it makes a new version and withdraws an approval."""
+    draft = s.get(Draft, draft_id, with_for_update=True)
+    if draft is None:
+        return Decision(False, "That draft no longer exists.")
+    if draft.state not in EDITABLE_STATES:
+        return Decision(False, f"{draft.ref} is {draft.state}, so images can no longer be "
+                        "added to it; nothing was attached.", draft_id)
+    if s.scalar(select(DraftImage.id).where(DraftImage.draft_id == draft_id,
+                                            DraftImage.slack_file_id == slack_file_id)):
+        return Decision(False, f"That image is already attached to {draft.ref}.", draft_id)
+    was = draft.state
+    version = _new_version(s, draft, user, "image added after approval")
+    if version is None:
+        return Decision(False, f"{draft.ref} changed meanwhile; share the image again.", draft_id)
+    digest = hashlib.sha256(data).hexdigest()
+    image = DraftImage(draft_id=draft_id, slack_file_id=slack_file_id, filename=filename,
+                       mime_type=mime_type, size=len(data), sha256=digest, data=data,
+                       alt_text=alt_text, added_by=user, draft_version=version)
+    s.add(image)
+    s.flush()
+    audit.record(s, actor=user, action="draft.image_added", subject_kind="draft",
+                 subject_id=draft_id, details={
+                     "image": image.id, "slack_file_id": slack_file_id, "filename": filename,
+                     "mime_type": mime_type, "size": len(data), "sha256": digest,
+                     "alt_text": alt_text, "version": version, "previous_state": was})
+    return Decision(True, f"Image {filename} attached to {draft.ref} (version {version})"
+                    + ("; its approval was withdrawn, so it needs approving again."
+                       if was == "approved" else "."), draft_id)
+
+
+def set_alt_text(s: Session, draft_id: int, user: str, image_id: int, alt_text: str) -> Decision:
+    draft = s.get(Draft, draft_id, with_for_update=True)
+    image = s.get(DraftImage, image_id)
+    if draft is None or image is None or image.draft_id != draft_id:
+        return Decision(False, "That image is no longer attached.")
+    if draft.state not in EDITABLE_STATES:
+        return Decision(False, f"{draft.ref} is {draft.state}; its images can no longer be "
+                        "changed.", draft_id)
+    was = draft.state
+    version = _new_version(s, draft, user, "alt text changed after approval")
+    if version is None:
+        return Decision(False, f"{draft.ref} changed meanwhile; try again.", draft_id)
+    previous = image.alt_text
+    image.alt_text = alt_text
+    audit.record(s, actor=user, action="draft.image_alt_text_set", subject_kind="draft",
+                 subject_id=draft_id, details={"image": image_id, "alt_text": alt_text,
+                                               "previous_alt_text": previous,
+                                               "version": version, "previous_state": was})
+    return Decision(True, f"Alt text for {image.filename} on {draft.ref} saved (version "
+                    f"{version})" + ("; its approval was withdrawn, so it needs approving again."
+                                     if was == "approved" else "."), draft_id)
+
+
+def images(s: Session, draft_id: int) -> list[DraftImage]:
+    return list(s.scalars(select(DraftImage).where(DraftImage.draft_id == draft_id)
+                          .order_by(DraftImage.id)))
 
 
 def refuse(s: Session, draft: Draft, user: str, decision: str, via: str, reason: str) -> Decision:

@@ -393,6 +393,55 @@ class SlackEmulator(EmulatorServer):
             self.send_event(event)
         return msg.ts
 
+    def share_file(
+        self,
+        user_id: str,
+        channel_id: str,
+        content: bytes,
+        filename: str,
+        *,
+        text: str = "",
+        title: str | None = None,
+        alt_txt: str | None = None,
+        mimetype: str = "image/png",
+        thread_ts: str | None = None,
+        send_event: bool = True,
+    ) -> tuple[str, str]:
+        """A person uploads a file into a channel (or a thread), as Slack's client does;
+        returns (message ts, file id) and sends the ``message``/``file_share`` event."""
+        with self._lock:
+            channel = self._channel(channel_id)
+            file_id = self._next_id("F")
+            record: dict[str, Any] = {
+                "id": file_id, "name": filename, "title": title or filename,
+                "mimetype": mimetype, "filetype": filename.rsplit(".", 1)[-1].lower(),
+                "pretty_type": filename.rsplit(".", 1)[-1].upper(), "size": len(content),
+                "user": user_id, "created": int(time.time()), "channels": [channel.id],
+                "mode": "hosted", "is_external": False, "is_public": not channel.is_private,
+                "content": content, "complete": True,
+            }
+            if alt_txt:
+                record["alt_txt"] = alt_txt
+            self.files[file_id] = record
+            msg = StoredMessage(channel.id, self._next_ts(), text, user=user_id,
+                                thread_ts=thread_ts, files=[self._file_json(record)])
+            self._store(msg)
+            event: dict[str, Any] = {
+                "type": "message", "subtype": "file_share", "text": text,
+                "files": [self._file_json(record)], "upload": False, "user": user_id,
+                "display_as_bot": False, "ts": msg.ts, "event_ts": msg.ts,
+                "channel": channel.id, "team": self.team_id,
+                "channel_type": "group" if channel.is_private else "channel",
+            }
+            if msg.thread_ts:
+                event["thread_ts"] = msg.thread_ts
+                parent = self._find_message(channel.id, msg.thread_ts)
+                if parent is not None:
+                    event["parent_user_id"] = parent.user
+        if send_event and self.bot_events_url:
+            self.send_event(event)
+        return msg.ts, file_id
+
     # faults ------------------------------------------------------------------------
     def inject(self, method: str, kind: str, times: int = 1, **params: Any) -> None:
         """Queue a fault for a Web API method (or ``"*"``): kinds ``error`` (``error=...``,
@@ -510,6 +559,8 @@ class SlackEmulator(EmulatorServer):
             return self._response_url(request, path.rsplit("/", 1)[-1])
         if path.startswith("/upload/v1/") and request.method == "POST":
             return self._upload(path.rsplit("/", 1)[-1], request.body)
+        if path.startswith("/files-pri/") and request.method == "GET":
+            return self._download(request)
         if path == "/emulator/state":
             return json_response(self.state())
         return json_response({"ok": False, "error": "not_found"}, 404)
@@ -1127,11 +1178,32 @@ class SlackEmulator(EmulatorServer):
             record["size"] = len(content)
         return text_response(f"OK - {len(content)}")
 
+    def _download(self, request: Request) -> Response:
+        """``url_private``: the file's bytes for a request carrying the bot token (with
+        ``files:read``); without it Slack answers 200 with its HTML sign-in page."""
+        parts = request.path.split("/")  # /files-pri/T-F/name
+        file_id = parts[2].rsplit("-", 1)[-1] if len(parts) > 3 else ""
+        auth = request.headers.get("authorization", "")
+        with self._lock:
+            self.calls.append(Call("url_private", {"file": file_id}, time.time(), 200))
+            record = self.files.get(file_id)
+            if auth != f"Bearer {self.bot_token}":
+                return Response(200, b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>",
+                                {"Content-Type": "text/html; charset=utf-8"})
+            if record is None or record["content"] is None:
+                return text_response("Not found", 404)
+            content = record["content"]
+            mimetype = record.get("mimetype") or "application/octet-stream"
+        return Response(200, content, {"Content-Type": mimetype})
+
     def _file_json(self, record: dict[str, Any]) -> dict[str, Any]:
         data = {k: v for k, v in record.items() if k not in {"content", "complete"}}
+        private = f"{self.root_url}/files-pri/{self.team_id}-{record['id']}/{record['name']}"
         data.update(
             timestamp=record["created"],
-            url_private=f"{self.root_url}/files/{record['id']}/{record['name']}",
+            url_private=private,
+            url_private_download=(f"{self.root_url}/files-pri/{self.team_id}-{record['id']}"
+                                  f"/download/{record['name']}"),
             permalink=f"https://{self.team_domain}.slack.com/files/{record['user']}/{record['id']}",
         )
         return data

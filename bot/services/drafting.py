@@ -165,7 +165,8 @@ def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
         banners=governance.banners(rt, s, draft) if draft.state in open_states else [],
         findings=governance.findings(rt, s, draft) if draft.state in open_states else [],
         approvals=approvals, required=required,
-        hold=governance.hold_reason(rt, s, draft) if draft.state == "approved" else None)
+        hold=governance.hold_reason(rt, s, draft) if draft.state == "approved" else None,
+        images=[(i.filename, i.alt_text) for i in drafts.images(s, draft.id)])
 
 
 @renderer("post_approval")
@@ -207,5 +208,7 @@ def _render_ephemeral(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall 
                                           message_ts=p["approval_ts"]).get("permalink")
         text = (f"Your draft {draft.ref} is waiting for approval by the comms team: "
                 f"<{link}|see it in the approvals channel>.")
-    return SlackCall("chat_postEphemeral", {"channel": row.channel, "user": p["user"],
-                                            "text": text})
+    args = {"channel": row.channel, "user": p["user"], "text": text}
+    if p.get("thread_ts"):
+        args["thread_ts"] = p["thread_ts"]
+    return SlackCall("chat_postEphemeral", args)

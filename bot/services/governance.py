@@ -8,9 +8,10 @@ from sqlalchemy.orm import Session
 
 from commsdesk.clock import now
 from commsdesk.config import AccountConfig, ServiceConfig
-from commsdesk.domain import audit, permissions, purdah
+from commsdesk.domain import audit, drafts, permissions, purdah
 from commsdesk.domain.drafts import ApprovalPolicy
 from commsdesk.domain.house_style import DraftFacts, Finding, blocking, run_checks
+from commsdesk.integrations.base import Capability
 from commsdesk.models import Account, Alert, Draft, Pause
 from commsdesk.runtime import Runtime
 
@@ -27,8 +28,27 @@ def findings(rt: Runtime, s: Session, draft: Draft) -> list[Finding]:
     acc = s.get_one(Account, draft.account_id)
     network = rt.network(acc.name)
     facts = DraftFacts(text=draft.text, length=network.weighted_length(draft.text),
-                       max_length=network.max_length, is_reply=draft.mention_id is not None)
+                       max_length=network.max_length, is_reply=draft.mention_id is not None,
+                       images=[(i.filename, i.alt_text) for i in drafts.images(s, draft.id)])
     return run_checks(facts, rt.settings.config.house_style)
+
+
+def image_blockers(rt: Runtime, s: Session, draft: Draft, found: list[Finding]) -> list[str]:
+    """Images are published only with alt text, and only where the network takes media:
+    these hold whatever the house-style levels say."""
+    images = drafts.images(s, draft.id)
+    if not images:
+        return []
+    acc = s.get_one(Account, draft.account_id)
+    network = rt.network(acc.name)
+    out = []
+    if Capability.MEDIA not in network.capabilities:
+        out.append(f"@{acc.handle} is on {network.network}, where commsdesk cannot publish "
+                   "images; remove the image or draft it for another account.")
+    if not any(f.check == "alt_text" and f.level == "block" for f in found):
+        out += [f"image {i.filename} has no alt text: reply in this draft's thread with "
+                "`alt: <what the image shows>`." for i in images if not (i.alt_text or "").strip()]
+    return out
 
 
 def active_pause(s: Session, account_id: int) -> Pause | None:
@@ -60,7 +80,9 @@ def policy(rt: Runtime, s: Session, draft: Draft, user: str) -> ApprovalPolicy:
             required = max(required, 2)
             special = members(period.approvers_usergroup)
             label = f"<!subteam^{period.approvers_usergroup}> ({period.name})"
-    blockers += [f"House style: {f.message}" for f in blocking(findings(rt, s, draft))]
+    found = findings(rt, s, draft)
+    blockers += [f"House style: {f.message}" for f in blocking(found)]
+    blockers += image_blockers(rt, s, draft, found)
     return ApprovalPolicy(verdict.ok, verdict.reason, required, special, label, tuple(blockers))
 
 
@@ -73,8 +95,12 @@ def hold_reason(rt: Runtime, s: Session, draft: Draft) -> str | None:
     for period in periods(rt, acc):
         if period.rule == "block":
             return f"{period.name} (until {period.end:%d %B %Y})"
-    if blocking(findings(rt, s, draft)):
+    found = findings(rt, s, draft)
+    if blocking(found):
         return "a house-style check blocks it"
+    image_problems = image_blockers(rt, s, draft, found)
+    if image_problems:
+        return image_problems[0]
     return None
 
 

@@ -25,7 +25,13 @@ from commsdesk.clock import now
 from commsdesk.db import transaction
 from commsdesk.domain import drafts
 from commsdesk.faults import crash_point
-from commsdesk.integrations.base import NetworkError, PermanentError, Published
+from commsdesk.integrations.base import (
+    Capability,
+    Image,
+    NetworkError,
+    PermanentError,
+    Published,
+)
 from commsdesk.models import Account, Draft, Mention, PublishAttempt
 from commsdesk.runtime import Runtime
 from commsdesk.services import governance
@@ -114,7 +120,15 @@ class Publisher:
             account_name = s.get_one(Account, draft.account_id).name
             text = draft.text
             in_reply_to = mention.external_id if mention else None
+            images = [Image(i.data, i.alt_text or "", i.filename, i.mime_type)
+                      for i in drafts.images(s, draft_id)]
         network = self.rt.network(account_name)
+        if images and Capability.MEDIA not in network.capabilities:
+            self._failed(draft_id, attempt_id, f"{network.network} does not take images from "
+                         "commsdesk; remove the image or draft it for another account",
+                         transient=False)
+            return
+        media = {"images": images} if images else {}
         not_before = (first or now()) - timedelta(minutes=15)  # room for clock skew
         error: NetworkError | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -126,7 +140,7 @@ class Publisher:
                         self._published(draft_id, attempt_id, found, reconciled=True)
                         return
                 crash_point("publish:before_network")
-                published = network.publish(text, in_reply_to=in_reply_to)
+                published = network.publish(text, in_reply_to=in_reply_to, **media)
                 crash_point("publish:after_network")
             except PermanentError as exc:
                 self._failed(draft_id, attempt_id, str(exc), transient=False)

@@ -1,0 +1,249 @@
+"""Images on drafts: shared in the thread of a draft's approval message, fetched from
+Slack with the bot token, kept with the draft and published with it.
+
+Alt text comes from the file's own alt text (Slack's *Add description*, `alt_txt`),
+else from the message (`alt: a gritter on the A60`), else from a title the person gave
+the file; without any, the image is attached but the draft cannot be approved until
+someone replies in the thread with `alt: ...`. Adding an image (or changing its alt
+text) is an edit: a new version, and an approval already given is withdrawn.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from commsdesk import logs
+from commsdesk.db import transaction
+from commsdesk.domain import audit, drafts
+from commsdesk.integrations.base import Capability
+from commsdesk.models import Account, Draft
+from commsdesk.runtime import Runtime
+from commsdesk.services.drafting import refresh_draft
+from commsdesk.services.outbox import enqueue
+
+log = logs.get("commsdesk.images")
+
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # X's and Mastodon's common limit; Bluesky's is ~1 MB
+IMAGE_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF",
+               "image/webp": "WebP"}
+SLACK_FILE_HOSTS = ("files.slack.com", "slack-files.com")
+_ALT = re.compile(r"^\s*alt(?:[ -]?text)?\s*:\s*(?P<alt>\S.*)$", re.IGNORECASE | re.DOTALL)
+
+
+class ImageRefused(Exception):
+    """The image cannot be attached; `reason` is said to the person."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Fetched:
+    file_id: str
+    filename: str
+    mime_type: str
+    data: bytes
+    alt_text: str | None
+
+
+def alt_from_text(text: str) -> str | None:
+    """`alt: ...` in a message (Slack escapes &, < and > in message text)."""
+    m = _ALT.match(html.unescape(text or ""))
+    return m.group("alt").strip() if m else None
+
+
+def _alt_from_title(title: str | None, filename: str) -> str | None:
+    """A title the person typed (Slack's default title is the file name)."""
+    t = (title or "").strip()
+    stem = filename.rsplit(".", 1)[0]
+    if not t or t in (filename, stem) or re.fullmatch(r"[\w.-]+\.\w{2,4}", t):
+        return None
+    return t
+
+
+def thread_of(rt: Runtime, event: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(channel, thread ts, user) when this message is a person's reply in a thread of
+    the approvals channel (only those can carry images or alt text for a draft)."""
+    channel, thread_ts, user = event.get("channel"), event.get("thread_ts"), event.get("user")
+    if channel != rt.settings.config.slack.approvals_channel or not thread_ts or not user:
+        return None
+    if thread_ts == event.get("ts") or event.get("bot_id"):
+        return None
+    if event.get("subtype") not in (None, "file_share"):
+        return None
+    if not event.get("files") and alt_from_text(event.get("text") or "") is None:
+        return None
+    return str(channel), str(thread_ts), str(user)
+
+
+def _draft_for(rt: Runtime, channel: str, thread_ts: str) -> int | None:
+    for attempt in range(10):  # the approval message's ts is stored a moment after Slack has it
+        with rt.sessions() as s:
+            draft_id = s.scalar(select(Draft.id).where(Draft.approval_channel == channel,
+                                                       Draft.approval_ts == thread_ts))
+        if draft_id is not None or attempt == 9:
+            return draft_id
+        time.sleep(0.3)
+    return None
+
+
+def on_thread_message(rt: Runtime, event: dict[str, Any]) -> None:
+    where = thread_of(rt, event)
+    if where is None:
+        return
+    channel, thread_ts, user = where
+    draft_id = _draft_for(rt, channel, thread_ts)
+    if draft_id is None:
+        return
+    files = [f for f in event.get("files") or [] if isinstance(f, dict) and f.get("id")]
+    text_alt = alt_from_text(event.get("text") or "")
+    if files:
+        for n, f in enumerate(files):
+            _attach(rt, draft_id, user, channel, thread_ts, f, text_alt if n == 0 else None)
+    elif text_alt is not None:
+        _set_alt(rt, draft_id, user, channel, thread_ts, text_alt)
+    rt.kick_outbox()
+
+
+def _tell(s: Session, channel: str, thread_ts: str, user: str, draft_id: int, text: str) -> None:
+    enqueue(s, channel, "ephemeral", draft_id=draft_id,
+            payload={"user": user, "text": text, "thread_ts": thread_ts})
+
+
+def _refuse(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
+            file_id: str | None, reason: str) -> None:
+    with transaction(rt.sessions) as s:
+        audit.record(s, actor=user, action="draft.image_refused", subject_kind="draft",
+                     subject_id=draft_id, details={"slack_file_id": file_id, "reason": reason})
+        _tell(s, channel, thread_ts, user, draft_id, f":no_entry: {reason}")
+
+
+def _check(rt: Runtime, draft_id: int, user: str) -> None:
+    """May this person add images to this draft, and can its network take them?"""
+    with rt.sessions() as s:
+        draft = s.get_one(Draft, draft_id)
+        account = s.get_one(Account, draft.account_id)
+        ref, author, state, name, handle = (draft.ref, draft.author, draft.state, account.name,
+                                            account.handle)
+    if user != author and not rt.approvers.is_approver(user):
+        raise ImageRefused(f"Only the author of {ref} or a comms approver can add images to it; "
+                           "the image was not attached.")
+    if state not in drafts.EDITABLE_STATES:
+        raise ImageRefused(f"{ref} is {state}, so images can no longer be added to it; the "
+                           "image was not attached.")
+    network = rt.network(name)
+    if Capability.MEDIA not in network.capabilities:
+        raise ImageRefused(f"{ref} is for @{handle} on {network.network}, where commsdesk "
+                           "cannot publish images; the image was not attached. Draft the post "
+                           "for an account whose network takes images.")
+
+
+def _allowed_url(rt: Runtime, url: str) -> bool:
+    """The bot token is only ever sent to Slack's own file host (or the emulator's)."""
+    parts = urlsplit(url)
+    api = urlsplit(rt.settings.env.slack_api_url or "https://slack.com/api/")
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host in SLACK_FILE_HOSTS:
+        return True
+    return bool(host) and (host, parts.port) == ((api.hostname or "").lower(), api.port)
+
+
+def fetch(rt: Runtime, file_ref: dict[str, Any], text_alt: str | None) -> Fetched:
+    file_id = str(file_ref["id"])
+    try:
+        info: dict[str, Any] = rt.slack.files_info(file=file_id).get("file") or {}
+    except Exception as exc:
+        raise ImageRefused(f"I could not read that file from Slack ({exc}); share it "
+                           "again.") from exc
+    mime = str(info.get("mimetype") or "").lower()
+    filename = str(info.get("name") or f"{file_id}.img")[:255]
+    if mime not in IMAGE_TYPES:
+        raise ImageRefused(f"{filename} is not an image commsdesk can publish (JPEG, PNG, GIF or "
+                           "WebP); it was not attached.")
+    if int(info.get("size") or 0) > MAX_IMAGE_BYTES:
+        raise ImageRefused(f"{filename} is {int(info['size']) // 1024} KB; images can be at most "
+                           f"{MAX_IMAGE_BYTES // (1024 * 1024)} MB. It was not attached.")
+    url = str(info.get("url_private_download") or info.get("url_private") or "")
+    if not _allowed_url(rt, url):
+        raise ImageRefused(f"{filename} is not stored by Slack (it is an external file); "
+                           "upload the image itself.")
+    token = rt.settings.env.slack_bot_token or ""
+    try:
+        r = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30,
+                      follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise ImageRefused(f"I could not download {filename} from Slack ({exc}); share it "
+                           "again.") from exc
+    ctype = r.headers.get("content-type", "").split(";")[0].strip().lower()
+    if r.status_code != 200 or ctype == "text/html":
+        raise ImageRefused(f"Slack would not give me {filename} (HTTP {r.status_code}"
+                           f"{', a sign-in page: is the files:read scope granted?' if ctype == 'text/html' else ''}"
+                           "); it was not attached.")
+    if len(r.content) > MAX_IMAGE_BYTES:
+        raise ImageRefused(f"{filename} is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB; "
+                           "it was not attached.")
+    alt = (str(info.get("alt_txt") or "").strip() or text_alt
+           or _alt_from_title(info.get("title"), filename))
+    return Fetched(file_id, filename, mime, r.content, alt)
+
+
+def _attach(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
+            file_ref: dict[str, Any], text_alt: str | None) -> None:
+    try:
+        _check(rt, draft_id, user)
+        got = fetch(rt, file_ref, text_alt)
+    except ImageRefused as refused:
+        _refuse(rt, draft_id, user, channel, thread_ts, str(file_ref.get("id")), refused.reason)
+        return
+    with transaction(rt.sessions) as s:
+        decision = drafts.add_image(s, draft_id, user, slack_file_id=got.file_id,
+                                    filename=got.filename, mime_type=got.mime_type,
+                                    data=got.data, alt_text=got.alt_text)
+        if not decision.ok:
+            _tell(s, channel, thread_ts, user, draft_id, decision.message)
+            return
+        draft = s.get_one(Draft, draft_id)
+        refresh_draft(s, draft)
+        note = f":frame_with_picture: {decision.message}"
+        if not got.alt_text:
+            note += (f" It has no alt text, so {draft.ref} cannot be approved yet: reply in this "
+                     "thread with `alt: <what the image shows>`.")
+        enqueue(s, channel, "notice", draft_id=draft_id,
+                payload={"in_draft_thread": True, "text": note})
+    log.info("image attached", draft_id=draft_id, file=got.file_id, size=len(got.data))
+
+
+def _set_alt(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
+             alt: str) -> None:
+    with rt.sessions() as s:
+        images = drafts.images(s, draft_id)
+    if not images:
+        return  # an ordinary reply that happens to start with "alt:"
+    target = next((i for i in images if not (i.alt_text or "").strip()), images[-1])
+    try:
+        with rt.sessions() as s:
+            author = s.get_one(Draft, draft_id).author
+        if user != author and not rt.approvers.is_approver(user):
+            raise ImageRefused("Only the draft's author or a comms approver can set its "
+                               "images' alt text.")
+    except ImageRefused as refused:
+        _refuse(rt, draft_id, user, channel, thread_ts, target.slack_file_id, refused.reason)
+        return
+    with transaction(rt.sessions) as s:
+        decision = drafts.set_alt_text(s, draft_id, user, target.id, alt[:1000])
+        if not decision.ok:
+            _tell(s, channel, thread_ts, user, draft_id, decision.message)
+            return
+        refresh_draft(s, s.get_one(Draft, draft_id))
+        enqueue(s, channel, "notice", draft_id=draft_id,
+                payload={"in_draft_thread": True, "text": f":frame_with_picture: {decision.message}"})

@@ -143,9 +143,16 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         # the seeded resident mentions reach their service channels within seconds
         page.get_by_label("You are").select_option("U0WENDY")
         expect(top_message("green bin")).to_be_visible()
+        # every network's mentions land in the same channels, labelled with their network
+        expect(top_message("recycling centre at Giltbrook")).to_contain_text("Mastodon")
         shot("01-seeded-mentions")
         channel("comms")  # outside text shows as typed: decoded, never as markup
         expect(top_message("Rufford Abbey <3 brilliant day out & the kids")).to_be_visible()
+        expect(top_message("play area at Rufford")).to_contain_text("Flickr")
+        channel("libraries")
+        expect(top_message("library in Retford")).to_contain_text("Facebook")
+        channel("highways")
+        expect(top_message("street light out on Chilwell Road")).to_contain_text("Bluesky")
 
         # a resident posts about a pothole on the public pane
         form = page.locator("#mention-form")

@@ -1,5 +1,6 @@
-"""`commsdesk demo`: the Slack and X emulators, the real bot (as `serve` runs it) and the
-demo page, in one process, started and stopped together."""
+"""`commsdesk demo`: the Slack emulator, an emulator for every network (X on the page's
+public pane; Mastodon, Bluesky, Facebook, Flickr and Pinterest beside it), the real bot
+(as `serve` runs it) and the demo page, in one process, started and stopped together."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from commsdesk.app import build_bolt_app
 from commsdesk.config import ConfigError, Environment, Settings, XCredentials, read_config_file
 from commsdesk.demo import data
 from commsdesk.demo.actions import World
+from commsdesk.demo.networks import OtherNetworks
 from commsdesk.demo.persist import Saver
 from commsdesk.demo.web import build_app
 from commsdesk.emulators.slack import SlackEmulator
@@ -45,8 +47,9 @@ def _toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
-def config_toml() -> str:
+def config_toml(extra_accounts: list[dict[str, Any]] | None = None) -> str:
     cfg = data.config_dict()
+    cfg["accounts"] += extra_accounts or []
     lines = ["# The demo's config: written by `commsdesk demo`, rewritten on each start.", ""]
     lines += [f"{k} = {_toml_value(v)}" for k, v in cfg.items() if not isinstance(v, dict | list)]
     lines += ["", "[slack]"] + [f"{k} = {_toml_value(v)}" for k, v in cfg["slack"].items()]
@@ -125,6 +128,7 @@ class Demo:
                                    team_id="T0NOTTSCC", team_domain="nottscc",
                                    team_name="Nottinghamshire County Council")
         self.x = XEmulator()
+        self.others = OtherNetworks()
         self.saver = Saver(self.slack, self.x, self.data_dir)
         self.resumed = False
         self._servers: list[_Server] = []
@@ -143,19 +147,21 @@ class Demo:
 
     def _settings(self) -> Settings:
         path = self.data_dir / "commsdesk.toml"
-        path.write_text(config_toml(), encoding="utf-8")
+        path.write_text(config_toml(self.others.accounts()), encoding="utf-8")
         config = read_config_file(path)
         env = Environment(
             slack_bot_token=data.BOT_TOKEN, slack_signing_secret=data.SIGNING_SECRET,
             slack_app_token=None, slack_api_url=self.slack.api_url,
             x_api_base_url=self.x.root_url,
             database_url=f"sqlite:///{(self.data_dir / 'commsdesk.db').resolve()}",
+            **self.others.env(),
         )
         creds = {a.credentials: XCredentials(
             consumer_key=f"demo-ck-{a.name}", consumer_secret=f"demo-cs-{a.name}",
             access_token=data.x_access_token(a), access_token_secret=f"demo-ats-{a.name}")
             for a in data.ACCOUNTS}
-        return Settings(config=config, env=env, config_path=path, x_credentials=creds)
+        return Settings(config=config, env=env, config_path=path, x_credentials=creds,
+                        credentials=self.others.credentials())
 
     def start(self) -> Demo:
         if not port_free(self.port):
@@ -172,6 +178,7 @@ class Demo:
         self._loaded = True
         self.slack.start()
         self.x.start()
+        self.others.start(seed_mentions=not self.resumed)
         for acc in data.ACCOUNTS:
             self.x.register_credentials(acc.user_id, access_token=data.x_access_token(acc))
         settings = self._settings()
@@ -188,6 +195,7 @@ class Demo:
         bot.start()
         self._servers.append(bot)
         self.slack.bot_events_url = f"http://{HOST}:{bot.port}/slack/events"
+        self.others.deliver_webhooks(f"http://{HOST}:{bot.port}")
         self._background = start_scheduler(rt)  # first poll of every account runs at once
         self.world = World(self.slack, self.x, rt)
         page = _Server(build_app(self.world), self.port, "demo page")
@@ -239,6 +247,7 @@ class Demo:
             self.saver.save()
         self.slack.stop()
         self.x.stop()
+        self.others.stop()
         if rt is not None:
             rt.engine.dispose()
         if self._lock_file is not None:

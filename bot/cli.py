@@ -204,9 +204,10 @@ def audit_verify() -> None:
         if total > 50_000 and sys.stderr.isatty():
             with click.progressbar(length=total, label="verifying audit trail",
                                    file=sys.stderr) as bar:
-                result = audit.verify(session, progress=bar.update)
+                result = audit.verify(session, progress=bar.update,
+                                      workers=audit.default_workers(total))
         else:
-            result = audit.verify(session)
+            result = audit.verify(session, workers=audit.default_workers(total))
     if result.ok:
         click.echo(result.message())
     else:

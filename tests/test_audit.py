@@ -116,6 +116,30 @@ def test_inserted_row_is_named(engine: sa.Engine) -> None:
     assert not result.ok and result.bad_id == 4
 
 
+@pytest.mark.parametrize("tamper", [
+    None,
+    "UPDATE audit_events SET actor = 'U999' WHERE id = 13",
+    "UPDATE audit_events SET details_digest = '" + "0" * 64 + "' WHERE id = 13",
+    "DELETE FROM audit_events WHERE id = 13",
+    "DELETE FROM audit_events WHERE id = 10",  # the first record of a range
+    "UPDATE audit_events SET prev_hash = 'x' WHERE id = 21",
+])
+def test_parallel_ranges_name_the_same_record(engine: sa.Engine, tamper: str | None) -> None:
+    """Ranges verified by several processes report what one walk in id order reports."""
+    _write(engine, 23)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET details = :d WHERE id = 5"),
+                     {"d": json.dumps({"_purged": True})})
+        if tamper:
+            _drop_guards(conn)
+            conn.exec_driver_sql(tamper)
+    serial = _verify(engine)
+    assert serial.ok is (tamper is None)
+    for batch, workers in ((1, 1), (3, 1), (3, 2), (10, 3)):
+        with Session(engine) as s:
+            assert audit.verify(s, batch=batch, workers=workers) == serial, (batch, workers)
+
+
 def test_purged_details_keep_the_chain(engine: sa.Engine) -> None:
     """A retention purge blanks personal text but keeps the digest: the database allows
     exactly that change, and the chain still verifies."""

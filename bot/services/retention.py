@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from commsdesk.clock import now
 from commsdesk.db import transaction
 from commsdesk.domain import audit
-from commsdesk.models import AuditEvent, Draft, DraftVersion, Mention
+from commsdesk.models import AuditEvent, Draft, DraftImage, DraftVersion, Mention
 from commsdesk.runtime import Runtime
 
 FINAL_DRAFT_STATES = ("published", "rejected", "superseded", "cancelled", "expired", "failed")
-PERSONAL_ACTIONS = ("mention.received", "draft.created", "draft.edited", "draft.refused")
+PERSONAL_ACTIONS = ("mention.received", "draft.created", "draft.edited", "draft.refused",
+                    "draft.image_added", "draft.image_alt_text_set")
 PURGED = {audit.PURGED_KEY: True}
 
 
@@ -70,6 +71,8 @@ def run(rt: Runtime, *, dry_run: bool = False, days: int | None = None) -> Reten
             s.execute(update(Draft).where(Draft.id.in_(drafts)).values(text="", purged_at=t))
             s.execute(update(DraftVersion).where(DraftVersion.draft_id.in_(drafts))
                       .values(text=""))
+            s.execute(update(DraftImage).where(DraftImage.draft_id.in_(drafts))
+                      .values(data=b"", alt_text=None))
         for record_id in records:
             s.execute(update(AuditEvent).where(AuditEvent.id == record_id)
                       .values(details=PURGED))

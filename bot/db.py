@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,12 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(str(importlib.resources.files("commsdesk.migrations")))
+_READ_OPTION = "commsdesk_read_only"
+# SQLite has one writer at a time. Threads of this process queue for it on a lock (woken
+# the moment it is free) rather than in SQLite's busy handler, which polls with sleeps
+# of up to 100 ms; other processes still meet the busy timeout.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = (
+    weakref.WeakKeyDictionary())
 
 
 class DatabaseError(Exception):
@@ -47,6 +55,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def _make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
+        if ":memory:" not in url and url.rstrip("/") not in ("sqlite:", "sqlite+pysqlite:"):
+            # as for PostgreSQL below: a connection for each thread that may want one
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 20)
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
@@ -65,9 +77,14 @@ def _make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Any) -> None:
-            # One writer at a time, taken at BEGIN: no "database is locked" upgrades mid-way.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn: Any) -> None:
+            # A transaction takes the one writer's lock at BEGIN: no "database is locked"
+            # upgrades mid-way. Sessions opened by `reading()` begin deferred instead: in
+            # WAL mode they never wait for a writer.
+            read_only = conn.get_execution_options().get(_READ_OPTION)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+        _SQLITE_WRITERS[engine] = threading.RLock()
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -85,7 +102,22 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 @contextlib.contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on error."""
-    with factory() as session, session.begin():
+    bind = factory.kw.get("bind")
+    writer = _SQLITE_WRITERS.get(bind) if isinstance(bind, Engine) else None
+    with contextlib.ExitStack() as stack:
+        if writer is not None:
+            stack.enter_context(writer)
+        session = stack.enter_context(factory())
+        stack.enter_context(session.begin())
+        yield session
+
+
+@contextlib.contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that only reads: on SQLite it does not take (or wait for) the write lock.
+    Writing through it fails with "database is locked" when another writer is busy."""
+    with factory() as session:
+        session.connection(execution_options={_READ_OPTION: True})
         yield session
 
 

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,23 +20,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from commsdesk import db, logs
-from commsdesk.db import transaction
-from commsdesk.models import Account, OutboxMessage, PollCursor, SlackEvent
+from commsdesk.models import Account, OutboxMessage, PollCursor
+from commsdesk.replay import ReplayGuard
 from commsdesk.runtime import Runtime
 
 log = logs.get("commsdesk.server")
 
 MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse anything bigger
-
-
-def first_sight(rt: Runtime, signature: str) -> bool:
-    """Record a request signature; False when it was seen before (a replay)."""
-    try:
-        with transaction(rt.sessions) as s:
-            s.add(SlackEvent(event_id="sig:" + signature.removeprefix("v0=")[:56]))
-        return True
-    except IntegrityError:
-        return False
 
 
 def health(rt: Runtime) -> dict[str, Any]:
@@ -49,7 +41,7 @@ def health(rt: Runtime) -> dict[str, Any]:
                       else "stopped" if background is not None else "off"),
     }
     try:
-        with rt.sessions() as s:
+        with db.reading(rt.sessions) as s:
             out["outbox_backlog"] = s.scalar(
                 select(func.count()).select_from(OutboxMessage)
                 .where(OutboxMessage.status.in_(("pending", "blocked")))) or 0
@@ -66,6 +58,7 @@ def health(rt: Runtime) -> dict[str, Any]:
 def build_asgi(rt: Runtime, bolt: App) -> Starlette:
     secret = rt.settings.env.slack_signing_secret
     verifier = SignatureVerifier(secret) if secret and not rt.settings.env.socket_mode else None
+    replays = ReplayGuard(rt.sessions)
 
     async def slack_events(request: Request) -> Response:
         structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12])
@@ -83,7 +76,7 @@ def build_asgi(rt: Runtime, bolt: App) -> Starlette:
             if not ts.isdigit() or not verifier.is_valid(body=text, timestamp=ts, signature=sig):
                 return JSONResponse({"error": "invalid signature"}, status_code=401)
             # a captured request sent again inside those 5 minutes is refused too
-            if not await run_in_threadpool(first_sight, rt, sig):
+            if not replays.first_sight(sig):
                 return JSONResponse({"error": "replayed request"}, status_code=401)
         try:
             bolt_req = BoltRequest(
@@ -113,7 +106,13 @@ def build_asgi(rt: Runtime, bolt: App) -> Starlette:
 
     from commsdesk.integrations.facebook.webhook import routes as facebook_routes
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(replays.flush)
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),

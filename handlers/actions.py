@@ -17,7 +17,7 @@ from commsdesk.blockkit.modals import (
     reroute_modal,
     with_count,
 )
-from commsdesk.db import transaction
+from commsdesk.db import reading, transaction
 from commsdesk.models import Account, Alert, Draft, Mention
 from commsdesk.runtime import Runtime
 from commsdesk.services import alerts
@@ -92,7 +92,7 @@ def register(app: Any, rt: Runtime) -> None:
         alert_id = _value_id(body)
         if alert_id is None:
             return
-        with rt.sessions() as s:
+        with reading(rt.sessions) as s:
             alert = s.get(Alert, alert_id)
             if alert is None:
                 return
@@ -114,7 +114,7 @@ def register(app: Any, rt: Runtime) -> None:
         draft_id, user = _value_id(body), _user(body)
         if draft_id is None:
             return
-        with rt.sessions() as s:
+        with reading(rt.sessions) as s:
             draft = s.get(Draft, draft_id)
             if draft is None:
                 return
@@ -159,7 +159,7 @@ def register(app: Any, rt: Runtime) -> None:
             meta = json.loads(view.get("private_metadata") or "{}")
         except (KeyError, IndexError, ValueError):
             return
-        with rt.sessions() as s:
+        with reading(rt.sessions) as s:
             if "draft_id" in meta:
                 draft = s.get(Draft, int(meta["draft_id"]))
                 account_id = draft.account_id if draft else None

@@ -42,6 +42,27 @@ def test_replayed_request_is_refused(h: Harness) -> None:
     assert h.count(Draft) == 1
 
 
+def test_replay_is_refused_after_a_restart(h: Harness) -> None:
+    """Signatures seen are stored (in the background, off the ack path): a new process
+    loads the 5-minute window back and refuses the same request."""
+    from commsdesk.models import SlackEvent
+    from commsdesk.replay import ReplayGuard, key
+
+    body = urllib.parse.urlencode({"command": "/social", "text": "help", "user_id": WENDY,
+                                   "channel_id": "C0WASTE", "team_id": "T0COUNCIL"})
+    headers = {**h.slack.sign(body), "Content-Type": "application/x-www-form-urlencoded"}
+    assert httpx.post(url(h), content=body, headers=headers).status_code == 200
+    sig = headers["X-Slack-Signature"]
+    def stored() -> bool:
+        with h.rt.sessions() as s:
+            return s.get(SlackEvent, key(sig)) is not None
+
+    wait_for(stored, timeout=5, what="the signature stored")
+    fresh = ReplayGuard(h.rt.sessions)
+    assert fresh.first_sight(sig) is False
+    assert fresh.first_sight("v0=" + "ab" * 32) is True
+
+
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, text
+from sqlalchemy import Select, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from commsdesk.clock import now
@@ -353,25 +353,49 @@ class Entry:
 
 
 def record_many(session: Session, entries: list[Entry]) -> None:
-    """Append several records in one go (same chain rules as `record`)."""
-    if not entries:
-        return
+    """Append several records (same chain rules as `record`).
+
+    The records are written when the caller's transaction commits (`before_commit`), so
+    the chain's lock (PostgreSQL advisory lock; SQLite's writer lock) is held only for
+    that last insert and the commit, not for the whole transaction; a transaction that
+    rolls back leaves no records."""
+    session.info.setdefault(_PENDING, []).extend(entries)
+
+
+_PENDING = "commsdesk_audit_pending"
+
+
+@event.listens_for(Session, "before_commit")
+def _append_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        _append(session, pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _append(session: Session, entries: list[Entry]) -> None:
+    session.flush()  # the caller's own rows first, so the lock below is held briefly
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
     last = session.execute(
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).first()
     next_id, prev = (last.id + 1, last.hash) if last else (1, GENESIS)
-    at = now()
+    at = now()  # the time of the commit: the chain's order is the order of the times
     rows: list[dict[str, Any]] = []
     for e in entries:
-        details = json.loads(canonical(e.details or {}))
-        d = digest(details)
+        text_form = canonical(e.details or {})
+        d = hashlib.sha256(text_form.encode("utf-8")).hexdigest()
         h = record_hash(id=next_id, at=at, actor=e.actor, action=e.action,
                         subject_kind=e.subject_kind, subject_id=str(e.subject_id),
                         details_digest=d, prev_hash=prev)
         rows.append({"id": next_id, "at": at, "actor": e.actor, "action": e.action,
                      "subject_kind": e.subject_kind, "subject_id": str(e.subject_id),
-                     "details": details, "details_digest": d, "prev_hash": prev, "hash": h})
+                     "details": json.loads(text_form), "details_digest": d,
+                     "prev_hash": prev, "hash": h})
         prev, next_id = h, next_id + 1
-    session.execute(insert(AuditEvent), rows)
+    session.execute(insert(AuditEvent.__table__), rows)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from sqlalchemy import select
 
-from commsdesk.db import transaction
+from commsdesk.db import reading, transaction
 from commsdesk.domain import drafts
 from commsdesk.models import Draft
 from commsdesk.runtime import Runtime
@@ -17,7 +17,7 @@ Kind = Literal["approve", "reject", "retry"]
 
 
 def decide(rt: Runtime, draft_id: int, user: str, kind: Kind, via: str) -> drafts.Decision:
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         draft = s.get(Draft, draft_id)
         if draft is None:
             return drafts.Decision(False, "That draft no longer exists.")
@@ -47,6 +47,6 @@ def decide(rt: Runtime, draft_id: int, user: str, kind: Kind, via: str) -> draft
 
 
 def find_by_message(rt: Runtime, channel: str, ts: str) -> int | None:
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         return s.scalar(select(Draft.id).where(Draft.approval_channel == channel,
                                                Draft.approval_ts == ts))

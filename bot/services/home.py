@@ -31,7 +31,7 @@ from commsdesk.blockkit.home import (
 )
 from commsdesk.clock import now
 from commsdesk.config import Config
-from commsdesk.db import transaction
+from commsdesk.db import reading, transaction
 from commsdesk.domain.working_hours import WorkingHours
 from commsdesk.models import (
     Account,
@@ -283,7 +283,7 @@ def _system(s: Session, cfg: Config) -> list[str]:
 
 
 def build_home(rt: Runtime, user: str) -> dict[str, Any]:
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         return home_view(home_data(rt, s, user))
 
 
@@ -325,7 +325,7 @@ def publish_home(rt: Runtime, user: str, *, opened: bool = False, force: bool = 
 def refresh_homes(rt: Runtime, limit: int = REFRESH_BATCH) -> int:
     """Republish the Homes (opened lately) whose content changed. Returns how many."""
     since = now() - timedelta(days=KEEP_FRESH_DAYS)
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         users = list(s.scalars(select(HomeView.user_id).where(HomeView.opened_at >= since)
                                .order_by(HomeView.published_at.is_not(None),
                                          HomeView.published_at)))

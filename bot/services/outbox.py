@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from commsdesk import logs
 from commsdesk.clock import now
-from commsdesk.db import transaction
+from commsdesk.db import reading, transaction
 from commsdesk.domain import audit
 from commsdesk.faults import crash_point
 from commsdesk.models import OutboxMessage
@@ -114,7 +114,7 @@ class Outbox:
         t = now()
         due = (OutboxMessage.status == "pending", OutboxMessage.not_before <= t,
                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < t))
-        with self.rt.sessions() as s:
+        with reading(self.rt.sessions) as s:
             firsts: dict[str, int] = dict(s.execute(
                 select(OutboxMessage.channel, func.min(OutboxMessage.id))
                 .where(*due).group_by(OutboxMessage.channel)).all())
@@ -323,7 +323,7 @@ class Outbox:
         key = f"backlog:{channel}"
         if self.noticed.get(key, float("-inf")) > time.monotonic() - 600:
             return False
-        with self.rt.sessions() as s:
+        with reading(self.rt.sessions) as s:
             backlog = s.scalar(select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.channel == channel, OutboxMessage.status == "pending",
                 OutboxMessage.op == "post_alert")) or 0
@@ -344,7 +344,7 @@ class Outbox:
     # ------------------------------------------------------------ loops
 
     def pending(self) -> int:
-        with self.rt.sessions() as s:
+        with reading(self.rt.sessions) as s:
             return s.scalar(select(func.count()).select_from(OutboxMessage)
                             .where(OutboxMessage.status == "pending")) or 0
 
@@ -362,7 +362,7 @@ class Outbox:
         return sent
 
     def _next_due_in(self) -> float | None:
-        with self.rt.sessions() as s:
+        with reading(self.rt.sessions) as s:
             soonest = s.scalar(select(func.min(OutboxMessage.not_before))
                                .where(OutboxMessage.status == "pending"))
         if soonest is None:

@@ -22,7 +22,7 @@ from sqlalchemy import or_, select, update
 from commsdesk import logs
 from commsdesk.blockkit.escape import escape
 from commsdesk.clock import now
-from commsdesk.db import transaction
+from commsdesk.db import reading, transaction
 from commsdesk.domain import drafts
 from commsdesk.faults import crash_point
 from commsdesk.integrations.base import (
@@ -92,7 +92,7 @@ class Publisher:
         publishing never started (a crash right after approving), and drafts stuck
         in `publishing` after a crash (reconciled first). Returns how many it took."""
         t = now()
-        with self.rt.sessions() as s:
+        with reading(self.rt.sessions) as s:
             due = list(s.scalars(select(Draft.id).where(
                 Draft.state == "approved",
                 or_(Draft.scheduled_for.is_(None), Draft.scheduled_for <= t))))

@@ -3,7 +3,7 @@ emulator with its rate limits on: time until all are posted vs the rate-limit lo
 and how many alerts were lost or duplicated (both must be 0).
 
     python -m bench.burst [--db sqlite|postgresql|both] [--n 1000] [--channels 10]
-                          [--loop run_forever|drain]
+                          [--loop run_forever|drain] [--replicas 2]
 
 The mentions are stored with `store_mentions` (pages of 100, as polling does), then the
 outbox drains them: `run_forever` in a thread as `commsdesk serve` runs it (default), or
@@ -12,6 +12,11 @@ channel, so k = ceil(n/channels) alerts in one channel need at least (k - 1) s: 
 lower bound (a backlog notice, posted in a channel once 20+ alerts wait, takes one more
 second's slot: the floor of the ratio is then k / (k - 1), 1.01 for k = 100). Target: elapsed <= 1.2 x lower bound. n=1000 takes ~100 s per database;
 `--n 200` is a quick run.
+
+`--replicas 2` (PostgreSQL): the same burst delivered by one outbox and then by two, each
+with its own Runtime, engine and lease owner as two `serve` replicas would have (threads of
+this process: the work is bound by Slack's per-channel rate, not by CPU); prints both
+times, their ratio, and lost/duplicated alerts for both (must be 0).
 """
 
 from __future__ import annotations
@@ -89,7 +94,7 @@ class PromptOutbox(outbox_module.Outbox):
 
 
 def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
-        whatif: bool = False) -> dict[str, Any]:
+        whatif: bool = False, replicas: int = 1) -> dict[str, Any]:
     config = burst_config(channels)
     rng = random.Random(7)
     base = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
@@ -134,6 +139,16 @@ def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
                 return handled
 
             ob.step = timed_step  # type: ignore[method-assign]
+            # more replicas: each its own Runtime, engine (pool) and outbox owner, as
+            # another `serve` process on the same database would have; nobody wakes them
+            # (another process's ingest cannot): they find the rows by polling
+            others = [outbox_module.Outbox(Runtime.create(settings, db.make_engine(url)),
+                                           owner=f"replica-{i + 2}")
+                      for i in range(replicas - 1)]
+            other_threads = [threading.Thread(target=o.run_forever, args=(stop,), daemon=True)
+                             for o in others]
+            for t in other_threads:
+                t.start()
             prof = cProfile.Profile() if profile else None
 
             def forever() -> None:
@@ -170,6 +185,10 @@ def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
                 rt.kick_outbox()
                 assert thread is not None
                 thread.join(timeout=30)
+            for o, t in zip(others, other_threads, strict=True):
+                o.rt.kick_outbox()
+                t.join(timeout=30)
+                o.rt.engine.dispose()
             engine.dispose()
     finally:
         stop.set()
@@ -212,7 +231,7 @@ def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
     return {
         "round_ms": 1000 * sum(d for d, _ in busy) / len(busy) if busy else float("nan"),
         "per_msg_ms": 1000 * sum(d for d, _ in busy) / max(1, sum(h for _, h in busy)),
-        "db": kind, "n": n, "channels": channels, "loop": loop,
+        "db": kind, "n": n, "channels": channels, "loop": loop, "replicas": replicas,
         "queued_s": t_queued - t0,
         "elapsed_s": last_alert - t0,
         "lower_s": lower,
@@ -243,27 +262,50 @@ def main(argv: list[str] | None = None) -> int:
                     metavar=f"1..{len(SERVICES)}")
     ap.add_argument("--loop", choices=["run_forever", "drain"], default="run_forever")
     ap.add_argument("--profile", action="store_true", help="cProfile the outbox loop")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="N > 1: run the burst with one outbox, then with N (each its own "
+                         "Runtime and engine, as N `serve` replicas; PostgreSQL only) and "
+                         "print the ratio of the times")
     ap.add_argument("--whatif-prompt-wait", action="store_true",
                     help="also run a bench-only Outbox whose idle wait ends at the next "
                          "channel's slot, next to the real one")
     args = ap.parse_args(argv)
+    if args.replicas > 1:
+        if args.db != "postgresql" or args.loop != "run_forever":
+            ap.error("--replicas needs --db postgresql (SQLite is single-process) and "
+                     "--loop run_forever")
+        args.whatif_prompt_wait = False
     logs.configure(level="WARNING")
     print(f"# burst · n={args.n} over {args.channels} channels · outbox loop: {args.loop} · "
           f"Slack emulator rate limits on")
     print(f"# {machine_note()}\n")
     rows, ok = [], True
+    by_replicas: dict[int, dict[str, Any]] = {}
     for kind in db_kinds(args.db):
         load_start = wait_quiet()
         for whatif in ([False, True] if args.whatif_prompt_wait else [False]):
-            r = run(kind, args.n, args.channels, args.loop, args.profile, whatif)
-            rows.append(_row(kind + (" (what-if: prompt wait)" if whatif else ""), r))
-            ok &= whatif or rows[-1][-1].startswith("met")
+            for reps in sorted({1, args.replicas}):
+                r = run(kind, args.n, args.channels, args.loop, args.profile, whatif, reps)
+                by_replicas[reps] = r
+                label = kind + (" (what-if: prompt wait)" if whatif else "") + (
+                    f", {reps} replica(s)" if args.replicas > 1 else "")
+                rows.append(_row(label, r))
+                ok &= whatif or rows[-1][-1].startswith("met")
         print(f"# {kind}: load average (1/5/15 min) at start {load_start}, at end {loadavg()}",
               flush=True)
     print(table(["db", "queued in s", "all posted after s", "lower bound s", "ratio", "lost",
                  "duplicated", "misrouted", "backlog notices", "429s", "gap mean/max s",
                  "outbox round / per msg ms", "target"],
                 rows))
+    if args.replicas > 1:
+        one, more = by_replicas[1], by_replicas[args.replicas]
+        print(f"\n{args.replicas} replicas vs one: all posted after {more['elapsed_s']:.1f} s vs "
+              f"{one['elapsed_s']:.1f} s = {more['elapsed_s'] / one['elapsed_s']:.2f}x the time "
+              f"(rate-limit bound {one['lower_s']:.0f} s either way: Slack's limit is per "
+              f"channel, not per replica); lost {more['lost']}, duplicated "
+              f"{more['duplicated']}, misrouted {more['misrouted']}, 429s "
+              f"{more['rate_limited']} (one replica: {one['rate_limited']})")
+        ok &= more["lost"] == 0 and more["duplicated"] == 0 and more["misrouted"] == 0
     return 0 if ok else 1
 
 

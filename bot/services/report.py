@@ -122,7 +122,29 @@ def alt_text(r: WeeklyReport) -> str:
 
 
 def render_png(r: WeeklyReport, dpi: int = 100) -> bytes:
-    """The chart as PNG bytes, drawn off-screen (matplotlib's Agg canvas, no pyplot)."""
+    """The chart as PNG bytes, drawn off-screen (matplotlib's Agg canvas, no pyplot).
+
+    Drawn in a short-lived child process (`python -m commsdesk.services.report`), unless
+    matplotlib is loaded here already: matplotlib, numpy and their fonts stay resident
+    once imported (~50 MB), which a long-running `serve` would otherwise carry for a
+    chart it draws once a week (bench/memory_soak.py)."""
+    import sys
+
+    if "matplotlib" in sys.modules:
+        return _draw_png(r, dpi)
+    import pickle
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "commsdesk.services.report"],
+                          input=pickle.dumps((r, dpi)), capture_output=True, timeout=300,
+                          check=False)
+    if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
+        raise RuntimeError("drawing the weekly chart failed: "
+                           + done.stderr.decode("utf-8", "replace")[-2000:])
+    return done.stdout
+
+
+def _draw_png(r: WeeklyReport, dpi: int = 100) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -256,3 +278,11 @@ def _render_weekly(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | N
         "alt_txt": alt_text(report),
     }
     return SlackCall("files_upload_v2", kwargs)
+
+
+if __name__ == "__main__":  # render_png's child: a pickled (WeeklyReport, dpi) in, PNG out
+    import pickle
+    import sys
+
+    _report, _dpi = pickle.loads(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(_draw_png(_report, _dpi))

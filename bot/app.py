@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from slack_bolt import App
 
 from commsdesk.handlers import register_all
 from commsdesk.runtime import Runtime
+
+
+class ContextThreadPoolExecutor(ThreadPoolExecutor):
+    """Runs each task in a copy of the submitter's contextvars, so what the request path
+    bound (structlog's request_id) is on every log line a listener writes: a plain
+    ThreadPoolExecutor runs tasks in the worker thread's own, empty context."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
 
 def build_bolt_app(rt: Runtime) -> App:
@@ -22,7 +34,7 @@ def build_bolt_app(rt: Runtime) -> App:
         request_verification_enabled=not env.socket_mode,
         # listeners wait on the database and on Slack; a wider pool keeps slash
         # commands (which answer from inside their listener) from queueing behind them
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
+        listener_executor=ContextThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
     )
     register_all(app, rt)
     return app

@@ -140,6 +140,20 @@ def test_parallel_ranges_name_the_same_record(engine: sa.Engine, tamper: str | N
             assert audit.verify(s, batch=batch, workers=workers) == serial, (batch, workers)
 
 
+def test_details_that_are_not_json_are_named(engine: sa.Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's jsonb column refuses text that is not JSON")
+    _write(engine, 30)
+    with engine.begin() as conn:
+        _drop_guards(conn)
+        conn.exec_driver_sql("UPDATE audit_events SET details = '{\"text\": ' WHERE id = 17")
+    for batch, workers in ((10_000, 1), (5, 1), (5, 2)):
+        with Session(engine) as s:
+            result = audit.verify(s, batch=batch, workers=workers)
+        assert not result.ok and result.bad_id == 17 and result.checked == 16, result
+        assert "details" in (result.reason or "")
+
+
 def test_purged_details_keep_the_chain(engine: sa.Engine) -> None:
     """A retention purge blanks personal text but keeps the digest: the database allows
     exactly that change, and the chain still verifies."""

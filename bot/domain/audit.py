@@ -121,9 +121,19 @@ class _Bad:
 def _exact_check(conn: Any, rid: int) -> str | None:
     """The reference check of one record (typed values, `digest` and `record_hash`):
     the fallback whenever the fast path does not confirm a record. None = it is fine."""
-    row = conn.execute(select(*_VERIFY_COLUMNS).where(AuditEvent.id == rid)).one()
-    (_rid, at, actor, action, kind, subject, details, details_digest, prev_hash,
-     stored_hash) = row
+    # the values the ORM would give (the columns' own result processors), read on the raw
+    # DBAPI connection: no SQLAlchemy transaction, so no SQLite write lock to wait for
+    sqlite = conn.dialect.name == "sqlite"
+    cur = conn.connection.dbapi_connection.cursor()
+    cur.execute(_VERIFY_SQL.format(p="?" if sqlite else "%s"), (rid, rid + 1))
+    raw = cur.fetchone()
+    cur.close()
+    procs = [c.type._cached_result_processor(conn.dialect, None) for c in _VERIFY_COLUMNS]
+    try:
+        (_rid, at, actor, action, kind, subject, details, details_digest, prev_hash,
+         stored_hash) = (proc(v) if proc else v for proc, v in zip(procs, raw, strict=True))
+    except ValueError:  # JSONDecodeError: details that are not JSON any more
+        return "its details were changed (they are not valid JSON)"
     purged = isinstance(details, dict) and details.get(PURGED_KEY) is True
     if not purged and digest(details) != details_digest:
         return "its details were changed"
@@ -134,30 +144,64 @@ def _exact_check(conn: Any, rid: int) -> str | None:
     return None
 
 
+def _verify_rows(cur: Any, sqlite: bool, lo: int, hi: int) -> Iterator[tuple[Any, ...]]:
+    """The rows lo <= id < hi, each with one more column: on SQLite, `json(details)`, the
+    details as SQLite re-serialises them (compact, escapes decoded), which for what
+    `record_many` stores is byte for byte the canonical form, so hashing it skips decoding
+    and re-encoding the JSON in Python (None where not available: PostgreSQL, or a range
+    SQLite refuses to re-serialise, e.g. a record whose details are not valid JSON)."""
+    p = "?" if sqlite else "%s"
+    plain = _VERIFY_SQL.format(p=p)
+    if not sqlite:
+        cur.execute(plain, (lo, hi))
+        for row in cur:
+            yield (*row, None)
+        return
+    start = lo
+    try:
+        cur.execute(plain.replace(", hash FROM", ", hash, json(details) FROM", 1), (start, hi))
+        for row in cur:
+            yield row
+            start = row[0] + 1
+        return
+    except Exception as exc:  # sqlite3.OperationalError "malformed JSON", mid-range
+        if "json" not in str(exc).lower():
+            raise
+    cur.execute(plain, (start, hi))
+    for row in cur:
+        yield (*row, None)
+
+
 def _verify_range(conn: Any, lo: int, hi: int) -> tuple[int, _Bad | None]:
     """Check the records with lo <= id < hi (and the first one's link to the record before
-    lo). Returns (records checked, first failure or None)."""
+    lo). Returns (records checked, first failure or None).
+
+    Fast path: the exact bytes `record_hash` and `digest` hash, built from the raw DBAPI
+    values with the same C encoders `json.dumps` uses. A record is accepted only when the
+    bytes so built hash to its stored hashes (bytes that hash to the stored digest are the
+    bytes hashed when it was written, so they stand for unchanged values); any other
+    outcome goes to `_exact_check`, the reference check, which decides."""
     import json.encoder as je
 
     from sqlalchemy.engine import Connection
 
     assert isinstance(conn, Connection)
     sqlite = conn.dialect.name == "sqlite"
-    p = "?" if sqlite else "%s"
     # the same C encoder json.dumps(sort_keys=True, separators=(",", ":"),
     # ensure_ascii=False, default=str) builds for each call, built once
     encode = je.c_make_encoder(None, str, je.encode_basestring, None, ":", ",", True,  # type: ignore[misc]
                                False, True) if je.c_make_encoder else None
     estr = je.encode_basestring
     loads, sha, join = json.loads, hashlib.sha256, "".join
+    header = ('{"action":%s,"actor":%s,"at":"%s","details":%s,"id":%d,"prev":%s,'
+              '"subject":[%s,%s]}')
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    cur.execute(_VERIFY_PREV_SQL.format(p=p), (lo,))
+    cur.execute(_VERIFY_PREV_SQL.format(p="?" if sqlite else "%s"), (lo,))
     before = cur.fetchone()
     expected_id, prev = (before[0] + 1, before[1]) if before else (1, GENESIS)
-    cur.execute(_VERIFY_SQL.format(p=p), (lo, hi))
     checked = 0
     for (rid, at, actor, action, kind, subject, details, details_digest, prev_hash,
-         stored_hash) in cur:
+         stored_hash, details_json) in _verify_rows(cur, sqlite, lo, hi):
         if rid != expected_id:
             return checked, _Bad(rid, expected_id - 1,
                                  expected_id if rid > expected_id else rid,
@@ -173,23 +217,26 @@ def _verify_range(conn: Any, lo: int, hi: int) -> tuple[int, _Bad | None]:
             # and the JSON text; PostgreSQL an aware datetime and the decoded JSONB
             if sqlite:
                 t = at[:10] + "T" + at[11:] + "Z" if len(at) == 26 and at[10] == " " else None
-                details = loads(details)
             else:
                 iso = at.isoformat()
                 t = (iso[:26] + "Z" if len(iso) == 32 and iso.endswith("+00:00")
                      else _time(at))
-            if t is not None:
-                body = ('{"action":' + estr(action) + ',"actor":' + estr(actor)
-                        + ',"at":"' + t + '","details":' + estr(details_digest)
-                        + ',"id":' + str(rid) + ',"prev":' + estr(prev_hash)
-                        + ',"subject":[' + estr(kind) + "," + estr(subject) + "]}")
-                if type(rid) is int and sha(body.encode()).hexdigest() == stored_hash:
+            if t is not None and type(rid) is int and sha(
+                    (header % (estr(action), estr(actor), t, estr(details_digest), rid,
+                               estr(prev_hash), estr(kind), estr(subject))).encode()
+            ).hexdigest() == stored_hash:
+                if details_json is not None and sha(
+                        details_json.encode()).hexdigest() == details_digest:
+                    ok = True
+                else:
+                    if sqlite:
+                        details = loads(details)
                     if type(details) is dict and details.get(PURGED_KEY) is True:
                         ok = True
                     else:
                         canon = join(encode(details, 0)) if encode else canonical(details)
                         ok = sha(canon.encode()).hexdigest() == details_digest
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, UnicodeError):
             ok = False
         if not ok:
             reason = _exact_check(conn, rid)

@@ -209,7 +209,7 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
 
         # the audit pane shows each step
         audit = page.locator("#audit")
-        for action in ("mention.received", "mention.routed", "draft.created",
+        for action in ("mention.received", "draft.created",
                        "draft.decision_refused", "draft.approved", "draft.publishing",
                        "draft.published"):
             expect(audit.locator(f'li[data-action="{action}"]').first).to_be_visible()

@@ -31,8 +31,13 @@ PURGED_KEY = "_purged"
 _PG_AUDIT_LOCK = 0x636F6D6D  # "comm": serialises appends to the chain across replicas
 
 
+# one encoder, built once: json.dumps with these options builds a new one on every call
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=str)
+
+
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 def digest(value: Any) -> str:

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from commsdesk.clock import now
 from commsdesk.config import Config
 from commsdesk.domain import audit
-from commsdesk.domain.routing import MentionFacts, Router
+from commsdesk.domain.routing import MentionFacts, Route, Router
 from commsdesk.integrations.base import FetchedMention
 from commsdesk.models import Account, Alert, Mention, OutboxMessage
 
@@ -72,70 +73,77 @@ def account_ids(rt: Any, session: Session) -> dict[str, int]:
 
 def store_mentions(
     session: Session, account: Account, fetched: Sequence[FetchedMention], router: Router
-) -> list[Mention]:
+) -> list[int]:
     """Insert the mentions not seen before; audit, route and queue their alerts.
 
-    Returns the new mentions. Overlapping pages, restarts and replicas never
-    duplicate: the database's unique (network, external_id) decides.
+    Returns the new mentions' ids. Overlapping pages, restarts and replicas never
+    duplicate: the database's unique (network, external_id) decides. Routing is a pure
+    function of the mention, so it is decided before the insert; only the mentions the
+    insert reports as new get their audit record, alerts and outbox rows. Plain Core
+    statements (no ORM objects): this is the path a burst of mentions takes.
     """
     if not fetched:
         return []
-    rows = [
-        {
-            "network": account.network,
-            "external_id": m.external_id,
-            "account_id": account.id,
-            "author_external_id": m.author_external_id,
-            "author_handle": m.author_handle,
-            "author_name": m.author_name,
-            "text": m.text,
-            "url": m.url,
-            "posted_at": m.posted_at,
-            "conversation_id": m.conversation_id,
-            "in_reply_to_external_id": m.in_reply_to_external_id,
-            "state": "open",
-        }
-        for m in sorted({m.external_id: m for m in fetched}.values(), key=_age_key)
-    ]
-    stmt = (
-        _insert(session)(Mention)
-        .on_conflict_do_nothing(index_elements=["network", "external_id"])
-        .returning(Mention.id)
-    )
-    new_ids = [row.id for row in session.execute(stmt, rows)]
-    if not new_ids:
-        return []
-    mentions = list(session.scalars(select(Mention).where(Mention.id.in_(new_ids))
-                                    .order_by(Mention.id)))
-    entries: list[audit.Entry] = []
-    alerts: list[Alert] = []
-    for m in mentions:
+    unique = sorted({m.external_id: m for m in fetched}.values(), key=_age_key)
+    rows: dict[str, dict[str, Any]] = {}
+    routed: dict[str, tuple[list[Route], str | None]] = {}
+    for m in unique:
         routes = router.route(MentionFacts(account.name, m.author_handle, m.text))
         term = router.safeguarding_term(m.text)
+        routed[m.external_id] = (routes, term)
+        rows[m.external_id] = {
+            "network": account.network, "external_id": m.external_id,
+            "account_id": account.id, "author_external_id": m.author_external_id,
+            "author_handle": m.author_handle, "author_name": m.author_name, "text": m.text,
+            "url": m.url, "posted_at": m.posted_at, "conversation_id": m.conversation_id,
+            "in_reply_to_external_id": m.in_reply_to_external_id, "state": "open",
+            "escalated": term is not None,
+        }
+    conn = session.connection()
+    mention = Mention.__table__
+    new = sorted(conn.execute(
+        _insert(session)(mention)
+        .on_conflict_do_nothing(index_elements=["network", "external_id"])
+        .returning(mention.c.id, mention.c.external_id),
+        list(rows.values())).all())
+    if not new:
+        return []
+    entries: list[audit.Entry] = []
+    alert_rows: list[dict[str, Any]] = []
+    for mention_id, external_id in new:
+        m = rows[external_id]
+        routes, term = routed[external_id]
         if term is not None:
-            m.escalated = True
-            entries.append(audit.Entry("system", "mention.escalated", "mention", m.id, {
+            entries.append(audit.Entry("system", "mention.escalated", "mention", mention_id, {
                 "term": term, "channel": router.safeguarding_channel,
                 "services": [r.service for r in routes]}))
-            alerts.append(Alert(mention_id=m.id, service=SAFEGUARDING,
-                                channel=router.safeguarding_channel,
-                                reason=f"safeguarding term “{term}”"))
-        entries.append(audit.Entry("system", "mention.received", "mention", m.id, {
-            "network": m.network, "external_id": m.external_id, "account": account.name,
-            "author": m.author_handle, "text": m.text, "url": m.url,
-        }))
-        entries.append(audit.Entry("system", "mention.routed", "mention", m.id, {
+            alert_rows.append({"mention_id": mention_id, "service": SAFEGUARDING,
+                               "channel": router.safeguarding_channel,
+                               "reason": f"safeguarding term “{term}”"})
+        # one record: what came in and where it was sent (both decided in this transaction)
+        entries.append(audit.Entry("system", "mention.received", "mention", mention_id, {
+            "network": m["network"], "external_id": external_id, "account": account.name,
+            "author": m["author_handle"], "text": m["text"], "url": m["url"],
             "routes": [{"service": r.service, "channel": r.channel, "reason": r.reason}
                        for r in routes],
         }))
-        for r in routes:
-            alerts.append(Alert(mention_id=m.id, service=r.service, channel=r.channel,
-                                reason=r.reason))
-    session.add_all(alerts)
-    session.flush()
-    session.add_all(
-        OutboxMessage(channel=a.channel, op="post_alert", alert_id=a.id, payload={})
-        for a in alerts
-    )
+        alert_rows += [{"mention_id": mention_id, "service": r.service, "channel": r.channel,
+                        "reason": r.reason} for r in routes]
+    if alert_rows:
+        conn.execute(insert(Alert.__table__), alert_rows)
+        _queue_alerts(conn, [mention_id for mention_id, _ in new])
     audit.record_many(session, entries)
-    return mentions
+    return [mention_id for mention_id, _ in new]
+
+
+def _queue_alerts(conn: Any, mention_ids: list[int]) -> None:
+    """One `post_alert` outbox row per new alert, in alert order, by INSERT ... SELECT."""
+    a, o = Alert.__table__.c, OutboxMessage.__table__.c
+    t = now()
+    src = (select(a.channel, literal("post_alert"), a.id, literal({}, o.payload.type),
+                  literal("pending"), literal(0), literal(t, o.not_before.type),
+                  literal(t, o.created_at.type))
+           .where(a.mention_id.in_(mention_ids)).order_by(a.id))
+    conn.execute(insert(OutboxMessage.__table__).from_select(
+        [o.channel, o.op, o.alert_id, o.payload, o.status, o.attempts, o.not_before,
+         o.created_at], src))

@@ -2,7 +2,7 @@
 message is fetched from Slack (files.info + url_private with the bot token), stored with
 the draft, shown on the approval message, required to have alt text, withdrawn-approval
 on change, and published with its alt text (Pinterest emulator); a network that takes no
-images (X) refuses it up front and stores nothing."""
+images refuses it up front and stores nothing."""
 
 from __future__ import annotations
 
@@ -142,6 +142,12 @@ def test_image_added_after_approval_withdraws_the_approval(
 
 
 def test_network_without_media_refuses_the_image_and_stores_nothing(h: NetHarness) -> None:
+    from commsdesk.integrations.base import Capability
+
+    # every network commsdesk ships takes images; a text-only one (a future integration
+    # that declares no MEDIA) is stood in for by this account's network without it
+    net = h.rt.network("nottscc")
+    net.capabilities = net.capabilities - {Capability.MEDIA}  # type: ignore[misc]
     msg = _draft(h, "post nottscc Bin collections are running as normal")
     h.slack.share_file(WENDY, "C0APPROVALS", PNG, "bins.png", alt_txt="A green bin",
                        thread_ts=msg["ts"])

@@ -9,6 +9,8 @@ dropped connections) are queued in a :class:`FaultQueue` and consumed FIFO.
 from __future__ import annotations
 
 import contextlib
+import email.parser
+import email.policy
 import json
 import logging
 import socket
@@ -47,6 +49,33 @@ class Request:
     def form(self) -> dict[str, str]:
         parsed = parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
         return {key: values[0] for key, values in parsed.items()}
+
+    def multipart(self) -> dict[str, Part]:
+        """The parts of a ``multipart/form-data`` body by field name (empty if it is not)."""
+        if self.content_type != "multipart/form-data":
+            return {}
+        head = f"Content-Type: {self.headers.get('content-type', '')}\r\n\r\n".encode()
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + self.body)
+        parts: dict[str, Part] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if isinstance(name, str):
+                payload = part.get_payload(decode=True)
+                parts[name] = Part(part.get_filename(), part.get_content_type(),
+                                   payload if isinstance(payload, bytes) else b"")
+        return parts
+
+
+@dataclass(frozen=True)
+class Part:
+    """One field of a multipart body."""
+
+    filename: str | None
+    content_type: str
+    data: bytes
+
+    def text(self) -> str:
+        return self.data.decode("utf-8")
 
 
 @dataclass

@@ -39,7 +39,12 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "tweets": (300, WINDOW_15_MIN),
     "create_tweet": (200, WINDOW_15_MIN),
     "delete_tweet": (50, WINDOW_15_MIN),
+    "media_upload": (500, WINDOW_15_MIN),
+    "media_metadata": (500, WINDOW_15_MIN),
 }
+IMAGE_MAX_BYTES = 5 * 1024 * 1024  # X's limit for tweet_image
+ALT_TEXT_MAX = 1000
+IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 ENDPOINTS = tuple(DEFAULT_LIMITS)
 PROBLEMS = "https://api.twitter.com/2/problems"
 MENTION_RE = re.compile(r"(?<![A-Za-z0-9_@])@([A-Za-z0-9_]{1,15})")
@@ -128,6 +133,7 @@ class Tweet:
     mentions: list[dict[str, Any]] = field(default_factory=list)
     via_api: bool = False
     deleted: bool = False
+    media_keys: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, raw text (not escaped): for tests, not the wire."""
@@ -145,7 +151,25 @@ class Tweet:
             data["referenced_tweets"] = [dict(r) for r in self.referenced_tweets]
         if self.mentions:
             data["entities"] = {"mentions": [dict(m) for m in self.mentions]}
+        if self.media_keys:
+            data["attachments"] = {"media_keys": list(self.media_keys)}
         return data
+
+
+@dataclass
+class Media:
+    """An uploaded image (``POST /2/media/upload``), usable in one post by its owner."""
+
+    id: str
+    owner_id: str
+    data: bytes
+    mime_type: str
+    category: str
+    alt_text: str | None = None
+
+    @property
+    def media_key(self) -> str:
+        return f"3_{self.id}"
 
 
 @dataclass
@@ -172,6 +196,7 @@ class XEmulator(EmulatorServer):
         self._windows: dict[str, tuple[float, int]] = {}
         self.duplicate_window_s: float = 24 * 3600
         self.requests: list[RecordedRequest] = []
+        self.media: dict[str, Media] = {}
         self._last_id = 0
 
     # seeding ------------------------------------------------------------------
@@ -278,6 +303,13 @@ class XEmulator(EmulatorServer):
         with self._lock:
             return [t.to_dict() | {"deleted": t.deleted} for t in self.tweets.values() if t.via_api]
 
+    def media_of(self, tweet_id: str) -> list[Media]:
+        """The images attached to a post, in order."""
+        with self._lock:
+            tweet = self.tweets[tweet_id]
+            by_key = {m.media_key: m for m in self.media.values()}
+            return [by_key[k] for k in tweet.media_keys]
+
     def requests_to(self, endpoint: str) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if r.endpoint == endpoint]
@@ -316,6 +348,8 @@ class XEmulator(EmulatorServer):
             ("GET", ["tweets", "*"], "tweets", self._get_tweet),
             ("POST", ["tweets"], "create_tweet", self._create_tweet),
             ("DELETE", ["tweets", "*"], "delete_tweet", self._delete_tweet),
+            ("POST", ["media", "upload"], "media_upload", self._media_upload),
+            ("POST", ["media", "metadata"], "media_metadata", self._media_metadata),
         ]
         for verb, pattern, endpoint, handler in routes:
             if verb == method and len(pattern) == len(rest) and all(
@@ -466,6 +500,8 @@ class XEmulator(EmulatorServer):
             optional["referenced_tweets"] = [dict(r) for r in tweet.referenced_tweets]
         if tweet.mentions:
             optional["entities"] = {"mentions": [dict(m) for m in tweet.mentions]}
+        if tweet.media_keys:
+            optional["attachments"] = {"media_keys": list(tweet.media_keys)}
         data.update({k: v for k, v in optional.items() if k in fields})
         return dict(sorted(data.items()))
 
@@ -657,7 +693,16 @@ class XEmulator(EmulatorServer):
         author_id = auth.user_id or ""
         reply_to = (body.get("reply") or {}).get("in_reply_to_tweet_id")
         quote_of = body.get("quote_tweet_id")
+        media_ids = (body.get("media") or {}).get("media_ids") or []
         with self._lock:
+            if not isinstance(media_ids, list) or len(media_ids) > 4:
+                return _invalid_request("media.media_ids", str(media_ids),
+                                        "$.media.media_ids: must have at most 4 items")
+            for media_id in media_ids:
+                found = self.media.get(str(media_id))
+                if found is None or found.owner_id != author_id:
+                    return _problem(400, "Invalid Request",
+                                    f"Your media IDs are invalid: {media_id}")
             for target in (reply_to, quote_of):
                 if target is not None and (target not in self.tweets or self.tweets[target].deleted):
                     return _problem(403, "Forbidden", "You attempted to reply to a Tweet that is "
@@ -671,10 +716,57 @@ class XEmulator(EmulatorServer):
                 self.add_user(author_id, f"user{author_id}")
             created = self.add_tweet(author_id, text, in_reply_to=reply_to, quote_of=quote_of,
                                      via_api=True)
+            if media_ids:
+                self.tweets[created["id"]].media_keys = [self.media[str(m)].media_key
+                                                         for m in media_ids]
+                created = self.tweets[created["id"]].to_dict()
         data = {"edit_history_tweet_ids": [created["id"]], "id": created["id"],
                 "text": x_escape(text)}
         return json_response({"data": data}, 201,
                              {"location": f"https://api.twitter.com/2/tweets/{created['id']}"})
+
+    def _media_upload(self, request: Request, auth: _Auth, body: Any) -> Response:
+        """Simple (one-request) upload: multipart ``media`` (raw bytes) + ``media_category``."""
+        refused = self._user_context_required(auth)
+        if refused is not None:
+            return refused
+        parts = request.multipart()
+        media = parts.get("media")
+        if media is None or not media.data:
+            return _invalid_request("media", "", "$.media: is missing but it is required")
+        category = parts["media_category"].text() if "media_category" in parts else "tweet_image"
+        mime = (parts["media_type"].text() if "media_type" in parts else media.content_type)
+        if category != "tweet_image" or mime not in IMAGE_TYPES:
+            return _invalid_request("media_type", mime, "unsupported media type or category")
+        if len(media.data) > IMAGE_MAX_BYTES:
+            return _invalid_request("media", f"{len(media.data)} bytes",
+                                    f"images must be at most {IMAGE_MAX_BYTES} bytes")
+        with self._lock:
+            media_id = self._next_id()
+            self.media[media_id] = Media(media_id, auth.user_id or "", media.data, mime, category)
+        return json_response({"data": {
+            "id": media_id, "media_key": f"3_{media_id}", "size": len(media.data),
+            "expires_after_secs": 86400, "image": {"image_type": mime}}})
+
+    def _media_metadata(self, request: Request, auth: _Auth, body: Any) -> Response:
+        """``{"id": ..., "metadata": {"alt_text": {"text": ...}}}``."""
+        refused = self._user_context_required(auth)
+        if refused is not None:
+            return refused
+        if not isinstance(body, dict):
+            return _invalid_request("body", "", "Request body must be a JSON object")
+        media_id = str(body.get("id", ""))
+        alt = ((body.get("metadata") or {}).get("alt_text") or {}).get("text")
+        if not isinstance(alt, str) or not 0 < len(alt) <= ALT_TEXT_MAX:
+            return _invalid_request("metadata.alt_text.text", str(alt),
+                                    f"alt text must be 1 to {ALT_TEXT_MAX} characters")
+        with self._lock:
+            found = self.media.get(media_id)
+            if found is None or found.owner_id != auth.user_id:
+                return json_response({"errors": [_not_found("media", "id", media_id)]}, 404)
+            found.alt_text = alt
+        return json_response({"data": {"id": media_id,
+                                       "associated_metadata": {"alt_text": {"text": alt}}}})
 
     def _delete_tweet(self, request: Request, auth: _Auth, body: Any, tweet_id: str) -> Response:
         refused = self._user_context_required(auth)

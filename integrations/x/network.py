@@ -6,7 +6,7 @@ import html
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -19,12 +19,13 @@ from commsdesk.config import AccountConfig, XCredentials
 from commsdesk.integrations.base import (
     Capability,
     FetchedMention,
+    Image,
     MentionPage,
     PermanentError,
     Published,
     TransientError,
 )
-from commsdesk.integrations.x.transport import point_session_at
+from commsdesk.integrations.x.transport import X_HOSTS, point_session_at
 
 T = TypeVar("T")
 _HANDLE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
@@ -42,11 +43,42 @@ def _api_message(exc: tweepy.HTTPException) -> str:
     return f"X answered {exc.response.status_code}: " + "; ".join(parts)
 
 
+MAX_IMAGES = 4
+IMAGE_MAX_BYTES = 5 * 1024 * 1024
+ALT_TEXT_MAX = 1000
+
+
+def _check_images(images: Sequence[Image]) -> None:
+    """X's rules for images on a post, checked before anything is uploaded."""
+    if len(images) > MAX_IMAGES:
+        raise PermanentError(f"X takes at most {MAX_IMAGES} images on a post, not {len(images)}")
+    for image in images:
+        if len(image.data) > IMAGE_MAX_BYTES:
+            raise PermanentError(f"{image.filename} is {len(image.data) // 1024} KB; X takes "
+                                 f"images of at most {IMAGE_MAX_BYTES // (1024 * 1024)} MB")
+        if not 0 < len(image.alt_text.strip()) <= ALT_TEXT_MAX:
+            raise PermanentError(f"{image.filename} needs alt text of 1 to {ALT_TEXT_MAX} "
+                                 "characters")
+
+
+def _answer(resp: requests.Response) -> Any:
+    """The JSON of a media endpoint's answer, errors raised as tweepy raises them."""
+    if resp.status_code == 429:
+        raise tweepy.TooManyRequests(resp)
+    if resp.status_code >= 500:
+        raise tweepy.TwitterServerError(resp)
+    if resp.status_code >= 400:
+        kind = {400: tweepy.BadRequest, 401: tweepy.Unauthorized, 403: tweepy.Forbidden,
+                404: tweepy.NotFound}.get(resp.status_code, tweepy.HTTPException)
+        raise kind(resp)
+    return resp.json()
+
+
 class XNetwork:
     network = "x"
     capabilities = frozenset(
-        {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.DELETE,
-         Capability.FOLLOWERS}
+        {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.MEDIA,
+         Capability.DELETE, Capability.FOLLOWERS}
     )
     max_length = 280
 
@@ -166,16 +198,36 @@ class XNetwork:
             in_reply_to_external_id=replied_to,
         )
 
-    def publish(self, text: str, *, in_reply_to: str | None = None) -> Published:
+    def publish(self, text: str, *, in_reply_to: str | None = None,
+                images: Sequence[Image] = ()) -> Published:
+        _check_images(images)
+        media_ids = [self._upload(image) for image in images] or None
         resp: Any = self._call(
             "publishing",
             lambda: self.client.create_tweet(
-                text=text, in_reply_to_tweet_id=in_reply_to, user_auth=True
+                text=text, in_reply_to_tweet_id=in_reply_to, media_ids=media_ids,
+                user_auth=True,
             ),
             retry_lost_answers=False,
         )
         tweet_id = str(resp.data["id"])
         return Published(tweet_id, self.post_url(tweet_id, self.account.handle))
+
+    def _upload(self, image: Image) -> str:
+        """POST /2/media/upload (multipart, user context), then its alt text through
+        POST /2/media/metadata. An upload is safe to repeat: an unused one just expires."""
+        auth = tweepy.OAuth1UserHandler(
+            self.client.consumer_key, self.client.consumer_secret,
+            self.client.access_token, self.client.access_token_secret).apply_auth()
+        uploaded = self._call("uploading an image", lambda: _answer(self.client.session.post(
+            f"{X_HOSTS[0]}/2/media/upload", auth=auth,
+            files={"media": (image.filename, image.data, image.mime_type)},
+            data={"media_category": "tweet_image", "media_type": image.mime_type})))
+        media_id = str(uploaded["data"]["id"])
+        self._call("setting the image's alt text", lambda: _answer(self.client.session.post(
+            f"{X_HOSTS[0]}/2/media/metadata", auth=auth,
+            json={"id": media_id, "metadata": {"alt_text": {"text": image.alt_text}}})))
+        return media_id
 
     def find_published(
         self, text: str, *, in_reply_to: str | None, not_before: datetime

@@ -1,0 +1,95 @@
+"""Images with alt text on X: POST /2/media/upload (multipart, OAuth 1.0a user context),
+POST /2/media/metadata for the alt text, then POST /2/tweets with media.media_ids; end to
+end from an image shared in the approval thread, and X's rules and faults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from commsdesk.config import AccountConfig, XCredentials
+from commsdesk.integrations.base import Image, PermanentError
+from commsdesk.integrations.x.emulator import XEmulator
+from commsdesk.integrations.x.network import XNetwork
+from tests.harness import CARA, WENDY, Harness, wait_for
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8 + b"\r\n--not-a-boundary\r\n"
+
+
+@pytest.fixture
+def x() -> Iterator[XEmulator]:
+    with XEmulator() as emu:
+        emu.add_user("1111", "NottsCC", "Nottinghamshire County Council")
+        emu.register_credentials("1111", access_token="tok-1111")
+        yield emu
+
+
+def network(x: XEmulator) -> XNetwork:
+    account = AccountConfig(name="nottscc", network="x", handle="NottsCC", user_id="1111",
+                            credentials="NOTTSCC")
+    creds = XCredentials(consumer_key="ck", consumer_secret="cs", access_token="tok-1111",
+                         access_token_secret="ts")
+    return XNetwork(account, creds, x.root_url, sleep=lambda _s: None)
+
+
+def test_post_with_images_uploads_each_with_its_alt_text(x: XEmulator) -> None:
+    net = network(x)
+    published = net.publish("Autumn walks", images=[
+        Image(PNG, "A path under oak trees", "walk.png", "image/png"),
+        Image(PNG[::-1], "A dog by a lake", "dog.jpg", "image/jpeg")])
+    media = x.media_of(published.external_id)
+    assert [(m.data, m.alt_text, m.mime_type) for m in media] == [
+        (PNG, "A path under oak trees", "image/png"),
+        (PNG[::-1], "A dog by a lake", "image/jpeg")]
+    [post] = x.posts_created()
+    assert post["attachments"] == {"media_keys": [m.media_key for m in media]}
+    assert len(x.requests_to("media_upload")) == 2 and len(x.requests_to("create_tweet")) == 1
+
+
+def test_x_rules_are_checked_before_anything_is_uploaded(x: XEmulator) -> None:
+    net = network(x)
+    image = Image(PNG, "Alt", "a.png", "image/png")
+    with pytest.raises(PermanentError, match="at most 4 images"):
+        net.publish("Too many", images=[image] * 5)
+    with pytest.raises(PermanentError, match="needs alt text"):
+        net.publish("No alt", images=[Image(PNG, "  ", "a.png", "image/png")])
+    with pytest.raises(PermanentError, match="at most 5 MB"):
+        net.publish("Huge", images=[Image(b"0" * (5 * 1024 * 1024 + 1), "Alt", "big.png",
+                                          "image/png")])
+    assert not x.requests_to("media_upload") and not x.posts_created()
+
+
+def test_upload_faults_are_retried_and_a_refusal_is_permanent(x: XEmulator) -> None:
+    net = network(x)
+    x.inject("media_upload", "503", times=2)
+    x.inject("media_metadata", "drop")
+    published = net.publish("Gritting tonight", images=[Image(PNG, "A gritter", "g.png",
+                                                              "image/png")])
+    assert [m.alt_text for m in x.media_of(published.external_id)] == ["A gritter"]
+    assert len(x.posts_created()) == 1
+    # X refusing the file (a type it does not take) is not tried again
+    with pytest.raises(PermanentError, match="400"):
+        net.publish("A PDF", images=[Image(b"%PDF-1.7", "A leaflet", "l.pdf",
+                                           "application/pdf")])
+    assert len(x.posts_created()) == 1
+
+
+def test_image_shared_in_the_thread_is_posted_to_x_with_its_alt_text(database_url: str) -> None:
+    with Harness(database_url) as h:
+        answer = str(h.slack.send_command(WENDY, "C0WASTE", "post nottscc Bins on time today")
+                     .json()["text"])
+        assert "Draft D1" in answer, answer
+        msg = wait_for(lambda: h.alerts_in("C0APPROVALS") and h.alerts_in("C0APPROVALS")[0],
+                       what="approval message")
+        h.slack.share_file(WENDY, "C0APPROVALS", PNG, "bins.png",
+                           alt_txt="Green bins lined up on <Elm Road>", thread_ts=msg["ts"])
+        wait_for(lambda: "draft.image_added" in h.audit_actions(), what="image stored")
+        h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+        wait_for(lambda: len(h.x.posts_created()) == 1, what="posted")
+        [post] = h.x.posts_created()
+        assert post["text"] == "Bins on time today"
+        [media] = h.x.media_of(post["id"])
+        assert media.data == PNG and media.alt_text == "Green bins lined up on <Elm Road>"
+        wait_for(lambda: "draft.published" in h.audit_actions(), what="published")
+        assert len(h.x.requests_to("create_tweet")) == 1

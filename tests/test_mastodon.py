@@ -14,7 +14,7 @@ from commsdesk.domain import slash
 from commsdesk.integrations.base import TransientError
 from commsdesk.integrations.mastodon.emulator import MastodonEmulator
 from commsdesk.integrations.mastodon.network import MastodonNetwork, mastodon_length
-from commsdesk.models import Draft, Mention
+from commsdesk.models import Draft, DraftImage, Mention
 from tests.harness import CARA, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -147,3 +147,83 @@ def test_rules() -> None:
                                 "approvers_usergroup": "S0C"},
                       "accounts": [{"name": "m", "network": "mastodon", "handle": "N",
                                     "credentials": "M"}]})
+
+
+# ------------------------------------------------------------------ images
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+def _images(h: NetHarness) -> list[DraftImage]:
+    with h.rt.sessions() as s:
+        return list(s.query(DraftImage).order_by(DraftImage.id))
+
+
+def test_image_with_alt_text_in_the_thread_is_published_as_a_described_attachment(
+        h: NetHarness, masto: MastodonEmulator) -> None:
+    answer = str(h.slack.send_command(WENDY, "C0WASTE",
+                                      "post nottscc-masto Autumn walks in Sherwood").json()["text"])
+    assert "Draft D1" in answer, answer
+    msg = approval(h)
+    alt = "A family walking under orange oak trees & a dog"
+    h.slack.share_file(WENDY, "C0APPROVALS", PNG, "walk.png", alt_txt=alt, thread_ts=msg["ts"])
+    wait_for(lambda: len(_images(h)) == 1, what="image stored")
+    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+    wait_for(lambda: draft_state(h) == "published", what="published")
+    h.rt.publisher.sweep()
+    [post] = masto.posts_by(masto.council.id)  # type: ignore[attr-defined]
+    assert post.text == "Autumn walks in Sherwood"
+    [media] = masto.media_of(post)
+    assert (media.data, media.description, media.mime_type, media.filename) == (
+        PNG, alt, "image/png", "walk.png")
+    shown = masto._status_json(post)["media_attachments"]
+    assert [(a["type"], a["description"]) for a in shown] == [("image", alt)]
+    assert shown[0]["url"] and len(masto.media) == 1
+    assert len(masto.requests_to("media")) == 1 and len(masto.requests_to("post_status")) == 1
+    actions = h.audit_actions()
+    assert actions.index("draft.image_added") < actions.index("draft.approved") \
+        < actions.index("draft.published")
+
+
+def test_media_description_processing_and_limits(masto: MastodonEmulator) -> None:
+    from commsdesk.integrations.base import Image, PermanentError
+
+    net = _net(masto)
+    council = masto.council  # type: ignore[attr-defined]
+    # a large upload answers 202 with url null; the bot polls GET /api/v1/media/:id
+    masto.async_media_over = 100
+    masto.processing_polls = 2
+    big = Image(PNG, "Gritter lorry at the depot", "gritter.png", "image/png")
+    small = Image(b"GIF89a\x10\x00\x08\x00" + b"\0" * 20, "Map of gritting routes", "map.gif",
+                  "image/gif")
+    pub = net.publish("Gritters are out tonight", images=[big, small])
+    [post] = masto.posts_by(council.id)
+    assert pub.external_id == post.id
+    assert [(m.description, m.data) for m in masto.media_of(post)] == [
+        ("Gritter lorry at the depot", PNG), ("Map of gritting routes", small.data)]
+    assert len(masto.requests_to("get_media")) == 3  # 206, 206, 200 for the big one only
+    shown = masto._status_json(post)["media_attachments"]
+    assert shown[1]["meta"]["original"]["size"] == "16x8"
+    # Mastodon's rules, checked before anything is uploaded
+    uploads = len(masto.requests_to("media"))
+    with pytest.raises(PermanentError, match="at most 4 images"):
+        net.publish("Five pictures", images=[small] * 5)
+    with pytest.raises(PermanentError, match="Mastodon allows 1500"):
+        net.publish("Long alt", images=[Image(PNG, "x" * 1501, "a.png", "image/png")])
+    assert len(masto.requests_to("media")) == uploads
+    # the emulator refuses what the real API refuses
+    from mastodon import MastodonAPIError
+
+    with pytest.raises(MastodonAPIError, match="Description is too long"):
+        net.api.media_post(PNG, mime_type="image/png", description="d" * 1501)
+    masto.processing_polls = 5
+    masto.async_media_over = 10
+    pending = net.api.media_post(PNG, mime_type="image/png", description="Still processing")
+    assert pending["url"] is None
+    with pytest.raises(MastodonAPIError, match="not finished processing"):
+        net.api.status_post("too soon", media_ids=[pending["id"]])
+    # an upload whose answer was lost is simply uploaded again (an orphan is harmless)
+    masto.async_media_over = 10**9
+    masto.inject("media", "drop")
+    net.publish("Library reopens", images=[small])
+    assert masto.posts_by(council.id)[-1].text == "Library reopens"

@@ -2,13 +2,23 @@
 Account, Status, Notification entities; Link pagination; X-RateLimit-* headers;
 Idempotency-Key on POST /api/v1/statuses; 422 over the character limit).
 
+Media as Mastodon 4 does it: POST /api/v2/media (multipart ``file`` + ``description`` +
+``focus``) answers 200 with a MediaAttachment, or 202 with ``url: null`` for files over
+``async_media_over`` bytes, which stay processing (GET /api/v1/media/:id answers 206)
+for ``processing_polls`` polls; a status takes up to 4 processed, unattached
+attachments of its author in ``media_ids[]`` (422 otherwise) and shows them in
+``media_attachments``.
+
 Faults per endpoint key (``verify_credentials``, ``notifications``, ``status``,
-``post_status``, ``account_statuses``): ``"429"``, ``"500"``/``"502"``/``"503"``/``"504"``,
+``post_status``, ``account_statuses``, ``media``, ``get_media``): ``"429"``, ``"500"``/``"502"``/``"503"``/``"504"``,
 ``"drop"``, ``"malformed"``, ``"slow"``, ``"drop_after_commit"`` (post, then hang up).
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import hashlib
 import html
 import itertools
 import re
@@ -17,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from commsdesk.emulators.http import (
     EmulatorServer,
@@ -30,6 +40,10 @@ from commsdesk.emulators.http import (
 )
 
 RATE_LIMIT = 300  # requests per 5 minutes, as mastodon.social
+MAX_MEDIA_ATTACHMENTS = 4
+MAX_DESCRIPTION_LENGTH = 1500
+MAX_IMAGE_SIZE = 16 * 1024 * 1024
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/avif")
 
 
 def iso(moment: datetime) -> str:
@@ -60,6 +74,49 @@ class MastoStatus:
     in_reply_to_account_id: str | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     mentions: list[str] = field(default_factory=list)  # account ids
+    media_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MastoMedia:
+    id: str
+    account_id: str
+    data: bytes
+    mime_type: str
+    filename: str
+    description: str | None
+    focus: tuple[float, float] = (0.0, 0.0)
+    polls_left: int = 0  # GET /api/v1/media/:id answers 206 this many more times
+    status_id: str | None = None
+
+    @property
+    def processed(self) -> bool:
+        return self.polls_left <= 0
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG or GIF, from its header; None for anything else."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    return None
+
+
+def _multipart(request: Request) -> dict[str, Any]:
+    """A multipart/form-data body: name -> text, or (filename, bytes, content type)."""
+    msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+        b"Content-Type: " + request.headers.get("content-type", "").encode() + b"\r\n\r\n"
+        + request.body)
+    fields: dict[str, Any] = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename() is not None:
+            fields[name] = (part.get_filename(), part.get_payload(decode=True),
+                            part.get_content_type())
+        else:
+            fields[name] = part.get_payload(decode=True).decode("utf-8")
+    return fields
 
 
 @dataclass
@@ -82,6 +139,9 @@ class MastodonEmulator(EmulatorServer):
         self.notifications: list[MastoNotification] = []
         self.tokens: dict[str, str] = {}
         self.idempotency: dict[tuple[str, str], str] = {}
+        self.media: dict[str, MastoMedia] = {}
+        self.async_media_over = 1024 * 1024  # bytes; bigger uploads answer 202 (processing)
+        self.processing_polls = 1
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self.faults = FaultQueue()
         self._lock = threading.RLock()
@@ -140,6 +200,10 @@ class MastodonEmulator(EmulatorServer):
         with self._lock:
             return [s for s in self.statuses.values() if s.account_id == account_id]
 
+    def media_of(self, status: MastoStatus) -> list[MastoMedia]:
+        with self._lock:
+            return [self.media[i] for i in status.media_ids]
+
     def inject(self, endpoint: str, kind: str, times: int = 1, **params: Any) -> None:
         self.faults.add(endpoint, str(kind), times, **params)
 
@@ -197,11 +261,33 @@ class MastodonEmulator(EmulatorServer):
             "favourited": False, "reblogged": False, "muted": False, "bookmarked": False,
             "content": self._content(st.text), "filtered": [], "reblog": None,
             "application": {"name": "Web", "website": None},
-            "account": self._account_json(acc), "media_attachments": [],
+            "account": self._account_json(acc),
+            "media_attachments": [self._media_json(self.media[i]) for i in st.media_ids],
             "mentions": [{"id": a.id, "username": a.username, "acct": a.acct,
                           "url": f"https://{a.domain or self.domain}/@{a.username}"}
                          for a in (self.accounts[i] for i in st.mentions)],
             "tags": [], "emojis": [], "card": None, "poll": None,
+        }
+
+    def _media_json(self, m: MastoMedia) -> dict[str, Any]:
+        files = f"https://files.{self.domain}/media_attachments/files/{m.id}"
+        ext = m.mime_type.rpartition("/")[2].replace("jpeg", "jpg")
+        meta: dict[str, Any] = {"focus": {"x": m.focus[0], "y": m.focus[1]}}
+        size = _image_size(m.data)
+        if size and m.processed:
+            w, h = size
+            meta["original"] = {"width": w, "height": h, "size": f"{w}x{h}",
+                                "aspect": w / h if h else 1.0}
+            sw, sh = (min(w, 640), round(h * min(w, 640) / w)) if w else (w, h)
+            meta["small"] = {"width": sw, "height": sh, "size": f"{sw}x{sh}",
+                             "aspect": sw / sh if sh else 1.0}
+        return {
+            "id": m.id, "type": "image" if m.mime_type.startswith("image/") else "unknown",
+            "url": f"{files}/original/{m.id}.{ext}" if m.processed else None,
+            "preview_url": f"{files}/small/{m.id}.{ext}", "remote_url": None,
+            "preview_remote_url": None, "text_url": None, "meta": meta,
+            "description": m.description,
+            "blurhash": "U" + hashlib.sha256(m.data).hexdigest()[:27] if m.processed else None,
         }
 
     def _notification_json(self, n: MastoNotification) -> dict[str, Any]:
@@ -231,6 +317,8 @@ class MastodonEmulator(EmulatorServer):
             ("GET", r"/api/v1/statuses/(\d+)", "status", self._get_status),
             ("DELETE", r"/api/v1/statuses/(\d+)", "delete_status", self._delete_status),
             ("GET", r"/api/v1/accounts/(\d+)/statuses", "account_statuses", self._account_statuses),
+            ("POST", r"/api/v2/media", "media", self._post_media),
+            ("GET", r"/api/v1/media/(\d+)", "get_media", self._get_media),
         ]
         for m, pattern, key, handler in table:
             match = re.fullmatch(pattern, path)
@@ -250,8 +338,12 @@ class MastodonEmulator(EmulatorServer):
                     body = request.json() or {}
                 except ValueError:
                     return json_response({"error": "Invalid JSON"}, 400)
+            elif request.content_type == "multipart/form-data":
+                body = _multipart(request)
             else:
                 body = request.form()
+                lists = parse_qs(request.body.decode("utf-8"))
+                body.update({k: v for k, v in lists.items() if k.endswith("[]")})
         with self._lock:
             self.requests.append((key, request.method, {**request.query, **body,
                                                         "_headers": request.headers}))
@@ -328,8 +420,21 @@ class MastodonEmulator(EmulatorServer):
         if key and (me.id, key) in self.idempotency:
             return json_response(self._status_json(self.statuses[self.idempotency[(me.id, key)]]))
         text = str(body.get("status") or "")
-        if not text.strip():
+        media_ids = body.get("media_ids[]") or []
+        if isinstance(media_ids, str):
+            media_ids = [media_ids]
+        if not text.strip() and not media_ids:
             return json_response({"error": "Validation failed: Text can't be blank"}, 422)
+        if len(media_ids) > MAX_MEDIA_ATTACHMENTS:
+            return json_response({"error": "Validation failed: Media attachments Cannot attach "
+                                  f"more than {MAX_MEDIA_ATTACHMENTS} files"}, 422)
+        attached = [self.media.get(str(i)) for i in media_ids]
+        if any(m is None or m.account_id != me.id or m.status_id is not None for m in attached):
+            return json_response({"error": "Validation failed: Media attachments "
+                                  "are invalid"}, 422)
+        if not all(m.processed for m in attached if m is not None):
+            return json_response({"error": "Cannot attach files that have not finished "
+                                  "processing. Try again in a moment!"}, 422)
         from commsdesk.integrations.mastodon.network import mastodon_length
 
         if mastodon_length(text) > self.max_characters:
@@ -343,6 +448,10 @@ class MastodonEmulator(EmulatorServer):
             return json_response({"error": "Validation failed: Visibility is not included in the list"},
                                  422)
         st = self.add_status(me, text, visibility=visibility, in_reply_to_id=reply_to)
+        for m in attached:
+            assert m is not None
+            m.status_id = st.id
+            st.media_ids.append(m.id)
         if key:
             self.idempotency[(me.id, key)] = st.id
         return json_response(self._status_json(st))
@@ -352,3 +461,38 @@ class MastodonEmulator(EmulatorServer):
         items = sorted((s for s in self.statuses.values() if s.account_id == aid),
                        key=lambda s: int(s.id), reverse=True)
         return json_response([self._status_json(s) for s in items[:limit]])
+
+    def _post_media(self, request: Request, me: MastoAccount, body: dict[str, Any]) -> Response:
+        upload = body.get("file")
+        if not isinstance(upload, tuple):
+            return json_response({"error": "Validation failed: File can't be blank"}, 422)
+        filename, data, mime_type = upload
+        if mime_type not in IMAGE_TYPES:
+            return json_response({"error": "Validation failed: File content type is invalid, "
+                                  "File is invalid"}, 422)
+        if len(data) > MAX_IMAGE_SIZE:
+            return json_response({"error": "Validation failed: File file size must be less "
+                                  "than 16 MB"}, 422)
+        description = body.get("description") or None
+        if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
+            return json_response({"error": "Validation failed: Description is too long "
+                                  f"(maximum is {MAX_DESCRIPTION_LENGTH} characters)"}, 422)
+        focus = (0.0, 0.0)
+        if body.get("focus"):
+            x, _, y = str(body["focus"]).partition(",")
+            focus = (float(x), float(y or 0))
+        slow = len(data) > self.async_media_over
+        m = MastoMedia(self._next_id(), me.id, data, mime_type, filename or "", description,
+                       focus, polls_left=self.processing_polls if slow else 0)
+        self.media[m.id] = m
+        return json_response(self._media_json(m), 202 if slow else 200)
+
+    def _get_media(self, request: Request, me: MastoAccount, body: Any, mid: str) -> Response:
+        m = self.media.get(mid)
+        if m is None or m.account_id != me.id:
+            return json_response({"error": "Record not found"}, 404)
+        if m.polls_left > 0:
+            data = self._media_json(m)
+            m.polls_left -= 1
+            return json_response(data, 206)
+        return json_response(self._media_json(m))

@@ -5,6 +5,13 @@ on the account's own instance (what `in_reply_to_id` needs). A reply keeps the
 original's visibility (a reply to a followers-only or direct post never goes public)
 and starts with the author's @handle, as Mastodon's own clients do, so they are told.
 Posts carry an Idempotency-Key, so a retry after a lost answer cannot post twice.
+
+Images (up to 4, each with its alt text as the attachment's description, 1500 characters
+at most) are uploaded first with POST /api/v2/media; the instance answers 200 with the
+attachment, or 202 with `url: null` while it is still processing (large files): then
+GET /api/v1/media/:id is polled until it has a url, and the status is posted with
+`media_ids`. An upload whose answer is lost leaves at most an unattached attachment,
+which the instance deletes by itself, so uploads are retried.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -26,10 +33,25 @@ from mastodon import (
 )
 
 from commsdesk.config import AccountConfig, Settings
-from commsdesk.integrations.base import Capability, FetchedMention, MentionPage, Published
+from commsdesk.integrations.base import (
+    Capability,
+    FetchedMention,
+    Image,
+    MentionPage,
+    PermanentError,
+    Published,
+    TransientError,
+)
 from commsdesk.integrations.common import URL_RE, Retrier, Verdict, html_to_text
 
 _VISIBILITY_ORDER = ("direct", "private", "unlisted", "public")
+MAX_IMAGES = 4  # Mastodon's MAX_MEDIA_ATTACHMENTS
+MAX_DESCRIPTION = 1500  # MediaAttachment::MAX_DESCRIPTION_LENGTH since Mastodon 4.0
+MEDIA_WAIT_SECONDS = 60.0  # how long an upload may stay "processing" (202) before we give up
+# The oldest Mastodon commsdesk supports. Telling Mastodon.py spares it looking the
+# version up (GET /api/v1/instance) the first time it needs it, and makes media_post use
+# /api/v2/media (asynchronous processing) rather than the deprecated /api/v1/media.
+MIN_MASTODON_VERSION = "4.0.0"
 _REMOTE_MENTION = re.compile(r"(?<![\w@])(@[A-Za-z0-9_]+)@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
@@ -49,8 +71,8 @@ def build(account: AccountConfig, settings: Settings) -> MastodonNetwork:
 class MastodonNetwork:
     network = "mastodon"
     capabilities = frozenset(
-        {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.DELETE,
-         Capability.FOLLOWERS}
+        {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.MEDIA,
+         Capability.DELETE, Capability.FOLLOWERS}
     )
 
     def __init__(self, account: AccountConfig, access_token: str, *, max_length: int = 500,
@@ -59,7 +81,8 @@ class MastodonNetwork:
         self.account = account
         self.base_url = (account.base_url or "").rstrip("/")
         self.api = Mastodon(access_token=access_token, api_base_url=self.base_url,
-                            version_check_mode="none", ratelimit_method="throw",
+                            version_check_mode="created",
+                            mastodon_version=MIN_MASTODON_VERSION, ratelimit_method="throw",
                             request_timeout=timeout)
         self._user_id = account.user_id
         self._max_length = max_length
@@ -151,7 +174,9 @@ class MastodonNetwork:
             return text
         return f"@{acct} {text}"
 
-    def publish(self, text: str, *, in_reply_to: str | None = None) -> Published:
+    def publish(self, text: str, *, in_reply_to: str | None = None,
+                images: Sequence[Image] = ()) -> Published:
+        check_images(images)
         visibility = "public"
         if in_reply_to is not None:
             self.account_user_id()
@@ -161,14 +186,36 @@ class MastodonNetwork:
             if visibility not in _VISIBILITY_ORDER:
                 visibility = "public"
             text = self._reply_text(text, original)
-        key = hashlib.sha256(f"{self.account.name}\0{in_reply_to}\0{text}".encode()).hexdigest()
+        key = hashlib.sha256(f"{self.account.name}\0{in_reply_to}\0{text}".encode())
+        for image in images:
+            key.update(b"\0" + hashlib.sha256(image.data).digest() + image.alt_text.encode())
+        media_ids = [self._upload(image, n, len(images)) for n, image in enumerate(images, 1)]
         status = self._call(
             "publishing",
             lambda: self.api.status_post(text, in_reply_to_id=in_reply_to, visibility=visibility,
-                                         idempotency_key=key[:32]),
+                                         media_ids=media_ids or None,
+                                         idempotency_key=key.hexdigest()[:32]),
             retry_lost_answers=False,
         )
         return Published(str(status["id"]), status.get("url") or self.post_url(str(status["id"])))
+
+    def _upload(self, image: Image, n: int, of: int) -> str:
+        """Upload one image with its description; its attachment id once it is processed."""
+        what = f"uploading image {n} of {of}" if of > 1 else "uploading the image"
+        media = self._call(what, lambda: self.api.media_post(
+            image.data, mime_type=image.mime_type, description=image.alt_text,
+            file_name=image.filename))
+        waited, delay = 0.0, 0.5
+        while not media.get("url"):  # 202: still processing
+            if waited >= MEDIA_WAIT_SECONDS:
+                raise TransientError(f"{self.base_url} was still processing {image.filename} "
+                                     f"after {int(waited)} s")
+            self._sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
+            media = self._call("checking the uploaded image",
+                               lambda m=media["id"]: self.api.media(m))
+        return str(media["id"])
 
     def find_published(
         self, text: str, *, in_reply_to: str | None, not_before: datetime
@@ -200,6 +247,19 @@ class MastodonNetwork:
     def post_url(self, external_id: str, author_handle: str | None = None) -> str:
         handle = author_handle or self.account.handle
         return f"{self.base_url}/@{quote(handle, safe='@.')}/{quote(external_id, safe='')}"
+
+
+def check_images(images: Sequence[Image]) -> None:
+    """Mastodon's rules for a status's images, checked before anything is uploaded."""
+    if len(images) > MAX_IMAGES:
+        raise PermanentError(f"a Mastodon post can carry at most {MAX_IMAGES} images; "
+                             f"this one has {len(images)}")
+    for image in images:
+        if not image.alt_text.strip():
+            raise PermanentError(f"image {image.filename} has no alt text")
+        if len(image.alt_text) > MAX_DESCRIPTION:
+            raise PermanentError(f"the alt text of {image.filename} is {len(image.alt_text)} "
+                                 f"characters; Mastodon allows {MAX_DESCRIPTION}")
 
 
 def _id_le(a: str, b: str) -> bool:

@@ -10,12 +10,12 @@ import pytest
 
 from commsdesk.config import parse_config
 from commsdesk.domain import slash
-from commsdesk.integrations.base import TransientError
+from commsdesk.integrations.base import Image, PermanentError, TransientError
 from commsdesk.integrations.bluesky import richtext
 from commsdesk.integrations.bluesky.emulator import BlueskyEmulator
-from commsdesk.integrations.bluesky.network import BlueskyNetwork
-from commsdesk.models import Draft, Mention
-from tests.harness import CARA, HARRY, block_texts, wait_for
+from commsdesk.integrations.bluesky.network import BlueskyNetwork, image_size
+from commsdesk.models import Draft, DraftImage, Mention
+from tests.harness import CARA, HARRY, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
 PASSWORD = "abcd-efgh-ijkl-mnop"
@@ -144,3 +144,101 @@ def test_parse_bluesky_links() -> None:
     assert richtext.uri_from_compact(richtext.compact_id("at://did:plc:abc/app.bsky.feed.post/3k2")) \
         == "at://did:plc:abc/app.bsky.feed.post/3k2"
     assert richtext.length("e\u0301" * 300) == 300
+
+
+# ------------------------------------------------------------------ images
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+# a real PNG header: 1200 x 800 (IHDR), so the post gets an aspect ratio
+PNG_1200x800 = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (1200).to_bytes(4, "big")
+                + (800).to_bytes(4, "big") + b"\x08\x02\x00\x00\x00" + b"\0" * 64)
+
+
+def _images(h: NetHarness) -> list[DraftImage]:
+    with h.rt.sessions() as s:
+        return list(s.query(DraftImage).order_by(DraftImage.id))
+
+
+def test_image_with_alt_text_in_the_thread_is_published_in_the_embed(
+        h: NetHarness, bsky: BlueskyEmulator) -> None:
+    answer = h.slack.send_command(WENDY, "C0WASTE",
+                                  "post nottscc-bsky Autumn walks in Sherwood").json()["text"]
+    assert "Draft D1" in answer, answer
+    msg = h.approval_message()
+    alt = "A family walking under orange oak trees & a dog"
+    h.slack.share_file(WENDY, "C0APPROVALS", PNG, "walk.png", alt_txt=alt, thread_ts=msg["ts"])
+    wait_for(lambda: len(_images(h)) == 1, what="image stored")
+    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+    wait_for(lambda: draft_state(h) == "published", what="published")
+    h.rt.publisher.sweep()
+    [post] = bsky.posts_by(bsky.council.did)  # type: ignore[attr-defined]
+    assert post.value["text"] == "Autumn walks in Sherwood"
+    embed = post.value["embed"]
+    assert embed["$type"] == "app.bsky.embed.images"
+    [(blob, shown_alt)] = bsky.images_of(post)
+    assert (blob.data, blob.mime_type, shown_alt) == (PNG, "image/png", alt)
+    assert embed["images"][0]["image"] == {"$type": "blob", "ref": {"$link": blob.cid},
+                                           "mimeType": "image/png", "size": len(PNG)}
+    assert len(bsky.requests_to("com.atproto.repo.uploadBlob")) == 1
+    assert len(bsky.requests_to("com.atproto.repo.createRecord")) == 1
+    actions = h.audit_actions()
+    assert actions.index("draft.image_added") < actions.index("draft.approved") \
+        < actions.index("draft.published")
+
+
+def test_image_over_a_megabyte_fails_the_draft_with_a_clear_reason(
+        h: NetHarness, bsky: BlueskyEmulator) -> None:
+    assert "Draft D1" in h.slack.send_command(
+        WENDY, "C0WASTE", "post nottscc-bsky Gritting map for winter").json()["text"]
+    msg = h.approval_message()
+    h.slack.share_file(WENDY, "C0APPROVALS", PNG * 500, "map.png", alt_txt="Gritting routes",
+                       thread_ts=msg["ts"])  # 1,028,000 bytes: commsdesk takes it, Bluesky not
+    wait_for(lambda: len(_images(h)) == 1, what="image stored")
+    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+    wait_for(lambda: draft_state(h) == "failed", what="failed")
+    h.settle()
+    assert any("1,000,000 bytes" in (t.get("text") or "")
+               for t in h.slack.thread("C0APPROVALS", msg["ts"]))
+    assert not bsky.posts_by(bsky.council.did)  # type: ignore[attr-defined]
+    assert not bsky.requests_to("com.atproto.repo.uploadBlob")
+
+
+def test_blob_refs_aspect_ratio_and_image_rules(bsky: BlueskyEmulator) -> None:
+    net = _net(bsky)
+    council = bsky.council  # type: ignore[attr-defined]
+    images = [Image(PNG_1200x800, "Library front door", "door.png", "image/png"),
+              Image(PNG, "Reading corner", "corner.png", "image/png")]
+    bsky.inject("com.atproto.repo.uploadBlob", "drop")  # a lost upload is uploaded again
+    pub = net.publish("Westgate library reopens on Monday", images=images)
+    [post] = bsky.posts_by(council.did)
+    assert pub.external_id == richtext.compact_id(post.uri)
+    entries = post.value["embed"]["images"]
+    assert [e["alt"] for e in entries] == ["Library front door", "Reading corner"]
+    assert entries[0]["aspectRatio"] == {"width": 1200, "height": 800}
+    assert "aspectRatio" not in entries[1]  # no header to read it from
+    assert [b.data for b, _ in bsky.images_of(post)] == [PNG_1200x800, PNG]
+    assert all(e["image"]["ref"]["$link"].startswith("bafkrei") for e in entries)
+    view = bsky._post_view(post)["embed"]
+    assert view["$type"] == "app.bsky.embed.images#view"
+    assert [i["alt"] for i in view["images"]] == ["Library front door", "Reading corner"]
+    # the limits, refused before anything is uploaded
+    uploads = len(bsky.requests_to("com.atproto.repo.uploadBlob"))
+    with pytest.raises(PermanentError, match="at most 4 images"):
+        net.publish("Five", images=[images[1]] * 5)
+    big = Image(b"\xff\xd8" + b"\0" * 1_000_000, "Too big", "big.jpg", "image/jpeg")
+    with pytest.raises(PermanentError, match=r"big\.jpg is 1,000,002 bytes; Bluesky takes "
+                                             r"images of at most 1,000,000 bytes"):
+        net.publish("Big", images=[big])
+    assert len(bsky.requests_to("com.atproto.repo.uploadBlob")) == uploads
+    # the emulator validates embeds as the PDS does: a blob must have been uploaded
+    bogus = {"$type": "blob", "ref": {"$link": "bafkreinothere"}, "mimeType": "image/png",
+             "size": 10}
+    with pytest.raises(PermanentError, match="Could not find blob"):
+        net._call("x", lambda: net._xrpc("POST", "com.atproto.repo.createRecord", body={
+            "repo": council.did, "collection": richtext.POST_COLLECTION, "record": {
+                "$type": richtext.POST_COLLECTION, "text": "x", "createdAt": "2025-01-01T00:00:00Z",
+                "embed": {"$type": "app.bsky.embed.images",
+                          "images": [{"alt": "", "image": bogus}]}}}))
+    assert image_size(PNG_1200x800) == (1200, 800)
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10" + b"\0" * 14 + b"\xff\xc0\x00\x11\x08\x02\x58\x03\x20"
+    assert image_size(jpeg) == (800, 600)

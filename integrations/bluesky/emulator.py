@@ -1,6 +1,11 @@
 """A Bluesky PDS + AppView on 127.0.0.1 speaking XRPC JSON: com.atproto.server.createSession
 / refreshSession, com.atproto.repo.createRecord / listRecords, com.atproto.identity.resolveHandle,
-app.bsky.notification.listNotifications, app.bsky.feed.getPosts, app.bsky.actor.getProfile.
+app.bsky.notification.listNotifications, app.bsky.feed.getPosts, app.bsky.actor.getProfile,
+com.atproto.repo.uploadBlob (raw bytes; answers `{"blob": {"$type": "blob", "ref": {"$link":
+cid}, "mimeType", "size"}}`). A post's `app.bsky.embed.images` embed (at most 4 images, each
+a blob this account uploaded, image/*, at most 1,000,000 bytes, with `alt`) is checked as
+the PDS's lexicon validation does, stored with the record and shown as an
+`app.bsky.embed.images#view` in post views.
 Errors are `{"error": ..., "message": ...}`; every answer carries `ratelimit-*` headers.
 
 Faults per NSID (e.g. ``com.atproto.repo.createRecord``): ``"429"``, ``"500"``/``"502"``/
@@ -32,6 +37,8 @@ from commsdesk.emulators.http import (
 from commsdesk.integrations.bluesky import richtext
 
 RATE_LIMIT = 3000  # per 5 minutes, per IP, as the PDS docs say
+MAX_BLOB_BYTES = 50 * 1024 * 1024  # the PDS's upload limit; the lexicon's are smaller
+MAX_EMBED_IMAGE_BYTES = 1_000_000  # app.bsky.embed.images#image maxSize
 
 
 def _iso(moment: datetime) -> str:
@@ -41,6 +48,12 @@ def _iso(moment: datetime) -> str:
 def _cid(data: Any) -> str:
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).digest()
     return "bafyrei" + base64.b32encode(digest).decode().lower().rstrip("=")[:52]
+
+
+def _blob_cid(data: bytes) -> str:
+    """A CIDv1 (raw codec, sha-256) in base32, as the PDS gives blobs."""
+    digest = b"\x01\x55\x12\x20" + hashlib.sha256(data).digest()
+    return "b" + base64.b32encode(digest).decode().lower().rstrip("=")
 
 
 def _jwt(did: str, scope: str, lifetime: int) -> str:
@@ -77,6 +90,14 @@ class BskyRecord:
 
 
 @dataclass
+class BskyBlob:
+    cid: str
+    owner: str  # did of the account that uploaded it
+    data: bytes
+    mime_type: str
+
+
+@dataclass
 class BskyNotification:
     owner: str  # did
     reason: str
@@ -92,6 +113,7 @@ class BlueskyEmulator(EmulatorServer):
         self.records: dict[str, BskyRecord] = {}
         self.notifications: list[BskyNotification] = []
         self.sessions: dict[str, str] = {}  # access or refresh jwt -> did
+        self.blobs: dict[str, BskyBlob] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.faults = FaultQueue()
         self._lock = threading.RLock()
@@ -157,6 +179,13 @@ class BlueskyEmulator(EmulatorServer):
         with self._lock:
             return [r for r in self.records.values() if r.author == did]
 
+    def images_of(self, rec: BskyRecord) -> list[tuple[BskyBlob, str]]:
+        """The (blob, alt text) of each image a post embeds."""
+        with self._lock:
+            embed = rec.value.get("embed") or {}
+            return [(self.blobs[i["image"]["ref"]["$link"]], i.get("alt", ""))
+                    for i in embed.get("images") or []]
+
     def expire_sessions(self) -> None:
         """Every access token now answers 400 ExpiredToken (refresh tokens still work)."""
         with self._lock:
@@ -179,8 +208,18 @@ class BlueskyEmulator(EmulatorServer):
                 "createdAt": "2024-02-06T12:00:00.000Z"}
 
     def _post_view(self, rec: BskyRecord) -> dict[str, Any]:
+        view: dict[str, Any] = {}
+        embed = rec.value.get("embed") or {}
+        if embed.get("$type") == "app.bsky.embed.images":
+            cdn = "https://cdn.bsky.app/img"
+            view["embed"] = {"$type": "app.bsky.embed.images#view", "images": [{
+                "thumb": f"{cdn}/feed_thumbnail/plain/{rec.author}/{i['image']['ref']['$link']}@jpeg",
+                "fullsize": f"{cdn}/feed_fullsize/plain/{rec.author}/{i['image']['ref']['$link']}@jpeg",
+                "alt": i.get("alt", ""),
+                **({"aspectRatio": i["aspectRatio"]} if "aspectRatio" in i else {}),
+            } for i in embed.get("images") or []]}
         return {"uri": rec.uri, "cid": rec.cid, "author": self._profile_basic(self.accounts[rec.author]),
-                "record": rec.value,
+                "record": rec.value, **view,
                 "replyCount": sum(1 for r in self.records.values()
                                   if ((r.value.get("reply") or {}).get("parent") or {}).get("uri") == rec.uri),
                 "repostCount": 0, "likeCount": 0, "quoteCount": 0,
@@ -203,6 +242,7 @@ class BlueskyEmulator(EmulatorServer):
         ("POST", "com.atproto.server.createSession"): "_create_session",
         ("POST", "com.atproto.server.refreshSession"): "_refresh_session",
         ("POST", "com.atproto.repo.createRecord"): "_create_record",
+        ("POST", "com.atproto.repo.uploadBlob"): "_upload_blob",
         ("GET", "com.atproto.repo.listRecords"): "_list_records",
         ("GET", "com.atproto.identity.resolveHandle"): "_resolve_handle",
         ("GET", "app.bsky.notification.listNotifications"): "_list_notifications",
@@ -217,7 +257,9 @@ class BlueskyEmulator(EmulatorServer):
             return _err(404 if not request.path.startswith("/xrpc/") else 501,
                         "MethodNotImplemented", f"Method Not Implemented: {nsid}")
         body: dict[str, Any] = {}
-        if request.body:
+        if nsid == "com.atproto.repo.uploadBlob":
+            body = {"_content_type": request.content_type, "_size": len(request.body)}
+        elif request.body:
             try:
                 body = request.json() or {}
             except ValueError:
@@ -307,10 +349,58 @@ class BlueskyEmulator(EmulatorServer):
                 if target is None or target.cid != ref.get("cid"):
                     return _err(400, "InvalidRequest", "Invalid app.bsky.feed.post record: "
                                 f"Record/reply/{key} must be a strong ref to an existing post")
+        embed = record.get("embed")
+        if embed is not None:
+            problem = self._embed_problem(embed, did)
+            if problem:
+                return _err(400, "InvalidRequest", "Invalid app.bsky.feed.post record: " + problem)
         rec = self._create(self.accounts[did], record)
         return json_response({"uri": rec.uri, "cid": rec.cid,
                               "commit": {"cid": _cid(rec.uri + "commit"), "rev": richtext.new_tid()},
                               "validationStatus": "valid"})
+
+    def _embed_problem(self, embed: Any, did: str) -> str | None:
+        if not isinstance(embed, dict) or embed.get("$type") != "app.bsky.embed.images":
+            return "Record/embed has an unsupported $type"
+        images = embed.get("images")
+        if not isinstance(images, list) or not images:
+            return 'Record/embed must have the property "images"'
+        if len(images) > 4:
+            return "Record/embed/images must not have more than 4 elements"
+        for n, item in enumerate(images):
+            where = f"Record/embed/images/{n}"
+            if not isinstance(item, dict) or not isinstance(item.get("alt"), str):
+                return f'{where} must have the property "alt"'
+            blob = item.get("image") or {}
+            link = (blob.get("ref") or {}).get("$link") if isinstance(blob, dict) else None
+            if not isinstance(blob, dict) or blob.get("$type") != "blob" or not link:
+                return f"{where}/image should be a blob ref"
+            stored = self.blobs.get(link)
+            if stored is None or stored.owner != did:
+                return f"{where}/image: Could not find blob: {link}"
+            if not str(blob.get("mimeType", "")).startswith("image/") \
+                    or blob.get("mimeType") != stored.mime_type:
+                return f"{where}/image mime type not accepted: {blob.get('mimeType')}"
+            if len(stored.data) > MAX_EMBED_IMAGE_BYTES:
+                return (f"{where}/image file too large ({len(stored.data)} bytes). "
+                        f"Max size: {MAX_EMBED_IMAGE_BYTES}")
+            ratio = item.get("aspectRatio")
+            if ratio is not None and not (isinstance(ratio, dict)
+                                          and int(ratio.get("width") or 0) >= 1
+                                          and int(ratio.get("height") or 0) >= 1):
+                return f"{where}/aspectRatio must have a width and height of at least 1"
+        return None
+
+    def _upload_blob(self, request: Request, body: Any, did: str) -> Response:
+        if not request.body:
+            return _err(400, "InvalidRequest", "Request body is empty")
+        if len(request.body) > MAX_BLOB_BYTES:
+            return _err(413, "PayloadTooLarge", "request entity too large")
+        mime = request.content_type or "application/octet-stream"
+        blob = BskyBlob(_blob_cid(request.body), did, request.body, mime)
+        self.blobs[blob.cid] = blob
+        return json_response({"blob": {"$type": "blob", "ref": {"$link": blob.cid},
+                                       "mimeType": mime, "size": len(request.body)}})
 
     def _list_records(self, request: Request, body: Any, did: str) -> Response:
         repo = request.query.get("repo", "")

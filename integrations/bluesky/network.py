@@ -5,12 +5,18 @@ A mention's external id is `rkey/did` (see `richtext.compact_id`). A reply looks
 parent up (app.bsky.feed.getPosts) and sets both reply refs: `parent` is the post
 answered, `root` the parent's own root (or the parent when it starts the thread).
 Links, @handles and #hashtags in the text get facets, so they are live on Bluesky.
+
+Images (at most 4, each at most 1,000,000 bytes, as app.bsky.embed.images allows) are
+uploaded first with com.atproto.repo.uploadBlob (the raw bytes, Content-Type their mime
+type); the post's `embed` lists the returned blob refs with their alt text and, when the
+image's header gives it, the aspect ratio. A blob no record refers to is dropped by the
+PDS, so an upload whose answer is lost is simply uploaded again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +26,7 @@ from commsdesk.config import AccountConfig, Settings
 from commsdesk.integrations.base import (
     Capability,
     FetchedMention,
+    Image,
     MentionPage,
     PermanentError,
     Published,
@@ -28,6 +35,9 @@ from commsdesk.integrations.bluesky import richtext
 from commsdesk.integrations.common import Retrier, Verdict, reset_wait
 
 MENTION_REASONS = ("mention", "reply", "quote")
+EMBED_IMAGES = "app.bsky.embed.images"
+MAX_IMAGES = 4
+MAX_IMAGE_BYTES = 1_000_000  # app.bsky.embed.images#image: maxSize
 
 
 class XrpcError(Exception):
@@ -59,8 +69,8 @@ def _parse_time(value: Any) -> datetime | None:
 class BlueskyNetwork:
     network = "bluesky"
     capabilities = frozenset(
-        {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.DELETE,
-         Capability.FOLLOWERS}
+        {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.MEDIA,
+         Capability.DELETE, Capability.FOLLOWERS}
     )
     max_length = richtext.MAX_GRAPHEMES
 
@@ -99,10 +109,16 @@ class BlueskyNetwork:
                        ).call(what, fn, retry_lost_answers=retry_lost_answers)
 
     def _raw(self, method: str, nsid: str, *, params: dict[str, Any] | None = None,
-             body: Any = None, token: str | None = None) -> dict[str, Any]:
+             body: Any = None, token: str | None = None, content: bytes | None = None,
+             content_type: str | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        resp = self._http.request(method, f"/xrpc/{nsid}", params=params, json=body,
-                                  headers=headers)
+        if content is not None:
+            headers["Content-Type"] = content_type or "application/octet-stream"
+            resp = self._http.request(method, f"/xrpc/{nsid}", params=params, content=content,
+                                      headers=headers)
+        else:
+            resp = self._http.request(method, f"/xrpc/{nsid}", params=params, json=body,
+                                      headers=headers)
         if resp.status_code >= 400:
             try:
                 data = resp.json()
@@ -121,11 +137,14 @@ class BlueskyNetwork:
         return session
 
     def _xrpc(self, method: str, nsid: str, *, params: dict[str, Any] | None = None,
-              body: Any = None) -> dict[str, Any]:
+              body: Any = None, content: bytes | None = None,
+              content_type: str | None = None) -> dict[str, Any]:
         """One authenticated call; an expired or revoked session is renewed once."""
         session = self._session or self._login()
+        extra: dict[str, Any] = {"content": content, "content_type": content_type}
         try:
-            return self._raw(method, nsid, params=params, body=body, token=session["accessJwt"])
+            return self._raw(method, nsid, params=params, body=body, token=session["accessJwt"],
+                             **extra)
         except XrpcError as exc:
             if exc.error not in ("ExpiredToken", "InvalidToken", "AuthenticationRequired"):
                 raise
@@ -135,7 +154,8 @@ class BlueskyNetwork:
             self._session = session
         except XrpcError:
             session = self._login()
-        return self._raw(method, nsid, params=params, body=body, token=session["accessJwt"])
+        return self._raw(method, nsid, params=params, body=body, token=session["accessJwt"],
+                         **extra)
 
     # ------------------------------------------------------------ Network
 
@@ -221,7 +241,9 @@ class BlueskyNetwork:
         root = ((posts[0].get("record") or {}).get("reply") or {}).get("root") or parent
         return {"root": {"uri": root["uri"], "cid": root["cid"]}, "parent": parent}
 
-    def publish(self, text: str, *, in_reply_to: str | None = None) -> Published:
+    def publish(self, text: str, *, in_reply_to: str | None = None,
+                images: Sequence[Image] = ()) -> Published:
+        check_images(images)
         did = self.account_user_id()
         record: dict[str, Any] = {
             "$type": richtext.POST_COLLECTION,
@@ -235,6 +257,9 @@ class BlueskyNetwork:
             record["facets"] = found
         if in_reply_to is not None:
             record["reply"] = self.reply_refs(in_reply_to)
+        if images:
+            record["embed"] = {"$type": EMBED_IMAGES, "images": [
+                self._upload(image, n, len(images)) for n, image in enumerate(images, 1)]}
         created = self._call(
             "publishing",
             lambda: self._xrpc("POST", "com.atproto.repo.createRecord", body={
@@ -243,6 +268,18 @@ class BlueskyNetwork:
         )
         external_id = richtext.compact_id(created["uri"])
         return Published(external_id, self.post_url(external_id))
+
+    def _upload(self, image: Image, n: int, of: int) -> dict[str, Any]:
+        """Upload one image's bytes; its entry in an app.bsky.embed.images embed."""
+        what = f"uploading image {n} of {of}" if of > 1 else "uploading the image"
+        out = self._call(what, lambda: self._xrpc("POST", "com.atproto.repo.uploadBlob",
+                                                  content=image.data,
+                                                  content_type=image.mime_type))
+        entry: dict[str, Any] = {"alt": image.alt_text, "image": out["blob"]}
+        size = image_size(image.data)
+        if size and size[0] > 0 and size[1] > 0:
+            entry["aspectRatio"] = {"width": size[0], "height": size[1]}
+        return entry
 
     def find_published(
         self, text: str, *, in_reply_to: str | None, not_before: datetime
@@ -274,3 +311,35 @@ class BlueskyNetwork:
 
     def post_url(self, external_id: str, author_handle: str | None = None) -> str:
         return richtext.web_url(external_id, author_handle or self.account.handle)
+
+
+def check_images(images: Sequence[Image]) -> None:
+    """Bluesky's rules for a post's images, checked before anything is uploaded."""
+    if len(images) > MAX_IMAGES:
+        raise PermanentError(f"a Bluesky post can carry at most {MAX_IMAGES} images; "
+                             f"this one has {len(images)}")
+    for image in images:
+        if len(image.data) > MAX_IMAGE_BYTES:
+            raise PermanentError(
+                f"image {image.filename} is {len(image.data):,} bytes; Bluesky takes images "
+                f"of at most {MAX_IMAGE_BYTES:,} bytes (1 MB): make it smaller and add it again")
+        if not image.alt_text.strip():
+            raise PermanentError(f"image {image.filename} has no alt text")
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, GIF or JPEG header; None when it cannot be read."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 <= len(data) and data[i] == 0xFF:
+            marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF):
+                return (int.from_bytes(data[i + 7:i + 9], "big"),
+                        int.from_bytes(data[i + 5:i + 7], "big"))
+            i += 2 + length
+    return None

@@ -29,6 +29,7 @@ log = logs.get("commsdesk.reminders")
 
 LEVELS = (75, 100)
 UNANSWERED = ("open", "claimed")
+REMINDER_CHUNK = 500  # alerts examined per query by check_reminders
 DIGEST_LINES = 25
 
 
@@ -85,33 +86,42 @@ def check_reminders(rt: Runtime) -> int:
         return 0
     t = now()
     hours = WorkingHours.from_config(cfg)
+    due: list[_Due] = []
+    # in id-ordered chunks of plain columns: with a large backlog of unanswered mentions
+    # (100,000 in bench/memory_soak.py) loading them all as ORM objects every minute
+    # took hundreds of MB at once
+    last_id = 0
     with rt.sessions() as s:
-        rows = s.execute(
-            select(Alert.id, Alert.service, Mention)
-            .join(Mention, Mention.id == Alert.mention_id)
-            .where(Alert.active.is_(True), Alert.service.is_not(None), Alert.ts.is_not(None),
-                   Mention.state.in_(UNANSWERED))).all()
-        ids = [r[0] for r in rows]
-        done: set[tuple[int, int]] = set()
-        for i in range(0, len(ids), 500):
-            done |= {(a, lvl) for a, lvl in s.execute(
+        while True:
+            rows = s.execute(
+                select(Alert.id, Alert.service, Mention.id.label("mention_id"),
+                       Mention.posted_at, Mention.fetched_at)
+                .join(Mention, Mention.id == Alert.mention_id)
+                .where(Alert.active.is_(True), Alert.service.is_not(None),
+                       Alert.ts.is_not(None), Mention.state.in_(UNANSWERED),
+                       Alert.id > last_id)
+                .order_by(Alert.id).limit(REMINDER_CHUNK)).all()
+            if not rows:
+                break
+            last_id = rows[-1].id
+            done: set[tuple[int, int]] = {(a, lvl) for a, lvl in s.execute(
                 select(SlaReminder.alert_id, SlaReminder.level)
-                .where(SlaReminder.alert_id.in_(ids[i:i + 500])))}
-        due: list[_Due] = []
-        for alert_id, service, mention in rows:
-            if all((alert_id, lvl) in done for lvl in LEVELS):
-                continue
-            sla = sla_hours(cfg, service)
-            arrived = arrival(mention)
-            reached = {}
-            for lvl in LEVELS:
-                if (alert_id, lvl) in done:
+                .where(SlaReminder.alert_id.in_([r.id for r in rows])))}
+            for row in rows:
+                alert_id = row.id
+                if all((alert_id, lvl) in done for lvl in LEVELS):
                     continue
-                at = hours.add(arrived, sla * 3600.0 * lvl / 100.0)
-                if t >= at:
-                    reached[lvl] = at
-            if reached:
-                due.append(_Due(alert_id, mention.id, reached, sla))
+                sla = sla_hours(cfg, row.service)
+                arrived = arrival(row)  # uses posted_at and fetched_at only
+                reached = {}
+                for lvl in LEVELS:
+                    if (alert_id, lvl) in done:
+                        continue
+                    at = hours.add(arrived, sla * 3600.0 * lvl / 100.0)
+                    if t >= at:
+                        reached[lvl] = at
+                if reached:
+                    due.append(_Due(alert_id, row.mention_id, reached, sla))
     sent = 0
     for d in due:
         sent += _remind(rt, d, hours, t)

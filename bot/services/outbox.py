@@ -153,7 +153,7 @@ class Outbox:
         return handled
 
     def _send(self, row_id: int) -> None:
-        with self.rt.sessions() as s:
+        with reading(self.rt.sessions) as s:
             row = s.get_one(OutboxMessage, row_id)
             call = RENDERERS[row.op](s, row, self.rt)
             channel, op = row.channel, row.op

@@ -4,14 +4,15 @@ window; the GET challenge and bad signatures (against the Graph API emulator).""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from commsdesk.models import AuditEvent, Draft, Mention
-from tests.harness import WENDY, block_texts, wait_for
+from commsdesk.models import AuditEvent, Draft, DraftImage, Mention
+from tests.harness import CARA, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
 PAGE = "1000001"
@@ -127,3 +128,82 @@ def test_page_post_and_faults(h: NetHarness, fb) -> None:
     posts = fb.by_page(PAGE)
     assert [p.message for p in posts] == ["Garden waste collections restart in March"]
     assert h.rt.network("nottscc-fb").followers() == 321
+
+
+# ------------------------------------------------------------------ images
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+def _images(h: NetHarness) -> list[DraftImage]:
+    with h.rt.sessions() as s:
+        return list(s.query(DraftImage).order_by(DraftImage.id))
+
+
+def test_image_with_alt_text_in_the_thread_is_one_photo_post(h: NetHarness, fb) -> None:
+    assert "Draft D1" in h.slack.send_command(
+        WENDY, "C0WASTE", "post nottscc-fb Autumn walks in Sherwood").json()["text"]
+    msg = h.approval_message()
+    alt = "A family walking under orange oak trees & a dog"
+    h.slack.share_file(WENDY, "C0APPROVALS", PNG, "walk.png", alt_txt=alt, thread_ts=msg["ts"])
+    wait_for(lambda: len(_images(h)) == 1, what="image stored")
+    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+    wait_for(lambda: draft_state(h) == "published", what="published")
+    h.rt.publisher.sweep()
+    [post] = fb.by_page(PAGE)
+    assert post.message == "Autumn walks in Sherwood"
+    [photo] = fb.photos_of(post)
+    assert (photo.data, photo.alt_text_custom, photo.mime_type, photo.filename) == (
+        PNG, alt, "image/png", "walk.png")
+    assert photo.published and photo.caption == "Autumn walks in Sherwood"
+    assert len(fb.requests_to("photos")) == 1 and not fb.requests_to("feed")
+    with h.rt.sessions() as s:
+        assert s.get_one(Draft, 1).published_external_id == post.id
+    actions = h.audit_actions()
+    assert actions.index("draft.image_added") < actions.index("draft.approved") \
+        < actions.index("draft.published")
+
+
+def _net(fb):  # type: ignore[no-untyped-def]
+    from commsdesk.config import parse_config
+    from commsdesk.integrations.facebook.network import FacebookNetwork
+
+    acc = parse_config({"slack": {"approvals_channel": "C0A", "default_channel": "C0B",
+                                  "approvers_usergroup": "S0C"},
+                        "accounts": [{"name": "f", "network": "facebook", "handle": "n",
+                                      "credentials": "F", "page_id": PAGE}]}).accounts[0]
+    return FacebookNetwork(acc, TOKEN, fb.root_url, "v21.0", app_secret=SECRET,
+                           sleep=lambda s: None)
+
+
+def test_several_images_are_attached_to_one_feed_post_with_their_alt_text(fb) -> None:
+    from commsdesk.integrations.base import Image, PermanentError
+
+    net = _net(fb)
+    images = [Image(PNG, "Library front door", "door.png", "image/png"),
+              Image(PNG + b"2", "Reading corner", "corner.png", "image/png")]
+    fb.inject("photos", "drop_after_commit")  # a lost answer: that photo is uploaded again
+    pub = net.publish("Westgate library reopens on Monday", images=images)
+    [post] = fb.by_page(PAGE)
+    assert pub.external_id == post.id and post.message == "Westgate library reopens on Monday"
+    photos = fb.photos_of(post)
+    assert [(p.alt_text_custom, p.data, p.published) for p in photos] == [
+        ("Library front door", PNG, False), ("Reading corner", PNG + b"2", False)]
+    uploads = fb.requests_to("photos")
+    assert [u["alt_text_custom"] for u in uploads] == [
+        "Library front door", "Library front door", "Reading corner"]
+    assert all(u["published"] == "false" and "appsecret_proof" in u for u in uploads)
+    [feed] = fb.requests_to("feed")
+    assert [json.loads(feed[f"attached_media[{i}]"]) for i in range(2)] == [
+        {"media_fbid": p.id} for p in photos]
+    assert len(fb.photos) == 3  # the orphan from the lost answer stays unpublished, unseen
+    # an attached photo cannot be attached again; replies cannot carry images
+    with pytest.raises(PermanentError, match="Invalid media_fbid"):
+        net._graph("x", "POST", f"/{PAGE}/feed", data={
+            "message": "again", "attached_media[0]": json.dumps({"media_fbid": photos[0].id})})
+    comment, _ = fb.add_comment(post, "555", "Jane Resident", "Lovely!")
+    with pytest.raises(PermanentError, match="publishes images only in new page posts"):
+        net.publish("Thank you Jane", in_reply_to=comment.id, images=images[:1])
+    assert not [c for c in fb.comments_on(comment.id) if c.author["id"] == PAGE]
+    with pytest.raises(PermanentError, match="Requires upload file"):
+        net._graph("x", "POST", f"/{PAGE}/photos", data={"caption": "no file"})

@@ -3,13 +3,20 @@ signed webhooks (`X-Hub-Signature-256`) to the bot, with the shapes of the Graph
 Webhooks docs: `{"id": ...}` on create, `{"data": [...], "paging": {...}}` on edges,
 `{"error": {"message", "type", "code", "fbtrace_id"}}` on errors, `X-App-Usage` headers.
 
-Faults per endpoint key (``feed``, ``comments``, ``messages``, ``page``): ``"429"``
+Photos: POST /{page-id}/photos (multipart ``source``, ``caption``, ``alt_text_custom``,
+``published``) answers ``{"id": photo, "post_id": post}`` for a published photo post, or
+``{"id": photo}`` for an unpublished one, which POST /{page-id}/feed can then attach
+(``attached_media[i]={"media_fbid": ...}``, each photo once).
+
+Faults per endpoint key (``feed``, ``comments``, ``messages``, ``page``, ``photos``): ``"429"``
 (Graph's code 4 "Application request limit reached"), ``"500"``/``"503"``, ``"drop"``,
 ``"malformed"``, ``"slow"``, ``"drop_after_commit"``.
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import itertools
 import json
 import re
@@ -54,6 +61,33 @@ class FbObject:
     message: str
     parent: str | None = None  # a comment's post or comment
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    photos: list[str] = field(default_factory=list)  # a post's photo ids
+
+
+@dataclass
+class FbPhoto:
+    id: str
+    page_id: str
+    data: bytes
+    mime_type: str
+    filename: str
+    alt_text_custom: str | None
+    caption: str
+    published: bool
+    post_id: str | None = None
+
+
+def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
+    """A multipart/form-data body: name -> text, or (filename, bytes, content type)."""
+    msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    fields: dict[str, Any] = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        fields[name] = ((part.get_filename(), payload, part.get_content_type())
+                        if part.get_filename() is not None else payload.decode("utf-8"))
+    return fields
 
 
 @dataclass
@@ -70,6 +104,7 @@ class FacebookEmulator(EmulatorServer):
         self.app_secret = app_secret
         self.pages: dict[str, FbPage] = {}
         self.objects: dict[str, FbObject] = {}
+        self.photos: dict[str, FbPhoto] = {}
         self.sent_messages: list[dict[str, Any]] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.faults = FaultQueue()
@@ -140,6 +175,10 @@ class FacebookEmulator(EmulatorServer):
         with self._lock:
             return [o for o in self.objects.values() if o.author["id"] == page_id]
 
+    def photos_of(self, post: FbObject) -> list[FbPhoto]:
+        with self._lock:
+            return [self.photos[i] for i in post.photos]
+
     def inject(self, endpoint: str, kind: str, times: int = 1, **params: Any) -> None:
         self.faults.add(endpoint, str(kind), times, **params)
 
@@ -153,6 +192,7 @@ class FacebookEmulator(EmulatorServer):
         table = [
             ("POST", r"/v\d+\.\d+/(\d+)/feed", "feed", self._post_feed),
             ("GET", r"/v\d+\.\d+/(\d+)/feed", "feed", self._get_edge),
+            ("POST", r"/v\d+\.\d+/(\d+)/photos", "photos", self._post_photo),
             ("POST", r"/v\d+\.\d+/([\d_]+)/comments", "comments", self._post_comment),
             ("GET", r"/v\d+\.\d+/([\d_]+)/comments", "comments", self._get_edge),
             ("POST", r"/v\d+\.\d+/(\d+|me)/messages", "messages", self._post_message),
@@ -176,6 +216,8 @@ class FacebookEmulator(EmulatorServer):
                     params.update(request.json() or {})
                 except ValueError:
                     return _error(400, "Invalid JSON", 100)
+            elif request.content_type == "multipart/form-data":
+                params.update(_multipart(request.body, request.headers.get("content-type", "")))
             else:
                 params.update(request.form())
         with self._lock:
@@ -211,12 +253,54 @@ class FacebookEmulator(EmulatorServer):
         if page_id != page.id:
             return _error(403, "(#200) The user hasn't authorized the application to perform "
                           "this action", 200)
-        if not str(params.get("message") or "").strip() and not params.get("link"):
+        attached: list[FbPhoto] = []
+        for key in sorted((k for k in params if k.startswith("attached_media[")),
+                          key=lambda k: int(k[len("attached_media["):-1] or 0)):
+            try:
+                fbid = str(json.loads(params[key])["media_fbid"])
+            except (ValueError, KeyError, TypeError):
+                return _error(400, f"(#100) param {key} must be a JSON object with media_fbid", 100)
+            photo = self.photos.get(fbid)
+            if photo is None or photo.page_id != page.id or photo.published \
+                    or photo.post_id is not None or photo in attached:
+                return _error(400, f"(#100) Invalid media_fbid: {fbid}", 100)
+            attached.append(photo)
+        if not str(params.get("message") or "").strip() and not params.get("link") \
+                and not attached:
             return _error(400, "(#100) Missing message or attachment", 100)
         if len(str(params.get("message") or "")) > 63206:
             return _error(400, "(#100) The message is too long", 100)
         post = self.add_post(page.id, str(params.get("message") or ""))
+        for photo in attached:
+            photo.post_id = post.id
+            post.photos.append(photo.id)
         return json_response({"id": post.id})
+
+    def _post_photo(self, page: FbPage, params: dict[str, Any], page_id: str) -> Response:
+        if page_id != page.id:
+            return _error(403, "(#200) The user hasn't authorized the application to perform "
+                          "this action", 200)
+        source = params.get("source")
+        if not isinstance(source, tuple) and not params.get("url"):
+            return _error(400, "(#324) Requires upload file", 324)
+        if not isinstance(source, tuple):
+            return _error(400, "(#100) url: this emulator takes uploaded files only", 100)
+        filename, data, mime = source
+        if not str(mime).startswith("image/") or not data:
+            return _error(400, "(#324) Missing or invalid image file", 324)
+        caption = str(params.get("caption") or params.get("message") or "")
+        if len(caption) > 63206:
+            return _error(400, "(#100) The message is too long", 100)
+        published = str(params.get("published", "true")).lower() not in ("false", "0")
+        photo = FbPhoto(self._next(), page.id, data, mime, filename or "",
+                        params.get("alt_text_custom"), caption, published)
+        self.photos[photo.id] = photo
+        if not published:
+            return json_response({"id": photo.id})
+        post = self.add_post(page.id, caption)
+        post.photos.append(photo.id)
+        photo.post_id = post.id
+        return json_response({"id": photo.id, "post_id": post.id})
 
     def _post_comment(self, page: FbPage, params: dict[str, Any], object_id: str) -> Response:
         target = self.objects.get(object_id)

@@ -4,14 +4,22 @@ page. Comments and messages come in by webhook (see `webhook.py`), not by pollin
 
 External ids: a comment is Graph's `<post>_<comment>` id; a Messenger message is
 `m:<sender PSID>:<timestamp ms>`, which is all a reply needs (recipient + the window).
+
+A new post may carry images, each with its alt text (`alt_text_custom`): one image is a
+photo post (POST /{page-id}/photos, multipart `source`, the text as its `caption`);
+several are uploaded unpublished (`published=false`) and then posted together with
+POST /{page-id}/feed and `attached_media`. An unpublished photo whose answer was lost is
+harmless, so those uploads are retried. Graph cannot give a photo in a comment or a
+Messenger reply its alt text, so replies with images are refused (PermanentError).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +28,7 @@ import httpx
 from commsdesk.config import AccountConfig, Settings
 from commsdesk.integrations.base import (
     Capability,
+    Image,
     MentionPage,
     PermanentError,
     Published,
@@ -56,8 +65,8 @@ def message_id(psid: str, timestamp_ms: int) -> str:
 class FacebookNetwork:
     network = "facebook"
     capabilities = frozenset(
-        {Capability.WEBHOOKS, Capability.REPLY, Capability.POST, Capability.DELETE,
-         Capability.FOLLOWERS}
+        {Capability.WEBHOOKS, Capability.REPLY, Capability.POST, Capability.MEDIA,
+         Capability.DELETE, Capability.FOLLOWERS}  # MEDIA: new posts only (see the module)
     )
     max_length = MAX_LENGTH
 
@@ -93,12 +102,13 @@ class FacebookNetwork:
 
     def _graph(self, what: str, method: str, path: str, *, params: dict[str, Any] | None = None,
                data: dict[str, Any] | None = None, body: Any = None,
+               files: dict[str, tuple[str, bytes, str]] | None = None,
                retry_lost_answers: bool = True) -> Any:
         auth = {"access_token": self._token, **({"appsecret_proof": self._proof} if self._proof else {})}
 
         def call() -> Any:
             resp = self._http.request(method, path, params={**(params or {}), **auth},
-                                      data=data, json=body)
+                                      data=data, json=body, files=files)
             if resp.status_code >= 400:
                 try:
                     error = resp.json().get("error") or {}
@@ -125,7 +135,15 @@ class FacebookNetwork:
         """Comments and messages arrive by webhook (`/webhooks/facebook`): nothing to poll."""
         return iter(())
 
-    def publish(self, text: str, *, in_reply_to: str | None = None) -> Published:
+    def publish(self, text: str, *, in_reply_to: str | None = None,
+                images: Sequence[Image] = ()) -> Published:
+        if images:
+            if in_reply_to is not None:
+                raise PermanentError(
+                    "Facebook cannot give an image in a comment or message reply its alt text, "
+                    "so commsdesk publishes images only in new page posts: remove the image "
+                    "from this reply (or post it as a new post)")
+            return self._photo_post(text, images)
         if in_reply_to is not None and in_reply_to.startswith("m:"):
             _, psid, ts = in_reply_to.split(":", 2)
             sent = datetime.fromtimestamp(int(ts) / 1000, UTC)
@@ -143,6 +161,35 @@ class FacebookNetwork:
         else:
             out = self._graph("posting to the page", "POST", f"/{self.page_id}/feed",
                               data={"message": text}, retry_lost_answers=False)
+        external_id = str(out["id"])
+        return Published(external_id, self.post_url(external_id))
+
+    def _photo_post(self, text: str, images: Sequence[Image]) -> Published:
+        for image in images:
+            if not image.alt_text.strip():
+                raise PermanentError(f"image {image.filename} has no alt text")
+        if len(text) > MAX_LENGTH:
+            raise PermanentError(f"the text is {len(text)} characters; Facebook allows "
+                                 f"{MAX_LENGTH}")
+        if len(images) == 1:
+            image = images[0]
+            out = self._graph("posting the photo to the page", "POST", f"/{self.page_id}/photos",
+                              data={"caption": text, "alt_text_custom": image.alt_text},
+                              files={"source": (image.filename, image.data, image.mime_type)},
+                              retry_lost_answers=False)
+            external_id = str(out.get("post_id") or f"{self.page_id}_{out['id']}")
+            return Published(external_id, self.post_url(external_id))
+        media: list[str] = []
+        for n, image in enumerate(images, 1):
+            out = self._graph(f"uploading image {n} of {len(images)}", "POST",
+                              f"/{self.page_id}/photos",
+                              data={"published": "false", "alt_text_custom": image.alt_text},
+                              files={"source": (image.filename, image.data, image.mime_type)})
+            media.append(str(out["id"]))
+        data = {"message": text} | {f"attached_media[{i}]": json.dumps({"media_fbid": fbid})
+                                    for i, fbid in enumerate(media)}
+        out = self._graph("posting to the page", "POST", f"/{self.page_id}/feed", data=data,
+                          retry_lost_answers=False)
         external_id = str(out["id"])
         return Published(external_id, self.post_url(external_id))
 

@@ -15,8 +15,6 @@ Faults per endpoint key (``feed``, ``comments``, ``messages``, ``page``, ``photo
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import itertools
 import json
 import re
@@ -75,19 +73,6 @@ class FbPhoto:
     caption: str
     published: bool
     post_id: str | None = None
-
-
-def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
-    """A multipart/form-data body: name -> text, or (filename, bytes, content type)."""
-    msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-    fields: dict[str, Any] = {}
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        fields[name] = ((part.get_filename(), payload, part.get_content_type())
-                        if part.get_filename() is not None else payload.decode("utf-8"))
-    return fields
 
 
 @dataclass
@@ -217,7 +202,9 @@ class FacebookEmulator(EmulatorServer):
                 except ValueError:
                     return _error(400, "Invalid JSON", 100)
             elif request.content_type == "multipart/form-data":
-                params.update(_multipart(request.body, request.headers.get("content-type", "")))
+                params.update({name: (part.filename, part.data, part.content_type)
+                               if part.filename is not None else part.text()
+                               for name, part in request.multipart().items()})
             else:
                 params.update(request.form())
         with self._lock:

@@ -16,8 +16,6 @@ Faults per endpoint key (``verify_credentials``, ``notifications``, ``status``,
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import hashlib
 import html
 import itertools
@@ -101,22 +99,6 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
     return None
-
-
-def _multipart(request: Request) -> dict[str, Any]:
-    """A multipart/form-data body: name -> text, or (filename, bytes, content type)."""
-    msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(
-        b"Content-Type: " + request.headers.get("content-type", "").encode() + b"\r\n\r\n"
-        + request.body)
-    fields: dict[str, Any] = {}
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if part.get_filename() is not None:
-            fields[name] = (part.get_filename(), part.get_payload(decode=True),
-                            part.get_content_type())
-        else:
-            fields[name] = part.get_payload(decode=True).decode("utf-8")
-    return fields
 
 
 @dataclass
@@ -339,7 +321,9 @@ class MastodonEmulator(EmulatorServer):
                 except ValueError:
                     return json_response({"error": "Invalid JSON"}, 400)
             elif request.content_type == "multipart/form-data":
-                body = _multipart(request)
+                body = {name: (part.filename, part.data, part.content_type)
+                        if part.filename is not None else part.text()
+                        for name, part in request.multipart().items()}
             else:
                 body = request.form()
                 lists = parse_qs(request.body.decode("utf-8"))

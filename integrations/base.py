@@ -19,7 +19,8 @@ class Capability(enum.StrEnum):
     WEBHOOKS = "webhooks"  # mentions arrive pushed to an HTTP endpoint as well as polled
     REPLY = "reply"
     POST = "post"
-    MEDIA = "media"
+    MEDIA = "media"  # a post can carry images with alt text
+    REPLY_MEDIA = "reply_media"  # so can a reply
     DELETE = "delete"
     FOLLOWERS = "followers"
 

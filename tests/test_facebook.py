@@ -207,3 +207,21 @@ def test_several_images_are_attached_to_one_feed_post_with_their_alt_text(fb) ->
     assert not [c for c in fb.comments_on(comment.id) if c.author["id"] == PAGE]
     with pytest.raises(PermanentError, match="Requires upload file"):
         net._graph("x", "POST", f"/{PAGE}/photos", data={"caption": "no file"})
+
+
+def test_an_image_on_a_reply_is_refused_when_shared(h: NetHarness, fb) -> None:
+    """A Facebook comment cannot carry an image with alt text: the image is refused when it
+    is shared in the thread (Capability.REPLY_MEDIA), not when the draft is published."""
+    post = fb.add_post(PAGE, "Road closures this weekend")
+    _comment, payload = fb.add_comment(post, "556", "Sam Resident", "Is Elm Road shut?")
+    assert fb.deliver(url(h), payload).status_code == 200
+    h.settle()
+    assert "Draft D1" in h.slack.send_command(WENDY, "C0WASTE", "reply M1 Yes, until Monday"
+                                              ).json()["text"]
+    msg = h.approval_message()
+    h.slack.share_file(WENDY, "C0APPROVALS", PNG, "map.png", alt_txt="A map of the closure",
+                       thread_ts=msg["ts"])
+    wait_for(lambda: "draft.image_refused" in h.audit_actions(), what="refusal audited")
+    h.settle()
+    assert any("a reply cannot carry images" in e["text"] for e in h.slack.ephemerals(WENDY))
+    assert not _images(h) and not h.slack.calls_to("url_private")

@@ -135,6 +135,7 @@ def _check(rt: Runtime, draft_id: int, user: str) -> None:
         account = s.get_one(Account, draft.account_id)
         ref, author, state, name, handle = (draft.ref, draft.author, draft.state, account.name,
                                             account.handle)
+        is_reply = draft.mention_id is not None
     if user != author and not rt.approvers.is_approver(user):
         raise ImageRefused(f"Only the author of {ref} or a comms approver can add images to it; "
                            "the image was not attached.")
@@ -146,6 +147,10 @@ def _check(rt: Runtime, draft_id: int, user: str) -> None:
         raise ImageRefused(f"{ref} is for @{handle} on {network.network}, where commsdesk "
                            "cannot publish images; the image was not attached. Draft the post "
                            "for an account whose network takes images.")
+    if is_reply and Capability.REPLY_MEDIA not in network.capabilities:
+        raise ImageRefused(f"{ref} is a reply on {network.network}, where a reply cannot carry "
+                           "images; the image was not attached. Post the image as a new post "
+                           "instead.")
 
 
 def _allowed_url(rt: Runtime, url: str) -> bool:

@@ -128,6 +128,10 @@ class Publisher:
                          "commsdesk; remove the image or draft it for another account",
                          transient=False)
             return
+        if images and in_reply_to and Capability.REPLY_MEDIA not in network.capabilities:
+            self._failed(draft_id, attempt_id, f"a reply on {network.network} cannot carry "
+                         "images; post the image as a new post instead", transient=False)
+            return
         media = {"images": images} if images else {}
         not_before = (first or now()) - timedelta(minutes=15)  # room for clock skew
         error: NetworkError | None = None

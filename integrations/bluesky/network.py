@@ -70,7 +70,7 @@ class BlueskyNetwork:
     network = "bluesky"
     capabilities = frozenset(
         {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.MEDIA,
-         Capability.DELETE, Capability.FOLLOWERS}
+         Capability.REPLY_MEDIA, Capability.DELETE, Capability.FOLLOWERS}
     )
     max_length = richtext.MAX_GRAPHEMES
 

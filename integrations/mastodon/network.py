@@ -72,7 +72,7 @@ class MastodonNetwork:
     network = "mastodon"
     capabilities = frozenset(
         {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.MEDIA,
-         Capability.DELETE, Capability.FOLLOWERS}
+         Capability.REPLY_MEDIA, Capability.DELETE, Capability.FOLLOWERS}
     )
 
     def __init__(self, account: AccountConfig, access_token: str, *, max_length: int = 500,

@@ -78,7 +78,7 @@ class XNetwork:
     network = "x"
     capabilities = frozenset(
         {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.MEDIA,
-         Capability.DELETE, Capability.FOLLOWERS}
+         Capability.REPLY_MEDIA, Capability.DELETE, Capability.FOLLOWERS}
     )
     max_length = 280
 

@@ -225,3 +225,144 @@ def test_an_image_on_a_reply_is_refused_when_shared(h: NetHarness, fb) -> None:
     h.settle()
     assert any("a reply cannot carry images" in e["text"] for e in h.slack.ephemerals(WENDY))
     assert not _images(h) and not h.slack.calls_to("url_private")
+
+
+# ------------------------------------------------------------------ polling backstop
+
+
+def _mentions(h: NetHarness) -> list[Mention]:
+    with h.rt.sessions() as s:
+        return list(s.query(Mention).order_by(Mention.id))
+
+
+def _as_fetched(m: Mention) -> tuple:
+    return (m.external_id, m.text, m.author_external_id, m.author_handle, m.author_name, m.url,
+            m.conversation_id, m.in_reply_to_external_id)
+
+
+def _facebook_polled(h: NetHarness) -> int:
+    [result] = [r for r in h.poll() if r.account == "nottscc-fb"]
+    assert result.error is None, result.error
+    return result.stored
+
+
+def test_a_comment_whose_webhook_was_lost_is_found_by_a_poll_once(h: NetHarness, fb) -> None:
+    from commsdesk.integrations.facebook.webhook import parse
+
+    post = fb.add_post(PAGE, "Bin collections over Christmas")
+    comment, payload = fb.add_comment(post, "555", "Jane Resident", "My bin was missed")
+    fb.add_comment(post, PAGE, "Nottinghamshire County Council", "Sorry Jane, bins tomorrow",
+                   parent=comment)  # the page's own reply: not a mention
+    reply, reply_payload = fb.add_comment(post, "556", "Sam Resident", "Mine too, recycling",
+                                          parent=comment)
+    assert _facebook_polled(h) == 2
+    h.settle()
+    assert len(h.alerts_in("C0WASTE")) == 2
+    stored = {m.external_id: m for m in _mentions(h)}
+    assert set(stored) == {comment.id, reply.id}
+    # exactly what the webhook would have stored for the same comments
+    for p in (payload, reply_payload):
+        [expected] = parse(p)[PAGE]
+        m = stored[expected.external_id]
+        assert _as_fetched(m) == (
+            expected.external_id, expected.text, expected.author_external_id,
+            expected.author_handle, expected.author_name, expected.url,
+            expected.conversation_id, expected.in_reply_to_external_id)
+    assert stored[reply.id].in_reply_to_external_id == comment.id
+    assert stored[comment.id].in_reply_to_external_id == post.id
+    # polling again, after a restart (the network's memory gone), and the late webhook
+    assert _facebook_polled(h) == 0
+    h.rt.network("nottscc-fb")._stored.clear()
+    assert _facebook_polled(h) == 0
+    r = fb.deliver(url(h), payload)
+    assert r.status_code == 200 and r.json()["stored"] == 0
+    h.settle()
+    assert h.count(Mention) == 2 and len(h.alerts_in("C0WASTE")) == 2
+    assert h.audit_actions().count("mention.received") == 2
+    feed = fb.requests_to("feed")
+    assert all("appsecret_proof" in p and p["access_token"] == TOKEN for p in feed)
+    assert "comments.filter(stream).order(reverse_chronological)" in feed[0]["fields"]
+
+
+def test_a_comment_delivered_by_webhook_and_then_polled_is_alerted_once(h: NetHarness,
+                                                                        fb) -> None:
+    post = fb.add_post(PAGE, "Tip opening hours")
+    comment, payload = fb.add_comment(post, "555", "Jane Resident", "Is the tip open on Sunday?")
+    assert fb.deliver(url(h), payload).json()["stored"] == 1
+    h.settle()
+    assert _facebook_polled(h) == 0
+    h.rt.network("nottscc-fb")._stored.clear()
+    assert _facebook_polled(h) == 0
+    h.settle()
+    assert [m.external_id for m in _mentions(h)] == [comment.id]
+    assert len(h.alerts_in("C0WASTE")) == 1
+    # and a reply to it can be drafted and published as before
+    h.slack.send_command(WENDY, "C0WASTE", "reply M1 Yes, 9am to 4pm")
+    h.approve()
+    wait_for(lambda: draft_state(h) == "published", what="published")
+    assert [c.message for c in fb.comments_on(comment.id)] == ["Yes, 9am to 4pm"]
+    assert _facebook_polled(h) == 0  # the page's own reply is not a mention
+
+
+def test_polling_the_feed_retries_5xx_and_rate_limits(h: NetHarness, fb) -> None:
+    post = fb.add_post(PAGE, "Recycling centres")
+    fb.add_comment(post, "555", "Jane Resident", "Which tip takes fridges?")
+    fb.inject("feed", "503")
+    fb.inject("feed", "429")
+    assert _facebook_polled(h) == 1
+    assert len(fb.requests_to("feed")) == 3
+    fb.add_comment(post, "557", "Ann Resident", "And mattresses at the tip?")
+    fb.inject("feed", "503", times=4)  # down for every attempt: the poll fails, nothing lost
+    [failed] = [r for r in h.poll() if r.account == "nottscc-fb"]
+    assert failed.error and "503" in failed.error
+    assert _facebook_polled(h) == 1
+    h.settle()
+    assert len(h.alerts_in("C0WASTE")) == 2
+
+
+def test_polling_pages_through_posts_and_comments_within_the_window(fb, monkeypatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from commsdesk.integrations.facebook import network as fbnet
+
+    monkeypatch.setattr(fbnet, "FEED_PAGE_SIZE", 2)
+    monkeypatch.setattr(fbnet, "COMMENTS_PAGE_SIZE", 2)
+    old = fb.add_post(PAGE, "Last month's news")
+    old.created = datetime.now(UTC) - timedelta(days=fbnet.POLL_DAYS + 1)
+    fb.add_comment(old, "555", "Jane Resident", "too old to poll")
+    posts = [fb.add_post(PAGE, f"post {i}") for i in range(5)]
+    expected = set()
+    for i, post in enumerate(posts):
+        for j in range(i):
+            c, _ = fb.add_comment(post, str(600 + j), f"Resident {j}", f"comment {i}.{j}")
+            expected.add(c.id)
+    net = _net(fb)
+    pages = list(net.fetch_mentions(None))
+    got = [m.external_id for p in pages for m in p.mentions]
+    assert sorted(got) == sorted(expected)  # each once, the old post's comment not read
+    feed = fb.requests_to("feed")
+    assert len(feed) == 3 and "after" not in feed[0] and feed[1]["after"]
+    cutoff = datetime.now(UTC) - timedelta(days=fbnet.POLL_DAYS)
+    assert abs(int(feed[0]["since"]) - cutoff.timestamp()) < 60
+    more = fb.requests_to("comments")
+    assert more and all(p["filter"] == "stream" and p["order"] == "reverse_chronological"
+                        for p in more)
+    assert list(net.fetch_mentions(got[0])) == []  # everything yielded was consumed: stored
+    # usage headers at the limit: the pass stops after the first answer (the next reads on)
+    monkeypatch.setattr(fbnet, "MAX_USAGE_PERCENT", 0)
+    net._stored.clear()
+    before = len(fb.requests)
+    assert len([m for p in net.fetch_mentions(None) for m in p.mentions]) == 2 + 2
+    assert len(fb.requests) - before == 1
+
+
+def test_usage_headers_near_the_limit_end_the_pass_and_set_the_wait() -> None:
+    from commsdesk.integrations.facebook.network import _usage
+
+    headers = httpx.Headers({
+        "X-App-Usage": json.dumps({"call_count": 12, "total_cputime": 3, "total_time": 4}),
+        "X-Business-Use-Case-Usage": json.dumps({PAGE: [{
+            "type": "pages", "call_count": 97, "total_cputime": 10, "total_time": 10,
+            "estimated_time_to_regain_access": 5}]})})
+    assert _usage(headers) == (97.0, 300.0)
+    assert _usage(httpx.Headers({"X-Page-Usage": "not json"})) == (0.0, None)

@@ -8,13 +8,24 @@ Photos: POST /{page-id}/photos (multipart ``source``, ``caption``, ``alt_text_cu
 ``{"id": photo}`` for an unpublished one, which POST /{page-id}/feed can then attach
 (``attached_media[i]={"media_fbid": ...}``, each photo once).
 
+Edges (GET /{page-id}/feed, GET /{object-id}/comments) answer newest first for the feed
+and as ``order`` says for comments (``chronological`` by default; ``filter=stream`` on a
+post gives replies to comments too, ``toplevel`` only direct ones), honour ``since``/
+``until`` (unix seconds) and ``limit``, and page with opaque ``paging.cursors`` plus a
+``paging.next`` URL while more remain (``after=`` reads on). ``fields`` may nest a post's
+comments as Graph's field expansion does:
+``comments.filter(stream).order(reverse_chronological).limit(100){id,from,message,
+created_time,parent}``; a reply's ``parent`` is the comment it answers.
+
 Faults per endpoint key (``feed``, ``comments``, ``messages``, ``page``, ``photos``): ``"429"``
-(Graph's code 4 "Application request limit reached"), ``"500"``/``"503"``, ``"drop"``,
+(Graph's code 4 "Application request limit reached", with an ``X-Business-Use-Case-Usage``
+header at 100%), ``"500"``/``"503"``, ``"drop"``,
 ``"malformed"``, ``"slow"``, ``"drop_after_commit"``.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -49,6 +60,21 @@ def _error(status: int, message: str, code: int, kind: str = "OAuthException",
 
 def _fbtime(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{index}".encode()).decode()
+
+
+def _offset(cursor: Any) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(str(cursor).encode()).decode()
+        return int(text.partition("offset:")[2])
+    except ValueError:
+        return None
+
+
+_NESTED_COMMENTS = re.compile(r"comments((?:\.\w+\([^)]*\))*)(?:\{([^}]*)\})?")
 
 
 @dataclass
@@ -95,6 +121,7 @@ class FacebookEmulator(EmulatorServer):
         self.faults = FaultQueue()
         self._lock = threading.RLock()
         self._ids = itertools.count(100_000_000_001)
+        self._path = ""  # the path of the request being answered (for paging.next)
 
     def _next(self) -> str:
         return str(next(self._ids))
@@ -221,20 +248,22 @@ class FacebookEmulator(EmulatorServer):
             if transport is not None:
                 return transport
             if fault.kind == "429":
-                return _error(400, "(#4) Application request limit reached", 4)
+                limited = _error(400, "(#4) Application request limit reached", 4)
+                limited.headers["X-Business-Use-Case-Usage"] = json.dumps({page.id: [{
+                    "type": "pages", "call_count": 100, "total_cputime": 12, "total_time": 20,
+                    "estimated_time_to_regain_access": 1}]})
+                return limited
             if fault.kind in {"500", "502", "503", "504"}:
                 return _error(int(fault.kind), "An unexpected error has occurred. Please retry "
                               "your request later.", 2, "OAuthException")
             drop_after = fault.kind == "drop_after_commit"
         with self._lock:
+            self._path = request.path
             response = handler(page, params, *args)
         if drop_after:
             return Response(drop=True)
         response.headers.update(usage)
         return response
-
-    def _obj_json(self, o: FbObject) -> dict[str, Any]:
-        return {"id": o.id, "message": o.message, "from": o.author, "created_time": _fbtime(o.created)}
 
     def _post_feed(self, page: FbPage, params: dict[str, Any], page_id: str) -> Response:
         if page_id != page.id:
@@ -314,14 +343,74 @@ class FacebookEmulator(EmulatorServer):
                                    "messaging_type": params["messaging_type"], "mid": mid})
         return json_response({"recipient_id": recipient, "message_id": mid})
 
+    def _post_of(self, o: FbObject) -> FbObject | None:
+        while o.kind == "comment" and o.parent in self.objects:
+            o = self.objects[o.parent]
+        return o if o.kind == "post" else None
+
+    def _comments(self, target: FbObject, *, stream: bool, reverse: bool) -> list[FbObject]:
+        if stream and target.kind == "post":
+            items = [o for o in self.objects.values()
+                     if o.kind == "comment" and self._post_of(o) is target]
+        else:
+            items = self.comments_on(target.id)
+        items.sort(key=lambda o: (o.created, int(o.id.rpartition("_")[2])), reverse=reverse)
+        return items
+
+    def _page_of(self, items: list[FbObject], params: dict[str, Any], fields: str | None,
+                 url: str) -> dict[str, Any]:
+        """Graph's `{"data": [...], "paging": {"cursors", "next"?}}` for one page."""
+        limit = max(1, min(100, int(params.get("limit") or 25)))
+        start = _offset(params["after"]) + 1 if params.get("after") else 0
+        chunk = items[start:start + limit]
+        out: dict[str, Any] = {"data": [self._obj_json(o, fields) for o in chunk]}
+        if chunk:
+            end = start + len(chunk) - 1
+            out["paging"] = {"cursors": {"before": _cursor(start), "after": _cursor(end)}}
+            if end + 1 < len(items):
+                out["paging"]["next"] = (f"{self.root_url}{url}?limit={limit}"
+                                         f"&after={_cursor(end)}")
+        return out
+
     def _get_edge(self, page: FbPage, params: dict[str, Any], object_id: str) -> Response:
+        since = int(params["since"]) if params.get("since") else None
+        until = int(params["until"]) if params.get("until") else None
+        fields = params.get("fields")
         if object_id in self.pages:
             items = [o for o in self.objects.values() if o.kind == "post" and o.author["id"] == object_id]
+            items.sort(key=lambda o: (o.created, int(o.id.rpartition("_")[2])), reverse=True)
         else:
-            items = self.comments_on(object_id)
-        items.sort(key=lambda o: o.created, reverse=True)
-        return json_response({"data": [self._obj_json(o) for o in items[:int(params.get("limit", 25))]],
-                              "paging": {"cursors": {"before": "QVFI", "after": "QVFJ"}}})
+            target = self.objects.get(object_id)
+            if target is None:
+                return _error(400, f"(#100) Object with ID '{object_id}' does not exist", 100,
+                              "GraphMethodException", 33)
+            items = self._comments(target, stream=params.get("filter") == "stream",
+                                   reverse=params.get("order") == "reverse_chronological")
+        items = [o for o in items if (since is None or o.created.timestamp() >= since)
+                 and (until is None or o.created.timestamp() <= until)]
+        return json_response(self._page_of(items, params, fields, self._path))
+
+    def _obj_json(self, o: FbObject, fields: str | None = None) -> dict[str, Any]:
+        out = {"id": o.id, "message": o.message, "from": o.author,
+               "created_time": _fbtime(o.created)}
+        if not fields:
+            return out
+        parent = self.objects.get(o.parent or "")
+        if o.kind == "comment" and parent is not None and parent.kind == "comment" \
+                and re.search(r"(^|,)parent(,|$)", fields):
+            out["parent"] = {"id": parent.id, "message": parent.message, "from": parent.author,
+                             "created_time": _fbtime(parent.created)}
+        nested = _NESTED_COMMENTS.search(fields) if o.kind == "post" else None
+        if nested is not None:
+            mods = dict(re.findall(r"\.(\w+)\(([^)]*)\)", nested.group(1) or ""))
+            comments = self._comments(o, stream=mods.get("filter") == "stream",
+                                      reverse=mods.get("order") == "reverse_chronological")
+            if comments:  # Graph leaves the field out when there are none
+                version = self._path.split("/")[1] if self._path.count("/") > 1 else "v21.0"
+                out["comments"] = self._page_of(
+                    comments, {"limit": mods.get("limit") or 25}, nested.group(2) or "id",
+                    f"/{version}/{o.id}/comments")
+        return out
 
     def _get_page(self, page: FbPage, params: dict[str, Any], page_id: str) -> Response:
         target = self.pages.get(page_id)

@@ -1,6 +1,7 @@
 """A Facebook Page behind the `Network` interface: the Graph API over httpx, with a pinned
 version (`FACEBOOK_GRAPH_VERSION`) at `FACEBOOK_GRAPH_BASE_URL`, one page access token per
-page. Comments and messages come in by webhook (see `webhook.py`), not by polling.
+page. Comments and messages come in by webhook (see `webhook.py`); page comments are also
+polled as a backstop for lost deliveries (`fetch_mentions`, below).
 
 External ids: a comment is Graph's `<post>_<comment>` id; a Messenger message is
 `m:<sender PSID>:<timestamp ms>`, which is all a reply needs (recipient + the window).
@@ -11,6 +12,27 @@ several are uploaded unpublished (`published=false`) and then posted together wi
 POST /{page-id}/feed and `attached_media`. An unpublished photo whose answer was lost is
 harmless, so those uploads are retried. Graph cannot give a photo in a comment or a
 Messenger reply its alt text, so replies with images are refused (PermanentError).
+
+Polling (the backstop): GET /{page-id}/feed?since=<now - POLL_DAYS> with each post's
+comments nested (`comments.filter(stream).order(reverse_chronological)`, so replies to
+comments too), paged with `paging.cursors.after` while `paging.next` is there, and a post's
+further comments with GET /{post-id}/comments. Each comment becomes the very
+`FetchedMention` the webhook builds (`comment_mention`), so a comment that arrives both
+ways is stored once: the unique (network, external_id) decides.
+
+The cursor. `services/polling` stores as the cursor the greatest external id a pass
+yielded, and the external id must be Graph's comment id (`<post>_<comment>`, what the
+webhook stores and what a reply is posted to), which does not sort by time. So here the
+cursor and the external id are one thing that cannot be a time, and `since_id` is
+deliberately not used as a filter (filtering on it would lose comments). Instead every
+pass re-reads a bounded window (posts of the last POLL_DAYS days) and relies on the
+database: storing is idempotent on (network, external_id), mentions are never deleted
+(retention blanks them), so a comment seen again is never stored or alerted again. To
+keep a pass cheap, the network remembers in memory the ids it yielded in pages that were
+then stored (the generator resumes after a `yield` only once the poller has stored that
+page) and does not yield them again; after a restart that memory is empty and one pass
+re-yields the window, which the database absorbs. Comments on posts older than
+POLL_DAYS are left to the webhook.
 """
 
 from __future__ import annotations
@@ -25,9 +47,11 @@ from typing import Any
 
 import httpx
 
+from commsdesk import logs
 from commsdesk.config import AccountConfig, Settings
 from commsdesk.integrations.base import (
     Capability,
+    FetchedMention,
     Image,
     MentionPage,
     PermanentError,
@@ -39,14 +63,91 @@ MAX_LENGTH = 63_206
 MESSAGING_WINDOW = timedelta(hours=24)
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80001}  # Graph's "request limit reached" family
 TRANSIENT_CODES = {1, 2}  # unknown error / service temporarily unavailable
+POLL_DAYS = 14  # the backstop reads comments on posts from the last 14 days
+FEED_PAGE_SIZE = 25  # posts per feed page
+COMMENTS_PAGE_SIZE = 100  # comments per post per page
+MAX_USAGE_PERCENT = 90  # X-App-Usage / X-Page-Usage / BUC above this: end the pass early
+COMMENT_FIELDS = "id,from,message,created_time,parent"
+USAGE_HEADERS = ("x-app-usage", "x-page-usage", "x-business-use-case-usage")
+
+log = logs.get("commsdesk.facebook")
 
 
 class GraphError(Exception):
-    def __init__(self, status: int, error: dict[str, Any]):
+    def __init__(self, status: int, error: dict[str, Any], *, wait: float | None = None):
         super().__init__(f"{status} {error.get('message')}")
         self.status = status
         self.code = int(error.get("code") or 0)
         self.message = str(error.get("message") or "")
+        self.wait = wait  # seconds until access is regained, when the headers say
+
+
+def _usage(headers: httpx.Headers) -> tuple[float, float | None]:
+    """The highest usage percentage in Graph's rate-limit headers (X-App-Usage,
+    X-Page-Usage, X-Business-Use-Case-Usage) and the seconds until access is regained
+    (`estimated_time_to_regain_access`, minutes), when any header says."""
+    highest, regain = 0.0, None
+
+    def scan(stats: Any) -> None:
+        nonlocal highest, regain
+        if isinstance(stats, list):
+            for item in stats:
+                scan(item)
+        elif isinstance(stats, dict):
+            for key, value in stats.items():
+                if isinstance(value, (dict, list)):
+                    scan(value)
+                elif key in ("call_count", "total_cputime", "total_time") \
+                        and isinstance(value, (int, float)):
+                    highest = max(highest, float(value))
+                elif key == "estimated_time_to_regain_access" and isinstance(value, (int, float)) \
+                        and value > 0:
+                    regain = max(regain or 0.0, float(value) * 60)
+
+    for name in USAGE_HEADERS:
+        raw = headers.get(name)
+        if raw:
+            try:
+                scan(json.loads(raw))
+            except ValueError:
+                continue
+    return highest, regain
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Graph's `created_time` ("2024-05-01T10:00:00+0000")."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
+
+
+def comment_url(post_id: str, comment_id: str) -> str:
+    return (f"https://www.facebook.com/{post_id}"
+            f"?comment_id={comment_id.partition('_')[2] or comment_id}")
+
+
+def comment_mention(page_id: str, *, post_id: str, comment_id: str, message: str | None,
+                    author: dict[str, Any] | None, posted_at: datetime | None,
+                    parent_id: str | None) -> FetchedMention | None:
+    """One comment as a mention, the same whether it came by webhook or by a poll (the
+    external id is Graph's comment id); None for the page's own comments."""
+    author = author or {}
+    if str(author.get("id")) == page_id:
+        return None
+    return FetchedMention(
+        external_id=comment_id,
+        text=str(message or ""),
+        author_external_id=str(author.get("id")) if author.get("id") else None,
+        author_handle=None,
+        author_name=author.get("name"),
+        url=comment_url(post_id, comment_id),
+        posted_at=posted_at,
+        conversation_id=post_id or None,
+        in_reply_to_external_id=parent_id or post_id or None,
+    )
 
 
 def build(account: AccountConfig, settings: Settings) -> FacebookNetwork:
@@ -65,9 +166,9 @@ def message_id(psid: str, timestamp_ms: int) -> str:
 class FacebookNetwork:
     network = "facebook"
     capabilities = frozenset(
-        {Capability.WEBHOOKS, Capability.REPLY, Capability.POST, Capability.MEDIA,
-         Capability.DELETE, Capability.FOLLOWERS}  # MEDIA: new posts only (see the module)
-    )
+        {Capability.WEBHOOKS, Capability.READ_MENTIONS, Capability.REPLY, Capability.POST,
+         Capability.MEDIA, Capability.DELETE, Capability.FOLLOWERS}
+    )  # MEDIA: new posts only; READ_MENTIONS: page comments, polled as a backstop
     max_length = MAX_LENGTH
 
     def __init__(self, account: AccountConfig, page_token: str, base_url: str, version: str, *,
@@ -83,13 +184,16 @@ class FacebookNetwork:
         self.max_attempts = max_attempts
         self.max_wait_seconds = max_wait_seconds
         self._sleep = sleep
+        self._stored: dict[str, datetime] = {}  # comment id -> its post's time (see the module)
+        self._usage = 0.0  # the highest percentage in the last answer's usage headers
 
     # ------------------------------------------------------------ plumbing
 
     def _classify(self, exc: BaseException) -> Verdict | None:
         if isinstance(exc, GraphError):
             if exc.code in RATE_LIMIT_CODES or exc.status == 429:
-                return Verdict("rate_limited", exc.message, wait=60.0)
+                return Verdict("rate_limited", exc.message,
+                               wait=exc.wait if exc.wait is not None else 60.0)
             if exc.status >= 500 or exc.code in TRANSIENT_CODES:
                 return Verdict("transient", f"Facebook answered {exc.status}: {exc.message}")
             return Verdict("permanent", f"Facebook answered {exc.status} (code {exc.code}): "
@@ -109,12 +213,13 @@ class FacebookNetwork:
         def call() -> Any:
             resp = self._http.request(method, path, params={**(params or {}), **auth},
                                       data=data, json=body, files=files)
+            self._usage, regain = _usage(resp.headers)
             if resp.status_code >= 400:
                 try:
                     error = resp.json().get("error") or {}
                 except ValueError:
                     error = {"message": resp.reason_phrase}
-                raise GraphError(resp.status_code, error)
+                raise GraphError(resp.status_code, error, wait=regain)
             return resp.json()
 
         return Retrier("Facebook", self._classify, max_attempts=self.max_attempts,
@@ -132,8 +237,73 @@ class FacebookNetwork:
         return str(page["id"])
 
     def fetch_mentions(self, since_id: str | None) -> Iterator[MentionPage]:
-        """Comments and messages arrive by webhook (`/webhooks/facebook`): nothing to poll."""
-        return iter(())
+        """Comments by others on the page's posts of the last POLL_DAYS days, one page per
+        post with any not yet stored. `since_id` is not a time here and is not used as a
+        filter: see "The cursor" in the module docstring. (Messenger messages have no
+        polling endpoint a page token may read; they stay webhook-only.)"""
+        cutoff = datetime.now(UTC) - timedelta(days=POLL_DAYS)
+        for key, posted in list(self._stored.items()):
+            if posted < cutoff:
+                del self._stored[key]
+        nested = (f"comments.filter(stream).order(reverse_chronological)"
+                  f".limit({COMMENTS_PAGE_SIZE}){{{COMMENT_FIELDS}}}")
+        params: dict[str, Any] = {"fields": f"id,created_time,{nested}",
+                                  "since": int(cutoff.timestamp()), "limit": FEED_PAGE_SIZE}
+        while True:
+            feed = self._graph("reading the page's recent posts", "GET",
+                               f"/{self.page_id}/feed", params=params)
+            posts = feed.get("data") or []
+            old = 0
+            for post in posts:
+                post_time = parse_time(post.get("created_time"))
+                if post_time is not None and post_time < cutoff:
+                    old += 1  # `since` should have left it out (a pinned post?)
+                    continue
+                mentions = [m for m in self._post_comments(post)
+                            if m.external_id not in self._stored]
+                if mentions:
+                    yield MentionPage(mentions)
+                    # resumed: the poller has stored that page
+                    for m in mentions:
+                        self._stored[m.external_id] = post_time or datetime.now(UTC)
+            if old == len(posts) or self._paused("the page's posts"):
+                return
+            paging = feed.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not paging.get("next") or not after:
+                return
+            params = {**params, "after": after}
+
+    def _post_comments(self, post: dict[str, Any]) -> Iterator[FetchedMention]:
+        post_id = str(post["id"])
+        edge = post.get("comments") or {}
+        while True:
+            for c in edge.get("data") or []:
+                mention = comment_mention(
+                    self.page_id, post_id=post_id, comment_id=str(c["id"]),
+                    message=c.get("message"), author=c.get("from"),
+                    posted_at=parse_time(c.get("created_time")),
+                    parent_id=str((c.get("parent") or {}).get("id") or "") or None)
+                if mention is not None:
+                    yield mention
+            paging = edge.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not edge.get("data") or not paging.get("next") or not after \
+                    or self._paused("a post's comments"):
+                return
+            edge = self._graph("reading a post's comments", "GET", f"/{post_id}/comments",
+                               params={"fields": COMMENT_FIELDS, "filter": "stream",
+                                       "order": "reverse_chronological",
+                                       "limit": COMMENTS_PAGE_SIZE, "after": after})
+
+    def _paused(self, what: str) -> bool:
+        """Graph's usage headers near the limit: stop this pass early (the next one reads
+        the window again, so nothing is skipped)."""
+        if self._usage < MAX_USAGE_PERCENT:
+            return False
+        log.warning("facebook usage near the rate limit: polling stops early", reading=what,
+                    usage_percent=self._usage)
+        return True
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
                 images: Sequence[Image] = ()) -> Published:

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from commsdesk import logs
 from commsdesk.integrations.base import FetchedMention
-from commsdesk.integrations.facebook.network import message_id
+from commsdesk.integrations.facebook.network import comment_mention, message_id
 
 log = logs.get("commsdesk.facebook")
 
@@ -38,10 +38,6 @@ def signature_ok(app_secret: str | None, body: bytes, header: str | None) -> boo
     if not app_secret or not header:
         return False
     return hmac.compare_digest(signature(app_secret, body), header.strip())
-
-
-def _comment_url(post_id: str, comment_id: str) -> str:
-    return f"https://www.facebook.com/{post_id}?comment_id={comment_id.partition('_')[2] or comment_id}"
 
 
 def parse(payload: Any) -> dict[str, list[FetchedMention]]:
@@ -59,22 +55,16 @@ def parse(payload: Any) -> dict[str, list[FetchedMention]]:
             if (change.get("field") != "feed" or value.get("item") != "comment"
                     or value.get("verb") != "add" or not value.get("comment_id")):
                 continue
-            author = value.get("from") or {}
-            if str(author.get("id")) == page_id:
-                continue  # the page's own comments
             created = value.get("created_time")
-            parent = str(value.get("parent_id") or value.get("post_id") or "") or None
-            found.append(FetchedMention(
-                external_id=str(value["comment_id"]),
-                text=str(value.get("message") or ""),
-                author_external_id=str(author.get("id")) if author.get("id") else None,
-                author_handle=None,
-                author_name=author.get("name"),
-                url=_comment_url(str(value.get("post_id") or ""), str(value["comment_id"])),
+            # the same mention a poll builds for this comment (network.fetch_mentions)
+            mention = comment_mention(
+                page_id, post_id=str(value.get("post_id") or ""),
+                comment_id=str(value["comment_id"]), message=value.get("message"),
+                author=value.get("from"),
                 posted_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
-                conversation_id=str(value.get("post_id") or "") or None,
-                in_reply_to_external_id=parent,
-            ))
+                parent_id=str(value.get("parent_id") or "") or None)
+            if mention is not None:  # None: the page's own comments
+                found.append(mention)
         for event in entry.get("messaging") or []:
             message = event.get("message") or {}
             sender = str((event.get("sender") or {}).get("id") or "")

@@ -1,11 +1,13 @@
 """Facebook Pages (Graph API over httpx): feed comments and Messenger messages arrive by
-webhook (`/webhooks/facebook`, signed with the app secret); replies to comments, replies
-to messages inside the 24-hour messaging window, and page posts go out."""
+webhook (`/webhooks/facebook`, signed with the app secret), and comments on the last
+fortnight's posts are also polled as a backstop for lost deliveries; replies to comments,
+replies to messages inside the 24-hour messaging window, and page posts go out."""
 
 from commsdesk.integrations.base import CredentialSpec
 
 CREDENTIALS = CredentialSpec(
     prefix="FACEBOOK", parts=("PAGE_ACCESS_TOKEN",), shared=("FACEBOOK_APP_SECRET",),
     purpose="a page access token (pages_manage_engagement, pages_manage_posts, "
-            "pages_messaging), needed to reply and to post",
+            "pages_messaging, pages_read_engagement, pages_read_user_content), needed to "
+            "reply, to post and to poll comments",
 )

@@ -213,9 +213,8 @@ class Breakdown:
         bolt.dispatch = dispatch  # type: ignore[method-assign]
         executor.submit = submit  # type: ignore[method-assign]
 
-        # the ASGI handler's hops into worker threads (replay check, Bolt dispatch)
+        # the ASGI handler's hops into worker threads (Bolt dispatch of commands)
         self.hops: list[tuple[str, str, float, float, float]] = []  # phase, fn, in, run, out
-        self.pool_out: list[tuple[str, int]] = []  # connections checked out at a replay check
         real_rtp = server_module.run_in_threadpool
 
         async def run_in_threadpool(fn: Any, *a: Any, **kw: Any) -> Any:
@@ -229,9 +228,6 @@ class Breakdown:
                 finally:
                     marks["end"] = time.perf_counter()
 
-            if name == "first_sight":
-                with self._lock:
-                    self.pool_out.append((phase, h.engine.pool.checkedout()))
             t_call = time.perf_counter()
             try:
                 return await real_rtp(timed, *a, **kw)
@@ -254,14 +250,9 @@ class Breakdown:
                 run = [w[3] for w in self.waits if w[0] == phase and w[1] == kind]
                 if not d:
                     continue
-                replay = [hp[3] for hp in self.hops if hp[0] == phase
-                          and hp[1] == "first_sight"]
                 hop = [hp[2] + hp[4] for hp in self.hops if hp[0] == phase]
-                pool = [c for ph, c in self.pool_out if ph == phase]
-                size = self.h.engine.pool.size() + max(0, self.h.engine.pool._max_overflow)  # type: ignore[attr-defined]
-                busy = f"{sum(c >= size for c in pool) / len(pool):.0%}" if pool else "-"
-                out.append([phase, kind, len(d), _pp(replay), busy, _pp(hop), _pp(d), _pp(q),
-                            _pp(run)])
+                out.append([phase, kind, len(d), _pp(hop) if kind == "command" else "-",
+                            _pp(d), _pp(q), _pp(run)])
         return out
 
 
@@ -455,15 +446,12 @@ def main(argv: list[str] | None = None) -> int:
                  "p99 / 3,000 ms limit", "non-200", "target"], rows))
     print()
     if breakdown_rows:
-        print("inside the bot, p50 / p99 ms: replay check = server.first_sight (a write "
-              "transaction before dispatch); thread hops = waiting to enter and leave "
-              "starlette's worker threads; dispatch = Bolt's App.dispatch (incl. waiting for "
-              "ack); queued = waiting for a Bolt listener thread; listener = the listener; "
-              "pool exhausted = share of replay checks that found every pooled database "
-              "connection checked out")
-        print(table(["phase", "request", "n", "replay check", "pool exhausted at check",
-                     "thread hops", "dispatch",
-                     "queued", "listener"], breakdown_rows))
+        print("inside the bot, p50 / p99 ms: thread hops = waiting to enter and leave "
+              "starlette's worker threads (commands only: events are dispatched on the event "
+              "loop); dispatch = Bolt's App.dispatch (incl. waiting for ack); queued = waiting "
+              "for a Bolt listener thread; listener = the listener")
+        print(table(["phase", "request", "n", "thread hops", "dispatch", "queued", "listener"],
+                    breakdown_rows))
         print()
     print(table(["db", "approvals", "p50 ms", "p90 ms", "max ms", "target", "exactly once"],
                 post_rows))

@@ -123,6 +123,7 @@ def test_inserted_row_is_named(engine: sa.Engine) -> None:
     "DELETE FROM audit_events WHERE id = 13",
     "DELETE FROM audit_events WHERE id = 10",  # the first record of a range
     "UPDATE audit_events SET prev_hash = 'x' WHERE id = 21",
+    "UPDATE audit_events SET id = 2000000000 WHERE id = 23",  # far beyond the rest
 ])
 def test_parallel_ranges_name_the_same_record(engine: sa.Engine, tamper: str | None) -> None:
     """Ranges verified by several processes report what one walk in id order reports."""

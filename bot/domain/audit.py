@@ -289,9 +289,9 @@ def verify(session: Session, batch: int = _VERIFY_CHUNK,
     if lo_hi[0] is None:
         return VerifyResult(True, 0)
     first, last = min(1, lo_hi[0]), lo_hi[1]
-    ranges = [(lo, min(lo + batch, last + 1)) for lo in range(first, last + 1, batch)]
+    ranges = _ranges(conn, first, last, batch)
     url = conn.engine.url
-    if workers > 1 and len(ranges) > 1 and not (
+    if workers > 1 and last - first >= batch and not (
             url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")):
         results = _verify_parallel(url.render_as_string(hide_password=False), ranges,
                                    workers, progress)
@@ -305,7 +305,21 @@ def verify(session: Session, batch: int = _VERIFY_CHUNK,
     return VerifyResult(True, checked)
 
 
-def _verify_serial(conn: Any, ranges: list[tuple[int, int]],
+def _ranges(conn: Any, first: int, last: int, batch: int) -> Iterator[tuple[int, int]]:
+    """Id ranges of `batch` records each (cut where the records are, not by id arithmetic:
+    a forged record with a huge id must not mean millions of empty ranges)."""
+    lo = first
+    while True:
+        cut = conn.execute(select(AuditEvent.id).where(AuditEvent.id >= lo)
+                           .order_by(AuditEvent.id).offset(batch).limit(1)).scalar()
+        if cut is None:
+            yield lo, last + 1
+            return
+        yield lo, cut
+        lo = cut
+
+
+def _verify_serial(conn: Any, ranges: Iterator[tuple[int, int]],
                    progress: Callable[[int], None] | None) -> Iterator[tuple[int, _Bad | None]]:
     for lo, hi in ranges:
         n, bad = _verify_range(conn, lo, hi)
@@ -316,18 +330,26 @@ def _verify_serial(conn: Any, ranges: list[tuple[int, int]],
             progress(n)
 
 
-def _verify_parallel(url: str, ranges: list[tuple[int, int]], workers: int,
+def _verify_parallel(url: str, ranges: Iterator[tuple[int, int]], workers: int,
                      progress: Callable[[int], None] | None
                      ) -> Iterator[tuple[int, _Bad | None]]:
     import multiprocessing
+    from collections import deque
 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ctx.Pool(workers) as pool:  # leaving it (first failure) terminates the rest
-        pending = [pool.apply_async(_verify_range_in_worker, (url, lo, hi))
-                   for lo, hi in ranges]
-        for res in pending:  # in id order, so progress and the first failure are too
-            n, bad = res.get()
+        pending: deque[Any] = deque()
+        while True:
+            while len(pending) < 4 * workers:  # a few ranges queued ahead per process
+                span = next(ranges, None)
+                if span is None:
+                    break
+                pending.append(pool.apply_async(_verify_range_in_worker, (url, *span)))
+            if not pending:
+                return
+            # in id order, so progress and the first failure are too
+            n, bad = pending.popleft().get()
             yield n, bad
             if bad is not None:
                 return

@@ -94,7 +94,7 @@ class PromptOutbox(outbox_module.Outbox):
 
 
 def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
-        whatif: bool = False, replicas: int = 1) -> dict[str, Any]:
+        whatif: bool = False, replicas: int = 1, slack_window: float = 1.0) -> dict[str, Any]:
     config = burst_config(channels)
     rng = random.Random(7)
     base = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
@@ -111,6 +111,7 @@ def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
     slack = SlackEmulator(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     slack.start()
     slack.enforce_rate_limits = True  # 429 + Retry-After beyond 3 posts/s/channel
+    slack.rate_limit_window = slack_window  # 3.0: 3 posts per 3 s, i.e. 1/s sustained
     for cid in [DEFAULT_CHANNEL, "C0APPROVALS", *channel_of.values()]:
         slack.add_channel(cid, cid.lower())
     stop = threading.Event()
@@ -262,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                     metavar=f"1..{len(SERVICES)}")
     ap.add_argument("--loop", choices=["run_forever", "drain"], default="run_forever")
     ap.add_argument("--profile", action="store_true", help="cProfile the outbox loop")
+    ap.add_argument("--slack-window", type=float, default=1.0,
+                    help="the emulator allows 3 posts per this many seconds per channel "
+                         "(default 1.0; 3.0 models Slack's 1/s sustained with bursts of 3)")
     ap.add_argument("--replicas", type=int, default=1,
                     help="N > 1: run the burst with one outbox, then with N (each its own "
                          "Runtime and engine, as N `serve` replicas; PostgreSQL only) and "
@@ -285,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         load_start = wait_quiet()
         for whatif in ([False, True] if args.whatif_prompt_wait else [False]):
             for reps in sorted({1, args.replicas}):
-                r = run(kind, args.n, args.channels, args.loop, args.profile, whatif, reps)
+                r = run(kind, args.n, args.channels, args.loop, args.profile, whatif, reps,
+                        args.slack_window)
                 by_replicas[reps] = r
                 label = kind + (" (what-if: prompt wait)" if whatif else "") + (
                     f", {reps} replica(s)" if args.replicas > 1 else "")

@@ -313,7 +313,11 @@ def ack_phase(h: Harness, mode: str, clients: int, per_client: int,
     rows.append(_row(kind, mode, "/social post", lat, bad, wall))
     if bd is not None:
         bd.phase = ""
-    wait_for(lambda: count_state(h, "pending") >= before + total, 60, "drafts stored")
+    try:
+        wait_for(lambda: count_state(h, "pending") >= before + total, 60, "drafts stored")
+    except AssertionError:
+        raise SystemExit(f"{count_state(h, 'pending') - before} drafts stored for {total} "
+                         f"/social requests ({bad} answered other than 200): {rows[-1]}") from None
     settle(h)  # every approval message posted, so each has a ts to react to
     pending = [d for d in drafts_in(h, "pending") if d[2]][:total]
     if len(pending) < total:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from commsdesk import logs
+from commsdesk import logs, memory
 from commsdesk.runtime import Runtime
 from commsdesk.services.outbox import Outbox
 from commsdesk.services.polling import poll_account
@@ -54,6 +54,9 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
     for job_id, seconds, job in JOBS:
         scheduler.add_job(job, "interval", args=[rt], seconds=seconds, id=job_id,
                           max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+    # freed memory back to the OS after bursts (see memory.py)
+    scheduler.add_job(memory.trim, "interval", seconds=60, id="memory-trim",
+                      max_instances=1, coalesce=True)
     if rt.settings.config.retention.days > 0:
         from commsdesk.services import retention
 

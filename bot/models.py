@@ -136,7 +136,8 @@ class OutboxMessage(Base):
     """A Slack message waiting to be delivered, drained per channel within rate limits."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_channel", "status", "channel", "id"),)
+    __table_args__ = (Index("ix_outbox_status_channel", "status", "channel", "id"),
+                      Index("ix_outbox_channel_sent_at", "channel", "sent_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))

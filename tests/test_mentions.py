@@ -215,3 +215,38 @@ def test_missing_channel_is_reported_and_delivered_after_a_fix(h: Harness) -> No
         s.commit()
     h.rt.kick_outbox()
     wait_for(lambda: h.alerts_in("C0WASTE"), what="delivery after the fix")
+
+
+def test_two_replicas_share_a_channels_pace(database_url: str, monkeypatch) -> None:
+    """Two outboxes (as two `serve` replicas: own engine, own lease owner) on one
+    PostgreSQL never post to a channel faster than one of them would: each claim looks
+    at the channel's last send under a per-channel lock."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas need PostgreSQL; SQLite is single-process")
+    import threading
+
+    from commsdesk import db
+    from commsdesk.runtime import Runtime
+    from commsdesk.services import outbox as outbox_module
+
+    interval = 0.3
+    monkeypatch.setattr(outbox_module, "CHANNEL_INTERVAL", interval)
+    with Harness(database_url) as h:
+        engine = db.make_engine(database_url)
+        replica = outbox_module.Outbox(Runtime.create(h.settings(), engine), "replica-b")
+        stop = threading.Event()
+        thread = threading.Thread(target=replica.run_forever, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            for i in range(12):
+                h.x.add_mention("1111", f"res{i}", f"bin number {i} was missed")
+            h.poll()
+            h.rt.kick_outbox()
+            wait_for(lambda: len(h.alerts_in("C0WASTE")) == 12, timeout=90, what="12 alerts")
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+            engine.dispose()
+        stamps = [float(m["ts"]) for m in h.slack.messages("C0WASTE")]
+        gaps = [b - a for a, b in itertools.pairwise(stamps)]
+        assert len(stamps) == 12 and min(gaps) >= interval * 0.9, gaps

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from commsdesk import logs
@@ -48,6 +48,7 @@ TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_ti
 METADATA_TYPE = "commsdesk_outbox"  # tags each posted message with its outbox row
 CLOCK_SKEW_MARGIN = 900  # seconds: our clock and Slack's may disagree this much
 UPDATE_OPS = {"update_alert", "update_approval", "ephemeral"}
+_PG_CHANNEL_LOCKS = 0x6F757462  # "outb": advisory-lock space of the per-channel pace
 COALESCING_OPS = {"update_alert", "update_approval"}  # one send shows the latest state
 
 
@@ -130,6 +131,8 @@ class Outbox:
     def _claim(self, row_id: int) -> bool:
         t = now()
         with transaction(self.rt.sessions) as s:
+            if s.get_bind().dialect.name == "postgresql" and not self._channel_free(s, row_id, t):
+                return False
             res = s.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending",
@@ -137,6 +140,31 @@ class Outbox:
                 .values(lease_until=t + LEASE, attempts=OutboxMessage.attempts + 1)
             )
             return res.rowcount == 1
+
+    def _channel_free(self, s: Session, row_id: int, t: datetime) -> bool:
+        """Replicas share each channel's pace (PostgreSQL; SQLite runs one process, whose
+        `next_ok` is the whole story): under a per-channel lock, a message may be claimed
+        only when no other replica is sending in the channel and its last send is an
+        interval old. Otherwise this process waits for the channel's next slot."""
+        row = s.execute(select(OutboxMessage.channel, OutboxMessage.op)
+                        .where(OutboxMessage.id == row_id)).first()
+        if row is None:
+            return False
+        channel, op = row
+        s.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:channel))"),
+                  {"space": _PG_CHANNEL_LOCKS, "channel": channel})
+        interval = UPDATE_INTERVAL if op in UPDATE_OPS else CHANNEL_INTERVAL
+        last = s.scalar(select(func.max(OutboxMessage.sent_at)).where(
+            OutboxMessage.channel == channel, OutboxMessage.sent_at > t - timedelta(
+                seconds=interval)))
+        in_flight = s.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.channel == channel, OutboxMessage.status == "pending",
+            OutboxMessage.id != row_id, OutboxMessage.lease_until > t).limit(1))
+        if last is None and in_flight is None:
+            return True
+        wait = interval - (t - last).total_seconds() if last is not None else interval
+        self.next_ok[channel] = time.monotonic() + max(0.05, wait)
+        return False
 
     # ------------------------------------------------------------ sending
 

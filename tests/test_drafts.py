@@ -343,3 +343,17 @@ def test_modal_refuses_too_long_text_with_an_inline_error(h: Harness) -> None:
     assert r.json()["response_action"] == "errors"
     assert "limit is 280" in r.json()["errors"]["draft_text"]
     assert h.count(Draft) == 0
+
+
+def test_first_commands_at_once_on_a_fresh_database(h: Harness) -> None:
+    """The first requests of a new bot arrive together: each creates its draft (the
+    accounts one of them is adding are not used by the others before they exist)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(i: int) -> int:
+        return h.slack.send_command(WENDY, "C0WASTE", f"post nottscc Notice {i}").status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(send, range(32)))
+    assert codes == [200] * 32
+    wait_for(lambda: h.count(Draft) == 32, what="32 drafts")

@@ -62,13 +62,18 @@ def sync_accounts(session: Session, config: Config) -> dict[str, Account]:
 
 
 def account_ids(rt: Any, session: Session) -> dict[str, int]:
-    """Account name -> id. Synced with the config once per process, then remembered:
-    accounts are never removed, so ids never change (and the hot path stays cheap)."""
+    """Account name -> id. Synced with the config until every account is in the database,
+    then remembered: accounts are never removed, so ids never change (and the hot path
+    stays cheap). Ids this transaction inserts are not remembered yet: until it commits,
+    another thread's rows could not refer to them."""
     cached: dict[str, int] | None = rt.extras.get("account_ids")
-    if cached is None:
-        cached = {name: a.id for name, a in sync_accounts(session, rt.settings.config).items()}
-        rt.extras["account_ids"] = cached
-    return cached
+    if cached is not None:
+        return cached
+    committed = set(session.scalars(select(Account.name)))
+    ids = {name: a.id for name, a in sync_accounts(session, rt.settings.config).items()}
+    if committed >= set(ids):
+        rt.extras["account_ids"] = ids
+    return ids
 
 
 def store_mentions(

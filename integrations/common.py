@@ -8,12 +8,12 @@ import html
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Literal, TypeVar
 
-from commsdesk.integrations.base import PermanentError, TransientError
+from commsdesk.integrations.base import Image, PermanentError, TransientError
 
 T = TypeVar("T")
 
@@ -105,3 +105,25 @@ def html_to_text(markup: str) -> str:
 
 
 URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+
+
+def check_images(images: Sequence[Image], *, network: str, max_images: int | None = None,
+                 max_bytes: int | None = None, max_bytes_label: str | None = None,
+                 max_alt: int | None = None) -> None:
+    """A network's limits for the images of one post, checked before anything is uploaded
+    (so a refusal costs no upload): how many, how large, and alt text on each."""
+    if max_images is not None and len(images) > max_images:
+        raise PermanentError(f"a {network} post can carry at most {max_images} images; "
+                             f"this one has {len(images)}")
+    for image in images:
+        if max_bytes is not None and len(image.data) > max_bytes:
+            raise PermanentError(
+                f"image {image.filename} is {len(image.data):,} bytes; {network} takes images "
+                f"of at most {max_bytes_label or f'{max_bytes:,} bytes'}: make it smaller and "
+                "add it again")
+        if not image.alt_text.strip():
+            raise PermanentError(f"image {image.filename} has no alt text; every image needs "
+                                 "alt text")
+        if max_alt is not None and len(image.alt_text) > max_alt:
+            raise PermanentError(f"the alt text of {image.filename} is {len(image.alt_text)} "
+                                 f"characters; {network} allows {max_alt}")

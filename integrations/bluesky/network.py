@@ -32,7 +32,7 @@ from commsdesk.integrations.base import (
     Published,
 )
 from commsdesk.integrations.bluesky import richtext
-from commsdesk.integrations.common import Retrier, Verdict, reset_wait
+from commsdesk.integrations.common import Retrier, Verdict, check_images, reset_wait
 
 MENTION_REASONS = ("mention", "reply", "quote")
 EMBED_IMAGES = "app.bsky.embed.images"
@@ -243,7 +243,8 @@ class BlueskyNetwork:
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
                 images: Sequence[Image] = ()) -> Published:
-        check_images(images)
+        check_images(images, network="Bluesky", max_images=MAX_IMAGES,
+                     max_bytes=MAX_IMAGE_BYTES, max_bytes_label="1,000,000 bytes (1 MB)")
         did = self.account_user_id()
         record: dict[str, Any] = {
             "$type": richtext.POST_COLLECTION,
@@ -311,20 +312,6 @@ class BlueskyNetwork:
 
     def post_url(self, external_id: str, author_handle: str | None = None) -> str:
         return richtext.web_url(external_id, author_handle or self.account.handle)
-
-
-def check_images(images: Sequence[Image]) -> None:
-    """Bluesky's rules for a post's images, checked before anything is uploaded."""
-    if len(images) > MAX_IMAGES:
-        raise PermanentError(f"a Bluesky post can carry at most {MAX_IMAGES} images; "
-                             f"this one has {len(images)}")
-    for image in images:
-        if len(image.data) > MAX_IMAGE_BYTES:
-            raise PermanentError(
-                f"image {image.filename} is {len(image.data):,} bytes; Bluesky takes images "
-                f"of at most {MAX_IMAGE_BYTES:,} bytes (1 MB): make it smaller and add it again")
-        if not image.alt_text.strip():
-            raise PermanentError(f"image {image.filename} has no alt text")
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:

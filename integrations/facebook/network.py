@@ -57,7 +57,7 @@ from commsdesk.integrations.base import (
     PermanentError,
     Published,
 )
-from commsdesk.integrations.common import Retrier, Verdict
+from commsdesk.integrations.common import Retrier, Verdict, check_images
 
 MAX_LENGTH = 63_206
 MESSAGING_WINDOW = timedelta(hours=24)
@@ -335,9 +335,7 @@ class FacebookNetwork:
         return Published(external_id, self.post_url(external_id))
 
     def _photo_post(self, text: str, images: Sequence[Image]) -> Published:
-        for image in images:
-            if not image.alt_text.strip():
-                raise PermanentError(f"image {image.filename} has no alt text")
+        check_images(images, network="Facebook")
         if len(text) > MAX_LENGTH:
             raise PermanentError(f"the text is {len(text)} characters; Facebook allows "
                                  f"{MAX_LENGTH}")

@@ -38,11 +38,10 @@ from commsdesk.integrations.base import (
     FetchedMention,
     Image,
     MentionPage,
-    PermanentError,
     Published,
     TransientError,
 )
-from commsdesk.integrations.common import URL_RE, Retrier, Verdict, html_to_text
+from commsdesk.integrations.common import URL_RE, Retrier, Verdict, check_images, html_to_text
 
 _VISIBILITY_ORDER = ("direct", "private", "unlisted", "public")
 MAX_IMAGES = 4  # Mastodon's MAX_MEDIA_ATTACHMENTS
@@ -176,7 +175,7 @@ class MastodonNetwork:
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
                 images: Sequence[Image] = ()) -> Published:
-        check_images(images)
+        check_images(images, network="Mastodon", max_images=MAX_IMAGES, max_alt=MAX_DESCRIPTION)
         visibility = "public"
         if in_reply_to is not None:
             self.account_user_id()
@@ -247,19 +246,6 @@ class MastodonNetwork:
     def post_url(self, external_id: str, author_handle: str | None = None) -> str:
         handle = author_handle or self.account.handle
         return f"{self.base_url}/@{quote(handle, safe='@.')}/{quote(external_id, safe='')}"
-
-
-def check_images(images: Sequence[Image]) -> None:
-    """Mastodon's rules for a status's images, checked before anything is uploaded."""
-    if len(images) > MAX_IMAGES:
-        raise PermanentError(f"a Mastodon post can carry at most {MAX_IMAGES} images; "
-                             f"this one has {len(images)}")
-    for image in images:
-        if not image.alt_text.strip():
-            raise PermanentError(f"image {image.filename} has no alt text")
-        if len(image.alt_text) > MAX_DESCRIPTION:
-            raise PermanentError(f"the alt text of {image.filename} is {len(image.alt_text)} "
-                                 f"characters; Mastodon allows {MAX_DESCRIPTION}")
 
 
 def _id_le(a: str, b: str) -> bool:

@@ -25,6 +25,7 @@ from commsdesk.integrations.base import (
     Published,
     TransientError,
 )
+from commsdesk.integrations.common import check_images
 from commsdesk.integrations.x.transport import X_HOSTS, point_session_at
 
 T = TypeVar("T")
@@ -46,19 +47,6 @@ def _api_message(exc: tweepy.HTTPException) -> str:
 MAX_IMAGES = 4
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
 ALT_TEXT_MAX = 1000
-
-
-def _check_images(images: Sequence[Image]) -> None:
-    """X's rules for images on a post, checked before anything is uploaded."""
-    if len(images) > MAX_IMAGES:
-        raise PermanentError(f"X takes at most {MAX_IMAGES} images on a post, not {len(images)}")
-    for image in images:
-        if len(image.data) > IMAGE_MAX_BYTES:
-            raise PermanentError(f"{image.filename} is {len(image.data) // 1024} KB; X takes "
-                                 f"images of at most {IMAGE_MAX_BYTES // (1024 * 1024)} MB")
-        if not 0 < len(image.alt_text.strip()) <= ALT_TEXT_MAX:
-            raise PermanentError(f"{image.filename} needs alt text of 1 to {ALT_TEXT_MAX} "
-                                 "characters")
 
 
 def _answer(resp: requests.Response) -> Any:
@@ -200,7 +188,8 @@ class XNetwork:
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
                 images: Sequence[Image] = ()) -> Published:
-        _check_images(images)
+        check_images(images, network="X", max_images=MAX_IMAGES, max_bytes=IMAGE_MAX_BYTES,
+                     max_bytes_label="5 MB", max_alt=ALT_TEXT_MAX)
         media_ids = [self._upload(image) for image in images] or None
         resp: Any = self._call(
             "publishing",

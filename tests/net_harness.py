@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from commsdesk.config import Settings
-from commsdesk.models import Draft
-from tests.harness import CARA, E2E_CONFIG, Harness, wait_for
+from commsdesk.models import Draft, DraftImage
+from tests.harness import CARA, E2E_CONFIG, WENDY, Harness, wait_for
 
 
 def config_with(*accounts: dict[str, Any], services: list[dict[str, Any]] | None = None
@@ -53,6 +53,25 @@ class NetHarness(Harness):
         with self.rt.sessions() as s:
             d = s.get(Draft, draft_id)
             return d.state if d else "missing"
+
+    def images(self) -> list[DraftImage]:
+        with self.rt.sessions() as s:
+            return list(s.query(DraftImage).order_by(DraftImage.id))
+
+    def publish_with_image(self, command: str, data: bytes, filename: str,
+                           alt: str) -> dict[str, Any]:
+        """The image story: draft by `/social`, an image with alt text shared in the
+        approval message's thread, approved by emoji, published. Returns the message."""
+        answer = str(self.slack.send_command(WENDY, "C0WASTE", command).json()["text"])
+        assert "Draft D1" in answer, answer
+        msg = self.approval_message()
+        self.slack.share_file(WENDY, "C0APPROVALS", data, filename, alt_txt=alt,
+                              thread_ts=msg["ts"])
+        wait_for(lambda: len(self.images()) == 1, what="image stored")
+        self.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
+        wait_for(lambda: self.draft_state() == "published", what="published")
+        self.rt.publisher.sweep()
+        return msg
 
     def start(self) -> NetHarness:
         super().start()

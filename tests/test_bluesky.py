@@ -161,16 +161,8 @@ def _images(h: NetHarness) -> list[DraftImage]:
 
 def test_image_with_alt_text_in_the_thread_is_published_in_the_embed(
         h: NetHarness, bsky: BlueskyEmulator) -> None:
-    answer = h.slack.send_command(WENDY, "C0WASTE",
-                                  "post nottscc-bsky Autumn walks in Sherwood").json()["text"]
-    assert "Draft D1" in answer, answer
-    msg = h.approval_message()
     alt = "A family walking under orange oak trees & a dog"
-    h.slack.share_file(WENDY, "C0APPROVALS", PNG, "walk.png", alt_txt=alt, thread_ts=msg["ts"])
-    wait_for(lambda: len(_images(h)) == 1, what="image stored")
-    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
-    wait_for(lambda: draft_state(h) == "published", what="published")
-    h.rt.publisher.sweep()
+    h.publish_with_image("post nottscc-bsky Autumn walks in Sherwood", PNG, "walk.png", alt)
     [post] = bsky.posts_by(bsky.council.did)  # type: ignore[attr-defined]
     assert post.value["text"] == "Autumn walks in Sherwood"
     embed = post.value["embed"]

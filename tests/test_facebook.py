@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from commsdesk.models import AuditEvent, Draft, DraftImage, Mention
-from tests.harness import CARA, WENDY, block_texts, wait_for
+from tests.harness import WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
 PAGE = "1000001"
@@ -141,15 +141,8 @@ def _images(h: NetHarness) -> list[DraftImage]:
 
 
 def test_image_with_alt_text_in_the_thread_is_one_photo_post(h: NetHarness, fb) -> None:
-    assert "Draft D1" in h.slack.send_command(
-        WENDY, "C0WASTE", "post nottscc-fb Autumn walks in Sherwood").json()["text"]
-    msg = h.approval_message()
     alt = "A family walking under orange oak trees & a dog"
-    h.slack.share_file(WENDY, "C0APPROVALS", PNG, "walk.png", alt_txt=alt, thread_ts=msg["ts"])
-    wait_for(lambda: len(_images(h)) == 1, what="image stored")
-    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
-    wait_for(lambda: draft_state(h) == "published", what="published")
-    h.rt.publisher.sweep()
+    h.publish_with_image("post nottscc-fb Autumn walks in Sherwood", PNG, "walk.png", alt)
     [post] = fb.by_page(PAGE)
     assert post.message == "Autumn walks in Sherwood"
     [photo] = fb.photos_of(post)

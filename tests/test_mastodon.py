@@ -14,7 +14,7 @@ from commsdesk.domain import slash
 from commsdesk.integrations.base import TransientError
 from commsdesk.integrations.mastodon.emulator import MastodonEmulator
 from commsdesk.integrations.mastodon.network import MastodonNetwork, mastodon_length
-from commsdesk.models import Draft, DraftImage, Mention
+from commsdesk.models import Draft, Mention
 from tests.harness import CARA, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -154,23 +154,10 @@ def test_rules() -> None:
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
 
-def _images(h: NetHarness) -> list[DraftImage]:
-    with h.rt.sessions() as s:
-        return list(s.query(DraftImage).order_by(DraftImage.id))
-
-
 def test_image_with_alt_text_in_the_thread_is_published_as_a_described_attachment(
         h: NetHarness, masto: MastodonEmulator) -> None:
-    answer = str(h.slack.send_command(WENDY, "C0WASTE",
-                                      "post nottscc-masto Autumn walks in Sherwood").json()["text"])
-    assert "Draft D1" in answer, answer
-    msg = approval(h)
     alt = "A family walking under orange oak trees & a dog"
-    h.slack.share_file(WENDY, "C0APPROVALS", PNG, "walk.png", alt_txt=alt, thread_ts=msg["ts"])
-    wait_for(lambda: len(_images(h)) == 1, what="image stored")
-    h.slack.add_reaction(CARA, "C0APPROVALS", msg["ts"], "white_check_mark")
-    wait_for(lambda: draft_state(h) == "published", what="published")
-    h.rt.publisher.sweep()
+    h.publish_with_image("post nottscc-masto Autumn walks in Sherwood", PNG, "walk.png", alt)
     [post] = masto.posts_by(masto.council.id)  # type: ignore[attr-defined]
     assert post.text == "Autumn walks in Sherwood"
     [media] = masto.media_of(post)

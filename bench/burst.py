@@ -75,26 +75,8 @@ def burst_config(channels: int) -> dict[str, Any]:
     }
 
 
-class PromptOutbox(outbox_module.Outbox):
-    """What-if (bench only, not the bot): the same Outbox, but when nothing was ready it
-    sleeps until the earliest channel's next slot (at most 0.25 s) instead of a flat
-    0.25 s, so a channel is served as soon as its second is up."""
-
-    def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                n = self.step()
-            except Exception:
-                n = 0
-            if n == 0:
-                mono = time.monotonic()
-                waiting = [t - mono for t in self.next_ok.values() if t > mono]
-                self.rt.outbox_wakeup.wait(timeout=min([0.25, *waiting]))
-                self.rt.outbox_wakeup.clear()
-
-
 def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
-        whatif: bool = False, replicas: int = 1, slack_window: float = 1.0) -> dict[str, Any]:
+        replicas: int = 1, slack_window: float = 1.0) -> dict[str, Any]:
     config = burst_config(channels)
     rng = random.Random(7)
     base = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
@@ -128,7 +110,7 @@ def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
             with transaction(rt.sessions) as s:
                 account_id = sync_accounts(s, settings.config)["nottscc"].id
 
-            ob = (PromptOutbox if whatif else outbox_module.Outbox)(rt)
+            ob = outbox_module.Outbox(rt)
             # time each step (a round over the ready channels), without changing it
             steps: list[tuple[float, int]] = []
             real_step = ob.step
@@ -270,15 +252,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="N > 1: run the burst with one outbox, then with N (each its own "
                          "Runtime and engine, as N `serve` replicas; PostgreSQL only) and "
                          "print the ratio of the times")
-    ap.add_argument("--whatif-prompt-wait", action="store_true",
-                    help="also run a bench-only Outbox whose idle wait ends at the next "
-                         "channel's slot, next to the real one")
     args = ap.parse_args(argv)
-    if args.replicas > 1:
-        if args.db != "postgresql" or args.loop != "run_forever":
-            ap.error("--replicas needs --db postgresql (SQLite is single-process) and "
-                     "--loop run_forever")
-        args.whatif_prompt_wait = False
+    if args.replicas > 1 and (args.db != "postgresql" or args.loop != "run_forever"):
+        ap.error("--replicas needs --db postgresql (SQLite is single-process) and "
+                 "--loop run_forever")
     logs.configure(level="WARNING")
     print(f"# burst · n={args.n} over {args.channels} channels · outbox loop: {args.loop} · "
           f"Slack emulator rate limits on")
@@ -287,15 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     by_replicas: dict[int, dict[str, Any]] = {}
     for kind in db_kinds(args.db):
         load_start = wait_quiet()
-        for whatif in ([False, True] if args.whatif_prompt_wait else [False]):
-            for reps in sorted({1, args.replicas}):
-                r = run(kind, args.n, args.channels, args.loop, args.profile, whatif, reps,
-                        args.slack_window)
-                by_replicas[reps] = r
-                label = kind + (" (what-if: prompt wait)" if whatif else "") + (
-                    f", {reps} replica(s)" if args.replicas > 1 else "")
-                rows.append(_row(label, r))
-                ok &= whatif or rows[-1][-1].startswith("met")
+        for reps in sorted({1, args.replicas}):
+            r = run(kind, args.n, args.channels, args.loop, args.profile, reps,
+                    args.slack_window)
+            by_replicas[reps] = r
+            label = kind + (f", {reps} replica(s)" if args.replicas > 1 else "")
+            rows.append(_row(label, r))
+            ok &= rows[-1][-1].startswith("met")
         print(f"# {kind}: load average (1/5/15 min) at start {load_start}, at end {loadavg()}",
               flush=True)
     print(table(["db", "queued in s", "all posted after s", "lower bound s", "ratio", "lost",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 from functools import cache
 from typing import Any
 
@@ -28,7 +27,8 @@ def _libc() -> Any | None:
 
 
 def trim() -> bool:
-    """Collect cycles, then return free heap pages to the OS. True if glibc did release."""
-    gc.collect()
+    """Return free heap pages to the OS. True if glibc did release. (No `gc.collect()`:
+    a full collection holds the interpreter lock for as long as the heap is large, and
+    the automatic collector already frees cycles.)"""
     libc = _libc()
     return bool(libc.malloc_trim(0)) if libc is not None else False

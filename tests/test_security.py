@@ -148,8 +148,7 @@ def test_fuzz_slash_parser_only_ever_says_what_was_wrong(raw: str) -> None:
     except slash.SlashError as err:
         assert err.text()
         return
-    assert isinstance(parsed, slash.Help | slash.Reply | slash.Post | slash.Schedule |
-                      slash.WhoAmI | slash.Pause | slash.Resume)
+    assert isinstance(parsed, slash.Command)  # one of the grammar's commands
     text = getattr(parsed, "text", "")
     assert not any(ord(c) < 32 and c not in "\n\t" for c in text)
 

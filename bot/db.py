@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import json
 import threading
 import weakref
 from collections.abc import Iterator
@@ -25,6 +26,12 @@ _READ_OPTION = "commsdesk_read_only"
 # of up to 100 ms; other processes still meet the busy timeout.
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = (
     weakref.WeakKeyDictionary())
+
+
+# JSON columns are written compact, keys sorted, non-ASCII as is. For the audit trail's
+# details that is exactly the canonical form their digest hashes, so `audit verify` can
+# hash the stored bytes as they are (PostgreSQL's jsonb keeps its own form either way).
+_JSON_TEXT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class DatabaseError(Exception):
@@ -54,6 +61,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _make_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs.setdefault("json_serializer", _JSON_TEXT.encode)
     if url.startswith("sqlite"):
         if ":memory:" not in url and url.rstrip("/") not in ("sqlite:", "sqlite+pysqlite:"):
             # a connection for each thread that may want one, as for PostgreSQL below, but

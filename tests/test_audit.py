@@ -141,6 +141,51 @@ def test_parallel_ranges_name_the_same_record(engine: sa.Engine, tamper: str | N
             assert audit.verify(s, batch=batch, workers=workers) == serial, (batch, workers)
 
 
+@pytest.mark.parametrize("tampered", [None, 3, 4])
+def test_values_that_json_escapes_verify_and_their_escaped_text_is_tampering(
+        engine: sa.Engine, tampered: int | None) -> None:
+    """Values with characters JSON escapes (quote, backslash, control character) verify;
+    a row changed to hold the escaped text instead (so that its values, put in the header
+    unescaped, give the very bytes that were hashed) is named."""
+    _write(engine, 2)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as s:
+        audit.record(s, actor='U1 "quoted"', action="draft.edited", subject_kind="draft",
+                     subject_id="7", details={"text": 'said "hi"\n'})
+        audit.record(s, actor="U2", action="draft.note", subject_kind="draft",
+                     subject_id="back\\slash\ttab", details={})
+    _write(engine, 2)
+    assert _verify(engine).ok
+    if tampered is None:
+        return
+    escaped = {3: ("actor", 'U1 \\"quoted\\"'), 4: ("subject_id", "back\\\\slash\\ttab")}
+    column, value = escaped[tampered]
+    with engine.begin() as conn:
+        _drop_guards(conn)
+        conn.execute(sa.text(f"UPDATE audit_events SET {column} = :v WHERE id = :i"),
+                     {"v": value, "i": tampered})
+    result = _verify(engine)
+    assert not result.ok and result.bad_id == tampered, result
+
+
+def test_details_stored_in_another_json_form_verify(engine: sa.Engine) -> None:
+    """Records written before details were stored in canonical form (json.dumps' spaces,
+    escaped non-ASCII) verify through the slower path; changed values are still named."""
+    _write(engine, 6)
+    with engine.begin() as conn:
+        _drop_guards(conn)
+        for rid, details in conn.execute(sa.text("SELECT id, details FROM audit_events")).all():
+            value = details if isinstance(details, dict) else json.loads(details)
+            conn.execute(sa.text("UPDATE audit_events SET details = :d WHERE id = :i"),
+                         {"d": json.dumps(value), "i": rid})
+    assert _verify(engine).ok
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET details = :d WHERE id = 4"),
+                     {"d": json.dumps({"text": "bins not collected #3 <!channel> cafe", "n": 3})})
+    result = _verify(engine)
+    assert not result.ok and result.bad_id == 4, result
+
+
 def test_details_that_are_not_json_are_named(engine: sa.Engine) -> None:
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL's jsonb column refuses text that is not JSON")

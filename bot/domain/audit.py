@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import Select, event, func, insert, select, text
@@ -149,109 +150,120 @@ def _exact_check(conn: Any, rid: int) -> str | None:
     return None
 
 
-def _verify_rows(cur: Any, sqlite: bool, lo: int, hi: int) -> Iterator[tuple[Any, ...]]:
-    """The rows lo <= id < hi, each with one more column: on SQLite, `json(details)`, the
-    details as SQLite re-serialises them (compact, escapes decoded), which for what
-    `record_many` stores is byte for byte the canonical form, so hashing it skips decoding
-    and re-encoding the JSON in Python (None where not available: PostgreSQL, or a range
-    SQLite refuses to re-serialise, e.g. a record whose details are not valid JSON)."""
-    p = "?" if sqlite else "%s"
-    plain = _VERIFY_SQL.format(p=p)
-    if not sqlite:
-        cur.execute(plain, (lo, hi))
-        for row in cur:
-            yield (*row, None)
-        return
-    start = lo
-    try:
-        cur.execute(plain.replace(", hash FROM", ", hash, json(details) FROM", 1), (start, hi))
-        for row in cur:
-            yield row
-            start = row[0] + 1
-        return
-    except Exception as exc:  # sqlite3.OperationalError "malformed JSON", mid-range
-        if "json" not in str(exc).lower():
-            raise
-    cur.execute(plain, (start, hi))
-    for row in cur:
-        yield (*row, None)
+def _verify_rows(cur: Any, sqlite: bool, lo: int, hi: int) -> Any:
+    """The rows lo <= id < hi as the DBAPI gives them. On SQLite the details come as the
+    stored bytes (`CAST(details AS BLOB)`: no text decoding), which for what `_append`
+    writes are byte for byte the canonical form that `details_digest` hashes."""
+    sql = _VERIFY_SQL.format(p="?" if sqlite else "%s")
+    if sqlite:
+        sql = sql.replace(" details,", " CAST(details AS BLOB),", 1)
+    cur.execute(sql, (lo, hi))
+    return cur
 
 
 def _verify_range(conn: Any, lo: int, hi: int) -> tuple[int, _Bad | None]:
     """Check the records with lo <= id < hi (and the first one's link to the record before
     lo). Returns (records checked, first failure or None).
 
-    Fast path: the exact bytes `record_hash` and `digest` hash, built from the raw DBAPI
-    values with the same C encoders `json.dumps` uses. A record is accepted only when the
-    bytes so built hash to its stored hashes (bytes that hash to the stored digest are the
-    bytes hashed when it was written, so they stand for unchanged values); any other
-    outcome goes to `_exact_check`, the reference check, which decides."""
-    import json.encoder as je
+    A record passes when bytes built from its stored values hash to its stored hashes;
+    whatever the fast paths below cannot confirm goes to `_exact_check`, the reference
+    check, which decides. So the fast paths can only be slow, never wrong, as long as the
+    bytes they build from a row equal the canonical bytes only for the row's own values.
 
+    Fastest (SQLite, what `_append` writes): the details' stored bytes are hashed as they
+    are, and the header `record_hash` hashes is built with the row's values put in
+    unescaped, between plain quotes. When that hashes to the stored hash it equals the canonical header written with the record;
+    since it has no backslash, none of the values needed escaping, so each value is what
+    was written, byte for byte (`at` additionally must have the space SQLite stores).
+    Next (PostgreSQL, older SQLite rows, values with characters JSON escapes): the same
+    bytes `record_hash` and `digest` hash, built with the C encoders `json.dumps` uses."""
     from sqlalchemy.engine import Connection
 
     assert isinstance(conn, Connection)
     sqlite = conn.dialect.name == "sqlite"
-    # the same C encoder json.dumps(sort_keys=True, separators=(",", ":"),
-    # ensure_ascii=False, default=str) builds for each call, built once
-    encode = je.c_make_encoder(None, str, je.encode_basestring, None, ":", ",", True,  # type: ignore[misc]
-                               False, True) if je.c_make_encoder else None
-    estr = je.encode_basestring
-    loads, sha, join = json.loads, hashlib.sha256, "".join
-    header = ('{"action":%s,"actor":%s,"at":"%s","details":%s,"id":%d,"prev":%s,'
-              '"subject":[%s,%s]}')
+    sha = hashlib.sha256
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     cur.execute(_VERIFY_PREV_SQL.format(p="?" if sqlite else "%s"), (lo,))
     before = cur.fetchone()
     expected_id, prev = (before[0] + 1, before[1]) if before else (1, GENESIS)
-    checked = 0
-    for (rid, at, actor, action, kind, subject, details, details_digest, prev_hash,
-         stored_hash, details_json) in _verify_rows(cur, sqlite, lo, hi):
-        if rid != expected_id:
-            return checked, _Bad(rid, expected_id - 1,
-                                 expected_id if rid > expected_id else rid,
-                                 f"expected record {expected_id} next but found {rid} "
-                                 "(a record was removed or inserted)")
-        if prev_hash != prev:
-            return checked, _Bad(rid, rid - 1, rid,
-                                 "its link to the previous record does not match "
-                                 "(a record before it was removed, inserted or changed)")
-        ok = False
-        try:
-            # SQLite hands back the stored text ("YYYY-MM-DD HH:MM:SS.ffffff", naive UTC)
-            # and the JSON text; PostgreSQL an aware datetime and the decoded JSONB
-            if sqlite:
-                t = at[:10] + "T" + at[11:] + "Z" if len(at) == 26 and at[10] == " " else None
-            else:
-                iso = at.isoformat()
-                t = (iso[:26] + "Z" if len(iso) == 32 and iso.endswith("+00:00")
-                     else _time(at))
-            if t is not None and type(rid) is int and sha(
-                    (header % (estr(action), estr(actor), t, estr(details_digest), rid,
-                               estr(prev_hash), estr(kind), estr(subject))).encode()
-            ).hexdigest() == stored_hash:
-                if details_json is not None and sha(
-                        details_json.encode()).hexdigest() == details_digest:
-                    ok = True
-                else:
-                    if sqlite:
-                        details = loads(details)
-                    if type(details) is dict and details.get(PURGED_KEY) is True:
-                        ok = True
-                    else:
-                        canon = join(encode(details, 0)) if encode else canonical(details)
-                        ok = sha(canon.encode()).hexdigest() == details_digest
-        except (TypeError, ValueError, AttributeError, UnicodeError):
-            ok = False
-        if not ok:
-            reason = _exact_check(conn, rid)
-            if reason is not None:
-                return checked, _Bad(rid, rid - 1, rid, reason)
-        prev = stored_hash
-        expected_id += 1
-        checked += 1
+    first_expected = expected_id
+    rows = _verify_rows(cur, sqlite, lo, hi)
+    # two copies of one loop: the SQLite one inlines its fast path (this loop is the cost)
+    if sqlite:
+        while batch := rows.fetchmany(2000):
+            for (rid, at, actor, action, kind, subject, details, details_digest, prev_hash,
+                 h) in batch:
+                if rid != expected_id or prev_hash != prev:
+                    return expected_id - first_expected, _link_failure(rid, expected_id)
+                try:  # an f-string: no format string to parse per record
+                    header = (f'{{"action":"{action}","actor":"{actor}","at":"'
+                              f'{at.replace(" ", "T", 1)}Z","details":"{details_digest}","id":'
+                              f'{rid},"prev":"{prev_hash}","subject":["{kind}","{subject}"]}}')
+                    ok = (sha(header.encode()).hexdigest() == h
+                          and sha(details).hexdigest() == details_digest
+                          and at[10] == " " and "\\" not in header)
+                except (TypeError, ValueError, AttributeError, IndexError, UnicodeError):
+                    ok = False
+                if not ok and not _encoded_ok(True, (rid, at, actor, action, kind, subject,
+                                                     details, details_digest, prev_hash, h)):
+                    reason = _exact_check(conn, rid)
+                    if reason is not None:
+                        return expected_id - first_expected, _Bad(rid, rid - 1, rid, reason)
+                prev = h
+                expected_id += 1
+    else:
+        for row in rows:
+            rid, h = row[0], row[9]
+            if rid != expected_id or row[8] != prev:
+                return expected_id - first_expected, _link_failure(rid, expected_id)
+            if not _encoded_ok(False, row):
+                reason = _exact_check(conn, rid)
+                if reason is not None:
+                    return expected_id - first_expected, _Bad(rid, rid - 1, rid, reason)
+            prev = h
+            expected_id += 1
     cur.close()
-    return checked, None
+    return expected_id - first_expected, None
+
+
+def _link_failure(rid: int, expected_id: int) -> _Bad:
+    if rid != expected_id:
+        return _Bad(rid, expected_id - 1, expected_id if rid > expected_id else rid,
+                    f"expected record {expected_id} next but found {rid} "
+                    "(a record was removed or inserted)")
+    return _Bad(rid, rid - 1, rid, "its link to the previous record does not match "
+                "(a record before it was removed, inserted or changed)")
+
+
+_ESCAPED_HEADER = ('{"action":%s,"actor":%s,"at":"%s","details":%s,"id":%d,"prev":%s,'
+                   '"subject":[%s,%s]}')
+
+
+def _encoded_ok(sqlite: bool, row: tuple[Any, ...]) -> bool:
+    """The record's hashes, from the bytes `record_hash` and `digest` hash, built from the
+    raw DBAPI values with the same C encoders `json.dumps` uses. SQLite hands back the
+    stored text (`YYYY-MM-DD HH:MM:SS.ffffff`, naive UTC) and the details' bytes;
+    PostgreSQL an aware datetime and the decoded JSONB."""
+    rid, at, actor, action, kind, subject, details, details_digest, prev_hash, h = row
+    estr, sha = encode_basestring, hashlib.sha256
+    try:
+        if sqlite:
+            t = at[:10] + "T" + at[11:] + "Z" if len(at) == 26 and at[10] == " " else None
+        else:
+            iso = at.isoformat()
+            t = iso[:26] + "Z" if len(iso) == 32 and iso.endswith("+00:00") else _time(at)
+        if t is None or type(rid) is not int or sha(
+                (_ESCAPED_HEADER % (estr(action), estr(actor), t, estr(details_digest), rid,
+                                    estr(prev_hash), estr(kind), estr(subject))).encode()
+        ).hexdigest() != h:
+            return False
+        if sqlite:
+            details = json.loads(details)
+        if type(details) is dict and details.get(PURGED_KEY) is True:
+            return True
+        return bool(sha(canonical(details).encode()).hexdigest() == details_digest)
+    except (TypeError, ValueError, AttributeError, UnicodeError):
+        return False
 
 
 _worker_engine: Any = None
@@ -285,11 +297,17 @@ def verify(session: Session, batch: int = _VERIFY_CHUNK,
     the ranges are checked by that many processes (file or server databases only).
     """
     conn = session.connection()
-    lo_hi = conn.execute(select(func.min(AuditEvent.id), func.max(AuditEvent.id))).one()
-    if lo_hi[0] is None:
+    # min and max asked apart: together SQLite scans the whole table for them
+    lowest = conn.execute(select(func.min(AuditEvent.id))).scalar()
+    if lowest is None:
         return VerifyResult(True, 0)
-    first, last = min(1, lo_hi[0]), lo_hi[1]
-    ranges = _ranges(conn, first, last, batch)
+    first, last = min(1, lowest), conn.execute(select(func.max(AuditEvent.id))).scalar_one()
+    if conn.execute(select(func.count()).select_from(AuditEvent)).scalar() == last - first + 1:
+        # no gaps (as an intact trail has none): ranges by id arithmetic, nothing to read
+        ranges: Iterator[tuple[int, int]] = (
+            (lo, min(lo + batch, last + 1)) for lo in range(first, last + 1, batch))
+    else:
+        ranges = _ranges(conn, first, last, batch)
     url = conn.engine.url
     if workers > 1 and last - first >= batch and not (
             url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")):

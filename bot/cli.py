@@ -191,11 +191,11 @@ def _audit_engine() -> Any:
 @friendly
 def audit_verify() -> None:
     """Exit 0 if the audit trail is intact, 1 naming the first bad record."""
-    from sqlalchemy.orm import Session
-
+    from commsdesk import db
     from commsdesk.domain import audit
 
-    with Session(_audit_engine()) as session:
+    # a reading session: on SQLite a running bot's writers are not held up meanwhile
+    with db.reading(db.make_sessionmaker(_audit_engine())) as session:
         from sqlalchemy import func, select
 
         from commsdesk.models import AuditEvent

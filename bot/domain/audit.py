@@ -11,6 +11,7 @@ still verifies.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -269,12 +270,22 @@ def _encoded_ok(sqlite: bool, row: tuple[Any, ...]) -> bool:
 _worker_engine: Any = None
 
 
-def _verify_range_in_worker(url: str, lo: int, hi: int) -> tuple[int, _Bad | None]:
+def _init_worker(url: str) -> None:
+    """Each pool process opens its engine (and a first connection) while the parent is
+    still counting the records, so the first range does not wait for it."""
     global _worker_engine
-    if _worker_engine is None:
-        from commsdesk.db import make_engine
+    from commsdesk.db import make_engine
 
-        _worker_engine = make_engine(url)
+    _worker_engine = make_engine(url)
+    with _worker_engine.connect() as conn:  # the raw connection: no transaction begun
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur.execute("SELECT id FROM audit_events LIMIT 1")
+        cur.close()
+
+
+def _verify_range_in_worker(url: str, lo: int, hi: int) -> tuple[int, _Bad | None]:
+    if _worker_engine is None:
+        _init_worker(url)
     with _worker_engine.connect() as conn:
         return _verify_range(conn, lo, hi)
 
@@ -302,24 +313,30 @@ def verify(session: Session, batch: int = _VERIFY_CHUNK,
     if lowest is None:
         return VerifyResult(True, 0)
     first, last = min(1, lowest), conn.execute(select(func.max(AuditEvent.id))).scalar_one()
-    if conn.execute(select(func.count()).select_from(AuditEvent)).scalar() == last - first + 1:
-        # no gaps (as an intact trail has none): ranges by id arithmetic, nothing to read
-        ranges: Iterator[tuple[int, int]] = (
-            (lo, min(lo + batch, last + 1)) for lo in range(first, last + 1, batch))
-    else:
-        ranges = _ranges(conn, first, last, batch)
     url = conn.engine.url
-    if workers > 1 and last - first >= batch and not (
-            url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")):
-        results = _verify_parallel(url.render_as_string(hide_password=False), ranges,
-                                   workers, progress)
-    else:
-        results = _verify_serial(conn, ranges, progress)
-    checked = 0
-    for n, bad in results:
-        if bad is not None:
-            return VerifyResult(False, bad.checked, bad.bad_id, bad.reason)
-        checked += n
+    parallel = workers > 1 and last - first >= batch and not (
+        url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+    with contextlib.ExitStack() as stack:
+        # the processes start (and open their connections) while the records are counted
+        pool = stack.enter_context(_pool(url.render_as_string(hide_password=False),
+                                         workers)) if parallel else None
+        if conn.execute(select(func.count()).select_from(AuditEvent)).scalar() == (
+                last - first + 1):
+            # no gaps (as an intact trail has none): ranges by id arithmetic, nothing to read
+            ranges: Iterator[tuple[int, int]] = (
+                (lo, min(lo + batch, last + 1)) for lo in range(first, last + 1, batch))
+        else:
+            ranges = _ranges(conn, first, last, batch)
+        if pool is not None:
+            results = _verify_parallel(pool, url.render_as_string(hide_password=False),
+                                       ranges, workers, progress)
+        else:
+            results = _verify_serial(conn, ranges, progress)
+        checked = 0
+        for n, bad in results:
+            if bad is not None:
+                return VerifyResult(False, bad.checked, bad.bad_id, bad.reason)
+            checked += n
     return VerifyResult(True, checked)
 
 
@@ -348,31 +365,36 @@ def _verify_serial(conn: Any, ranges: Iterator[tuple[int, int]],
             progress(n)
 
 
-def _verify_parallel(url: str, ranges: Iterator[tuple[int, int]], workers: int,
-                     progress: Callable[[int], None] | None
-                     ) -> Iterator[tuple[int, _Bad | None]]:
+def _pool(url: str, workers: int) -> Any:
+    """The process pool of a parallel verify (leaving it terminates the processes)."""
     import multiprocessing
-    from collections import deque
 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ctx.Pool(workers) as pool:  # leaving it (first failure) terminates the rest
-        pending: deque[Any] = deque()
-        while True:
-            while len(pending) < 4 * workers:  # a few ranges queued ahead per process
-                span = next(ranges, None)
-                if span is None:
-                    break
-                pending.append(pool.apply_async(_verify_range_in_worker, (url, *span)))
-            if not pending:
-                return
-            # in id order, so progress and the first failure are too
-            n, bad = pending.popleft().get()
-            yield n, bad
-            if bad is not None:
-                return
-            if progress is not None:
-                progress(n)
+    return ctx.Pool(workers, initializer=_init_worker, initargs=(url,))
+
+
+def _verify_parallel(pool: Any, url: str, ranges: Iterator[tuple[int, int]], workers: int,
+                     progress: Callable[[int], None] | None
+                     ) -> Iterator[tuple[int, _Bad | None]]:
+    from collections import deque
+
+    pending: deque[Any] = deque()
+    while True:
+        while len(pending) < 4 * workers:  # a few ranges queued ahead per process
+            span = next(ranges, None)
+            if span is None:
+                break
+            pending.append(pool.apply_async(_verify_range_in_worker, (url, *span)))
+        if not pending:
+            return
+        # in id order, so progress and the first failure are too
+        n, bad = pending.popleft().get()
+        yield n, bad
+        if bad is not None:
+            return
+        if progress is not None:
+            progress(n)
 
 
 # ---------------------------------------------------------------- export

@@ -42,9 +42,11 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -260,11 +262,110 @@ def _pp(values: list[float]) -> str:
     return f"{pct(values, 50):.1f} / {pct(values, 99):.1f}" if values else "-"
 
 
+# ---------------------------------------------------------------- the bot as deployed
+
+
+class ServeBot:
+    """The bot as it is deployed: a real `commsdesk serve` child process (uvicorn, Bolt,
+    scheduler, outbox, publisher; nothing else in its interpreter), against the Slack and
+    X emulators in this process, which stand for Slack's and X's servers. The same
+    surface as tests.harness.Harness for what the phases below use."""
+
+    def __init__(self, database_url: str, drain_interval: float):
+        from tests.harness import E2E_CONFIG
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="commsdesk-latency-"))
+        self.database_url = database_url
+        self.config = E2E_CONFIG
+        self.drain_interval = drain_interval
+        self.h = Harness(database_url)  # for its emulators and their set-up only
+        self.slack, self.x = self.h.slack, self.h.x
+        self.proc: Any = None
+        self.starts = 0
+
+    def start(self) -> ServeBot:
+        from commsdesk import db
+
+        slack, x = self.slack, self.x
+        slack.start()
+        x.start()
+        for cid, name in [("C0APPROVALS", "comms-approvals"), ("C0COMMS", "comms"),
+                          ("C0WASTE", "waste"), ("C0HIGHWAYS", "highways"),
+                          ("C0LIBRARIES", "libraries"), ("C0VIP", "vip")]:
+            slack.add_channel(cid, name)
+        for uid in (WENDY, HARRY, CARA, COLIN):
+            slack.add_user(uid, uid.lower())
+        slack.add_usergroup("S0COMMS", "comms", [CARA, COLIN])
+        x.add_user("1111", "NottsCC")
+        x.add_user("2222", "NottsLibraries")
+        x.register_credentials("1111", access_token="1111-at-nottscc")
+        x.register_credentials("2222", access_token="2222-at-libraries")
+        self.engine = db.make_engine(self.database_url)
+        self._sessions = db.make_sessionmaker(self.engine)
+        self._serve(1.0)
+        return self
+
+    def _serve(self, post_interval: float) -> None:
+        """(Re)start the child with Slack's pace (1 s between posts in a channel) or, to
+        drain between measurements, a faster one (never while measuring)."""
+        from tests.processes import ServeProcess
+
+        if self.proc is not None:
+            self._stop_child()
+        self.starts += 1
+        self.proc = ServeProcess(
+            self.tmp, self.config, self.database_url, self.slack.api_url, self.x.root_url,
+            extra_env={"COMMSDESK_SLACK_POST_INTERVAL": str(post_interval)},
+            name=f"bot{self.starts}").wait_ready(60)
+        self.slack.bot_events_url = f"{self.proc.url}/slack/events"
+
+    def _stop_child(self) -> None:
+        code = self.proc.terminate()
+        if code != 0:
+            print(f"# serve exited {code}:\n{self.proc.log()[-2000:]}")
+
+    def sessions(self) -> Any:
+        return self._sessions()
+
+    def count(self, model: Any, *where: Any) -> int:
+        with self._sessions() as s:
+            return s.scalar(sa.select(sa.func.count()).select_from(model).where(*where)) or 0
+
+    def settle(self, timeout: float = 600.0) -> None:
+        from commsdesk.models import OutboxMessage
+
+        def backlog() -> int:
+            return self.count(OutboxMessage, OutboxMessage.status == "pending")
+
+        if backlog() == 0:
+            return
+        self._serve(self.drain_interval)
+        wait_for(lambda: backlog() == 0, timeout, "outbox to drain")
+        self._serve(1.0)
+
+    def stop(self) -> None:
+        import shutil
+
+        self._stop_child()
+        self.engine.dispose()
+        self.slack.stop()
+        self.x.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _sessions(h: Any) -> Any:
+    return h.sessions() if isinstance(h, ServeBot) else h.rt.sessions()
+
+
 # ---------------------------------------------------------------- phases
 
 
-def settle(h: Harness, timeout: float = 600.0) -> None:
-    """Deliver the outbox backlog fast (interval 0), then restore Slack's 1 s."""
+def settle(h: Any, timeout: float = 600.0) -> None:
+    """Deliver the outbox backlog fast (interval 0), then restore Slack's 1 s (a `serve`
+    child keeps the interval it was started with: only wait for it)."""
+    if isinstance(h, ServeBot):
+        h.settle(timeout)
+        return
     saved = {name: getattr(outbox_module, name, None)
              for name in ("CHANNEL_INTERVAL", "UPDATE_INTERVAL")}
     for name, value in saved.items():
@@ -281,13 +382,13 @@ def settle(h: Harness, timeout: float = 600.0) -> None:
         h.outbox.next_ok.clear()
 
 
-def drafts_in(h: Harness, state: str) -> list[tuple[int, str, str]]:
-    with h.rt.sessions() as s:
+def drafts_in(h: Any, state: str) -> list[tuple[int, str, str]]:
+    with _sessions(h) as s:
         return [(d.id, d.approval_channel or "", d.approval_ts or "") for d in s.scalars(
             sa.select(Draft).where(Draft.state == state).order_by(Draft.id))]
 
 
-def count_state(h: Harness, state: str) -> int:
+def count_state(h: Any, state: str) -> int:
     return h.count(Draft, Draft.state == state)
 
 
@@ -296,10 +397,9 @@ def summary(lat: list[float]) -> dict[str, float]:
             "max": max(lat)}
 
 
-def ack_phase(h: Harness, mode: str, clients: int, per_client: int,
+def ack_phase(h: Any, mode: str, clients: int, per_client: int,
               rows: list[list[Any]], kind: str, bd: Breakdown | None = None) -> None:
     think = (0.5, 1.5) if mode == "paced" else (0.0, 0.0)
-    url = h.slack.bot_events_url or ""
     total = clients * per_client
     tag = uuid.uuid4().hex[:6]
     before = count_state(h, "pending")
@@ -309,7 +409,7 @@ def ack_phase(h: Harness, mode: str, clients: int, per_client: int,
             for i in range(total)]
     if bd is not None:
         bd.phase = f"{kind} {mode} /social"
-    lat, bad, wall = run_load(url, cmds, clients, think)
+    lat, bad, wall = run_load(h.slack.bot_events_url or "", cmds, clients, think)
     rows.append(_row(kind, mode, "/social post", lat, bad, wall))
     if bd is not None:
         bd.phase = ""
@@ -326,7 +426,7 @@ def ack_phase(h: Harness, mode: str, clients: int, per_client: int,
     events = [reaction_body(h, random.choice([CARA, COLIN]), ch, ts) for _id, ch, ts in pending]
     if bd is not None:
         bd.phase = f"{kind} {mode} reactions"
-    lat, bad, wall = run_load(url, events, clients, think)
+    lat, bad, wall = run_load(h.slack.bot_events_url or "", events, clients, think)
     rows.append(_row(kind, mode, "reaction_added", lat, bad, wall))
     if bd is not None:
         bd.phase = ""
@@ -335,7 +435,7 @@ def ack_phase(h: Harness, mode: str, clients: int, per_client: int,
                  float(os.environ.get("BENCH_PUBLISH_WAIT", "600")),
                  "every approved draft published")
     except AssertionError:
-        with h.rt.sessions() as s:
+        with _sessions(h) as s:
             states = dict(s.execute(sa.select(Draft.state, sa.func.count())
                                     .group_by(Draft.state)).all())
         raise SystemExit(f"not every approved draft was published: {states}") from None
@@ -352,7 +452,7 @@ def _row(kind: str, mode: str, what: str, lat: list[float], bad: int, wall: floa
             f"{'met' if met else 'MISSED'} (p99 <= {ACK_TARGET_MS:.0f})"]
 
 
-def approval_phase(h: Harness, n: int) -> list[float]:
+def approval_phase(h: Any, n: int) -> list[float]:
     """Seconds from sending the approve reaction to X receiving POST /2/tweets, one at a time."""
     arrivals: dict[str, float] = {}
     original = h.x.handle
@@ -371,7 +471,7 @@ def approval_phase(h: Harness, n: int) -> list[float]:
         assert r.status_code == 200, r.text
     settle(h)
     by_text = {}
-    with h.rt.sessions() as s:
+    with _sessions(h) as s:
         for d in s.scalars(sa.select(Draft).where(Draft.text.in_(texts))):
             by_text[d.text] = (d.approval_channel, d.approval_ts)
     out = []
@@ -396,7 +496,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="closed,paced")
     ap.add_argument("--log", default=os.devnull, help="where the bot's INFO logs go")
     ap.add_argument("--breakdown", action="store_true",
-                    help="time Bolt's dispatch and its listener queue inside the bot too")
+                    help="time Bolt's dispatch and its listener queue inside the bot too "
+                         "(--bot inprocess only)")
+    ap.add_argument("--bot", choices=["serve", "inprocess"], default="serve",
+                    help="serve: a real `commsdesk serve` child process, the emulators in "
+                         "this one (as deployed: Slack and X are elsewhere); inprocess: "
+                         "tests.harness.Harness, bot and emulators in one interpreter")
+    ap.add_argument("--drain-interval", type=float, default=0.02,
+                    help="--bot serve: seconds between posts in a channel while the "
+                         "backlog drains between measurements (the child is restarted "
+                         "with Slack's 1 s before each measurement)")
     args = ap.parse_args(argv)
     if args.client:
         return client_main()
@@ -408,7 +517,10 @@ def main(argv: list[str] | None = None) -> int:
             handler.setStream(log_file)
     modes = [m for m in args.modes.split(",") if m]
     print(f"# ack latency · {args.clients} concurrent signed clients x {args.per_client} "
-          f"requests · load shapes: {', '.join(modes)}")
+          f"requests · load shapes: {', '.join(modes)} · bot: "
+          + ("`commsdesk serve` child process, emulators in the bench process, "
+             "1 s between posts in a channel while measuring" if args.bot == "serve"
+             else "in the bench process with the emulators (tests.harness)"))
     print(f"# {machine_note()}\n")
     rows: list[list[Any]] = []
     post_rows: list[list[Any]] = []
@@ -417,13 +529,14 @@ def main(argv: list[str] | None = None) -> int:
     for kind in db_kinds(args.db):
         load_start = wait_quiet()
         with fresh_database(kind) as url:
-            h = Harness(url).start()
+            h: Any = (ServeBot(url, args.drain_interval) if args.bot == "serve"
+                      else Harness(url)).start()
             # X allows 200 posts per 15 min; this run approves ~1,000 drafts to load the
             # reaction path, so the emulator's window is lifted (the bot would otherwise
             # rightly wait it out, which is not what is measured here)
             h.x.limits["create_tweet"] = (1_000_000, 900)
             try:
-                bd = Breakdown(h) if args.breakdown else None
+                bd = Breakdown(h) if args.breakdown and args.bot == "inprocess" else None
                 for mode in modes:
                     ack_phase(h, mode, args.clients, args.per_client, rows, kind, bd)
                 if bd is not None:

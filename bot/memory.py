@@ -6,12 +6,17 @@ allocated) for reuse: after a burst of mentions `serve`'s resident memory stays 
 burst's high-water mark although Python holds no more objects than before. `trim()`
 asks glibc to release the free pages (`malloc_trim`); `serve` calls it every minute.
 Elsewhere (musl, macOS) it does nothing.
+
+`freeze_startup()` keeps the collector's full passes short: everything `serve` built
+before it answers Slack (imported code, the app, its caches) is moved out of the
+collector's view, so a full collection walks only what was made since.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 from functools import cache
 from typing import Any
 
@@ -32,3 +37,13 @@ def trim() -> bool:
     the automatic collector already frees cycles.)"""
     libc = _libc()
     return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def freeze_startup() -> int:
+    """Collect once, then freeze what is left (`gc.freeze`): what startup made lives as
+    long as the process, and without this every full collection walks it all (~110,000
+    objects of imported code alone: 60 ms with the interpreter lock held, which Slack's
+    ack waits behind). Returns how many objects were frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

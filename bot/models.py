@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -57,6 +58,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# PostgreSQL's `json` keeps the text it is given (jsonb re-renders it): the audit trail's
+# details stay in the canonical form their digest hashes (migration 0006)
+VerbatimJSON = JSON().with_variant(PG_JSON(), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -289,7 +293,7 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     subject_kind: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[str] = mapped_column(String(64))
-    details: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    details: Mapped[dict[str, Any]] = mapped_column(VerbatimJSON)
     details_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from commsdesk import db, logs
+from commsdesk import db, logs, memory
 from commsdesk.app import build_bolt_app
 from commsdesk.config import Settings
 from commsdesk.db import DatabaseError, transaction
@@ -76,6 +76,9 @@ def run(settings: Settings, host: str, port: int) -> None:
     def _stop(signum: int, _frame: object) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
         server.should_exit = True
+
+    frozen = memory.freeze_startup()  # full collections then skip what startup built
+    log.debug("startup heap frozen", objects=frozen)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -151,13 +151,19 @@ def _exact_check(conn: Any, rid: int) -> str | None:
     return None
 
 
+_PG_TIME = "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
 def _verify_rows(cur: Any, sqlite: bool, lo: int, hi: int) -> Any:
-    """The rows lo <= id < hi as the DBAPI gives them. On SQLite the details come as the
-    stored bytes (`CAST(details AS BLOB)`: no text decoding), which for what `_append`
-    writes are byte for byte the canonical form that `details_digest` hashes."""
+    """The rows lo <= id < hi as the DBAPI gives them, the details as stored, not decoded
+    (SQLite: their bytes, `CAST(details AS BLOB)`; PostgreSQL: the `json` column's text),
+    which for what `_append` writes is byte for byte the canonical form `details_digest`
+    hashes. PostgreSQL also renders the time as `record_hash` does (`_time`)."""
     sql = _VERIFY_SQL.format(p="?" if sqlite else "%s")
     if sqlite:
         sql = sql.replace(" details,", " CAST(details AS BLOB),", 1)
+    else:
+        sql = sql.replace(" at,", f" {_PG_TIME},", 1).replace(" details,", " details::text,", 1)
     cur.execute(sql, (lo, hi))
     return cur
 
@@ -171,13 +177,14 @@ def _verify_range(conn: Any, lo: int, hi: int) -> tuple[int, _Bad | None]:
     check, which decides. So the fast paths can only be slow, never wrong, as long as the
     bytes they build from a row equal the canonical bytes only for the row's own values.
 
-    Fastest (SQLite, what `_append` writes): the details' stored bytes are hashed as they
-    are, and the header `record_hash` hashes is built with the row's values put in
-    unescaped, between plain quotes. When that hashes to the stored hash it equals the canonical header written with the record;
-    since it has no backslash, none of the values needed escaping, so each value is what
-    was written, byte for byte (`at` additionally must have the space SQLite stores).
-    Next (PostgreSQL, older SQLite rows, values with characters JSON escapes): the same
-    bytes `record_hash` and `digest` hash, built with the C encoders `json.dumps` uses."""
+    Fastest (what `_append` writes): the details' stored bytes are hashed as they are, and
+    the header `record_hash` hashes is built with the row's values put in unescaped,
+    between plain quotes. When that hashes to the stored hash it equals the canonical
+    header written with the record; since it has no backslash, none of the values needed
+    escaping, so each value is what was written, byte for byte (SQLite's `at` must also
+    have the space it stores). Next (older rows, values with characters JSON escapes):
+    the same bytes `record_hash` and `digest` hash, built with the C encoders
+    `json.dumps` uses (`_encoded_ok`)."""
     from sqlalchemy.engine import Connection
 
     assert isinstance(conn, Connection)
@@ -189,35 +196,26 @@ def _verify_range(conn: Any, lo: int, hi: int) -> tuple[int, _Bad | None]:
     expected_id, prev = (before[0] + 1, before[1]) if before else (1, GENESIS)
     first_expected = expected_id
     rows = _verify_rows(cur, sqlite, lo, hi)
-    # two copies of one loop: the SQLite one inlines its fast path (this loop is the cost)
-    if sqlite:
-        while batch := rows.fetchmany(2000):
-            for (rid, at, actor, action, kind, subject, details, details_digest, prev_hash,
-                 h) in batch:
-                if rid != expected_id or prev_hash != prev:
-                    return expected_id - first_expected, _link_failure(rid, expected_id)
-                try:  # an f-string: no format string to parse per record
-                    header = (f'{{"action":"{action}","actor":"{actor}","at":"'
-                              f'{at.replace(" ", "T", 1)}Z","details":"{details_digest}","id":'
-                              f'{rid},"prev":"{prev_hash}","subject":["{kind}","{subject}"]}}')
-                    ok = (sha(header.encode()).hexdigest() == h
-                          and sha(details).hexdigest() == details_digest
-                          and at[10] == " " and "\\" not in header)
-                except (TypeError, ValueError, AttributeError, IndexError, UnicodeError):
-                    ok = False
-                if not ok and not _encoded_ok(True, (rid, at, actor, action, kind, subject,
-                                                     details, details_digest, prev_hash, h)):
-                    reason = _exact_check(conn, rid)
-                    if reason is not None:
-                        return expected_id - first_expected, _Bad(rid, rid - 1, rid, reason)
-                prev = h
-                expected_id += 1
-    else:
-        for row in rows:
-            rid, h = row[0], row[9]
-            if rid != expected_id or row[8] != prev:
+    while batch := rows.fetchmany(2000):
+        for row in batch:
+            (rid, at, actor, action, kind, subject, details, details_digest, prev_hash,
+             h) = row
+            if rid != expected_id or prev_hash != prev:
                 return expected_id - first_expected, _link_failure(rid, expected_id)
-            if not _encoded_ok(False, row):
+            try:
+                # SQLite's stored "YYYY-MM-DD HH:MM:SS.ffffff"; PostgreSQL's is rendered
+                t = (at[:10] + "T" + at[11:] + "Z" if at[10] == " " and len(at) == 26
+                     else None) if sqlite else at
+                # an f-string: no format string to parse per record (this loop is the cost)
+                header = (f'{{"action":"{action}","actor":"{actor}","at":"{t}","details":"'
+                          f'{details_digest}","id":{rid},"prev":"{prev_hash}","subject":["'
+                          f'{kind}","{subject}"]}}')
+                ok = (t is not None and sha(header.encode()).hexdigest() == h
+                      and sha(details if sqlite else details.encode()).hexdigest()
+                      == details_digest and "\\" not in header)
+            except (TypeError, ValueError, AttributeError, IndexError, UnicodeError):
+                t, ok = None, False
+            if not ok and not _encoded_ok(t, row):
                 reason = _exact_check(conn, rid)
                 if reason is not None:
                     return expected_id - first_expected, _Bad(rid, rid - 1, rid, reason)
@@ -240,26 +238,19 @@ _ESCAPED_HEADER = ('{"action":%s,"actor":%s,"at":"%s","details":%s,"id":%d,"prev
                    '"subject":[%s,%s]}')
 
 
-def _encoded_ok(sqlite: bool, row: tuple[Any, ...]) -> bool:
+def _encoded_ok(t: str | None, row: tuple[Any, ...]) -> bool:
     """The record's hashes, from the bytes `record_hash` and `digest` hash, built from the
-    raw DBAPI values with the same C encoders `json.dumps` uses. SQLite hands back the
-    stored text (`YYYY-MM-DD HH:MM:SS.ffffff`, naive UTC) and the details' bytes;
-    PostgreSQL an aware datetime and the decoded JSONB."""
-    rid, at, actor, action, kind, subject, details, details_digest, prev_hash, h = row
+    raw DBAPI values with the same C encoders `json.dumps` uses: `t` is the record's time
+    as `_time` renders it (None: not known), the row's details their stored JSON text."""
+    rid, _at, actor, action, kind, subject, details, details_digest, prev_hash, h = row
     estr, sha = encode_basestring, hashlib.sha256
     try:
-        if sqlite:
-            t = at[:10] + "T" + at[11:] + "Z" if len(at) == 26 and at[10] == " " else None
-        else:
-            iso = at.isoformat()
-            t = iso[:26] + "Z" if len(iso) == 32 and iso.endswith("+00:00") else _time(at)
         if t is None or type(rid) is not int or sha(
                 (_ESCAPED_HEADER % (estr(action), estr(actor), t, estr(details_digest), rid,
                                     estr(prev_hash), estr(kind), estr(subject))).encode()
         ).hexdigest() != h:
             return False
-        if sqlite:
-            details = json.loads(details)
+        details = json.loads(details)
         if type(details) is dict and details.get(PURGED_KEY) is True:
             return True
         return bool(sha(canonical(details).encode()).hexdigest() == details_digest)

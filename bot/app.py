@@ -38,3 +38,28 @@ def build_bolt_app(rt: Runtime) -> App:
     )
     register_all(app, rt)
     return app
+
+
+def build_command_app(rt: Runtime) -> App:
+    """`/social` alone, in a Bolt app that runs its listener before answering (HTTP mode).
+
+    The slash command does all its work before its ack (it validates, stores the draft
+    and answers with the confirmation or the error), so there is nothing to run after
+    the answer. Run the usual way, Bolt would hand the listener to its thread pool and
+    look for the ack every 10 ms; here it runs in the request's own worker thread and
+    the answer leaves as soon as ack() is called. Events and interactivity stay on the
+    main app, which acks first and works after."""
+    from commsdesk.handlers import commands
+
+    env = rt.settings.env
+    app = App(
+        client=rt.slack,
+        signing_secret=env.slack_signing_secret or "socket-mode-has-no-signing-secret",
+        process_before_response=True,
+        token_verification_enabled=False,
+        request_verification_enabled=not env.socket_mode,
+        listener_executor=ContextThreadPoolExecutor(max_workers=2,
+                                                    thread_name_prefix="bolt-cmd"),
+    )
+    commands.register(app, rt)
+    return app

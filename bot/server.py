@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from slack_bolt import App, BoltRequest
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from commsdesk import db, logs
+from commsdesk.app import build_command_app
 from commsdesk.models import Account, OutboxMessage, PollCursor
 from commsdesk.replay import ReplayGuard
 from commsdesk.runtime import Runtime
@@ -56,7 +58,16 @@ def health(rt: Runtime) -> dict[str, Any]:
     return out
 
 
-def build_asgi(rt: Runtime, bolt: App) -> Starlette:
+def _is_slash_command(body: str, content_type: str) -> bool:
+    return content_type.startswith("application/x-www-form-urlencoded") and any(
+        key == "command" for key, _ in parse_qsl(body, max_num_fields=64))
+
+
+def build_asgi(rt: Runtime, bolt: App, commands: App | None = None) -> Starlette:
+    """The HTTP front: `/slack/events` (signature and replay checks, then Bolt) and
+    `/healthz`. Slash commands go to `commands` (default: `build_command_app`), which
+    answers from inside its listener; everything else to `bolt`, which acks first."""
+    commands = commands if commands is not None else build_command_app(rt)
     # The event loop that answers Slack shares the interpreter lock with the listener,
     # outbox and publisher threads; a shorter switch interval (5 ms by default) lets it
     # take its turn sooner, which is what the ack's tail latency is made of.
@@ -94,8 +105,11 @@ def build_asgi(rt: Runtime, bolt: App) -> Starlette:
             # millisecond), so it runs here rather than hop into a worker thread and back,
             # which under load costs more than the dispatch. Commands and interactivity
             # wait in dispatch for their listener's ack(): those go to a worker thread.
-            if request.headers.get("content-type", "").startswith("application/json"):
+            content_type = request.headers.get("content-type", "")
+            if content_type.startswith("application/json"):
                 resp = bolt.dispatch(bolt_req)
+            elif _is_slash_command(text, content_type):
+                resp = await run_in_threadpool(commands.dispatch, bolt_req)
             else:
                 resp = await run_in_threadpool(bolt.dispatch, bolt_req)
         except Exception as exc:  # malformed payloads get a clear 400, never a trace

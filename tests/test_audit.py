@@ -188,7 +188,7 @@ def test_details_stored_in_another_json_form_verify(engine: sa.Engine) -> None:
 
 def test_details_that_are_not_json_are_named(engine: sa.Engine) -> None:
     if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL's jsonb column refuses text that is not JSON")
+        pytest.skip("PostgreSQL's json column refuses text that is not JSON")
     _write(engine, 30)
     with engine.begin() as conn:
         _drop_guards(conn)

@@ -286,20 +286,7 @@ class ServeBot:
     def start(self) -> ServeBot:
         from commsdesk import db
 
-        slack, x = self.slack, self.x
-        slack.start()
-        x.start()
-        for cid, name in [("C0APPROVALS", "comms-approvals"), ("C0COMMS", "comms"),
-                          ("C0WASTE", "waste"), ("C0HIGHWAYS", "highways"),
-                          ("C0LIBRARIES", "libraries"), ("C0VIP", "vip")]:
-            slack.add_channel(cid, name)
-        for uid in (WENDY, HARRY, CARA, COLIN):
-            slack.add_user(uid, uid.lower())
-        slack.add_usergroup("S0COMMS", "comms", [CARA, COLIN])
-        x.add_user("1111", "NottsCC")
-        x.add_user("2222", "NottsLibraries")
-        x.register_credentials("1111", access_token="1111-at-nottscc")
-        x.register_credentials("2222", access_token="2222-at-libraries")
+        self.h.start_emulators()  # the workspace and accounts tests.harness sets up
         self.engine = db.make_engine(self.database_url)
         self._sessions = db.make_sessionmaker(self.engine)
         self._serve(1.0)

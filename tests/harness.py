@@ -70,7 +70,9 @@ class Harness:
         return make_settings(self.database_url, config=self.config,
                              slack_api_url=self.slack.api_url, x_api_base_url=self.x.root_url)
 
-    def start(self) -> Harness:
+    def start_emulators(self) -> Settings:
+        """Slack and X emulators up, with the workspace (channels, people, the comms user
+        group) and the accounts the config names. Returns the bot's settings for them."""
         self.slack.start()
         if self._own_x:
             self.x.start()
@@ -89,6 +91,10 @@ class Harness:
         for acc in settings.config.accounts:
             creds = settings.x_credentials[acc.credentials]
             self.x.register_credentials(acc.user_id or "", access_token=creds.access_token)
+        return settings
+
+    def start(self) -> Harness:
+        settings = self.start_emulators()
         self.engine = db.make_engine(self.database_url)
         db.upgrade(self.engine)
         self.rt = Runtime.create(settings, self.engine)

@@ -261,22 +261,15 @@ def _encoded_ok(t: str | None, row: tuple[Any, ...]) -> bool:
 _worker_engine: Any = None
 
 
-def _init_worker(url: str) -> None:
-    """Each pool process opens its engine (and a first connection) while the parent is
-    still counting the records, so the first range does not wait for it."""
-    global _worker_engine
-    from commsdesk.db import make_engine
-
-    _worker_engine = make_engine(url)
-    with _worker_engine.connect() as conn:  # the raw connection: no transaction begun
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cur.execute("SELECT id FROM audit_events LIMIT 1")
-        cur.close()
-
-
 def _verify_range_in_worker(url: str, lo: int, hi: int) -> tuple[int, _Bad | None]:
+    # the engine is made by the first task, not by a pool initializer: an initializer
+    # that fails (database unreachable) makes the pool restart its processes forever,
+    # and the ranges would never be answered; a task's error reaches the parent
+    global _worker_engine
     if _worker_engine is None:
-        _init_worker(url)
+        from commsdesk.db import make_engine
+
+        _worker_engine = make_engine(url)
     with _worker_engine.connect() as conn:
         return _verify_range(conn, lo, hi)
 
@@ -308,9 +301,8 @@ def verify(session: Session, batch: int = _VERIFY_CHUNK,
     parallel = workers > 1 and last - first >= batch and not (
         url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
     with contextlib.ExitStack() as stack:
-        # the processes start (and open their connections) while the records are counted
-        pool = stack.enter_context(_pool(url.render_as_string(hide_password=False),
-                                         workers)) if parallel else None
+        # the processes start while the records are counted
+        pool = stack.enter_context(_pool(workers)) if parallel else None
         if conn.execute(select(func.count()).select_from(AuditEvent)).scalar() == (
                 last - first + 1):
             # no gaps (as an intact trail has none): ranges by id arithmetic, nothing to read
@@ -356,13 +348,13 @@ def _verify_serial(conn: Any, ranges: Iterator[tuple[int, int]],
             progress(n)
 
 
-def _pool(url: str, workers: int) -> Any:
+def _pool(workers: int) -> Any:
     """The process pool of a parallel verify (leaving it terminates the processes)."""
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return ctx.Pool(workers, initializer=_init_worker, initargs=(url,))
+    return ctx.Pool(workers)
 
 
 def _verify_parallel(pool: Any, url: str, ranges: Iterator[tuple[int, int]], workers: int,

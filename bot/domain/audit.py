@@ -196,33 +196,62 @@ def _verify_range(conn: Any, lo: int, hi: int) -> tuple[int, _Bad | None]:
     expected_id, prev = (before[0] + 1, before[1]) if before else (1, GENESIS)
     first_expected = expected_id
     rows = _verify_rows(cur, sqlite, lo, hi)
+    # SQLite hands back its stored time text ("YYYY-MM-DD HH:MM:SS.ffffff") and the
+    # details' bytes; PostgreSQL the time already rendered and the details' text. Two
+    # copies of one loop, each with its fast path inlined: this loop is the whole cost.
     while batch := rows.fetchmany(2000):
-        for row in batch:
-            (rid, at, actor, action, kind, subject, details, details_digest, prev_hash,
-             h) = row
-            if rid != expected_id or prev_hash != prev:
-                return expected_id - first_expected, _link_failure(rid, expected_id)
-            try:
-                # SQLite's stored "YYYY-MM-DD HH:MM:SS.ffffff"; PostgreSQL's is rendered
-                t = (at[:10] + "T" + at[11:] + "Z" if at[10] == " " and len(at) == 26
-                     else None) if sqlite else at
-                # an f-string: no format string to parse per record (this loop is the cost)
-                header = (f'{{"action":"{action}","actor":"{actor}","at":"{t}","details":"'
-                          f'{details_digest}","id":{rid},"prev":"{prev_hash}","subject":["'
-                          f'{kind}","{subject}"]}}')
-                ok = (t is not None and sha(header.encode()).hexdigest() == h
-                      and sha(details if sqlite else details.encode()).hexdigest()
-                      == details_digest and "\\" not in header)
-            except (TypeError, ValueError, AttributeError, IndexError, UnicodeError):
-                t, ok = None, False
-            if not ok and not _encoded_ok(t, row):
-                reason = _exact_check(conn, rid)
-                if reason is not None:
-                    return expected_id - first_expected, _Bad(rid, rid - 1, rid, reason)
-            prev = h
-            expected_id += 1
+        if sqlite:
+            for row in batch:
+                (rid, at, actor, action, kind, subject, details, details_digest, prev_hash,
+                 h) = row
+                if rid != expected_id or prev_hash != prev:
+                    return expected_id - first_expected, _link_failure(rid, expected_id)
+                try:  # an f-string: no format string to parse per record
+                    header = (f'{{"action":"{action}","actor":"{actor}","at":"'
+                              f'{at.replace(" ", "T", 1)}Z","details":"{details_digest}",'
+                              f'"id":{rid},"prev":"{prev_hash}","subject":["{kind}",'
+                              f'"{subject}"]}}')
+                    ok = (sha(header.encode()).hexdigest() == h
+                          and sha(details).hexdigest() == details_digest
+                          and at[10] == " " and len(at) == 26 and "\\" not in header)
+                except (TypeError, ValueError, AttributeError, IndexError, UnicodeError):
+                    ok = False
+                if not ok and not _encoded_ok(_sqlite_time(at), row):
+                    reason = _exact_check(conn, rid)
+                    if reason is not None:
+                        return expected_id - first_expected, _Bad(rid, rid - 1, rid, reason)
+                prev = h
+                expected_id += 1
+        else:
+            for row in batch:
+                (rid, t, actor, action, kind, subject, details, details_digest, prev_hash,
+                 h) = row
+                if rid != expected_id or prev_hash != prev:
+                    return expected_id - first_expected, _link_failure(rid, expected_id)
+                try:
+                    header = (f'{{"action":"{action}","actor":"{actor}","at":"{t}",'
+                              f'"details":"{details_digest}","id":{rid},"prev":"{prev_hash}",'
+                              f'"subject":["{kind}","{subject}"]}}')
+                    ok = (sha(header.encode()).hexdigest() == h
+                          and sha(details.encode()).hexdigest() == details_digest
+                          and "\\" not in header)
+                except (TypeError, ValueError, AttributeError, UnicodeError):
+                    ok = False
+                if not ok and not _encoded_ok(t, row):
+                    reason = _exact_check(conn, rid)
+                    if reason is not None:
+                        return expected_id - first_expected, _Bad(rid, rid - 1, rid, reason)
+                prev = h
+                expected_id += 1
     cur.close()
     return expected_id - first_expected, None
+
+
+def _sqlite_time(at: Any) -> str | None:
+    """SQLite's stored time text as `_time` renders it (None: not in the form written)."""
+    if type(at) is str and len(at) == 26 and at[10] == " ":
+        return at[:10] + "T" + at[11:] + "Z"
+    return None
 
 
 def _link_failure(rid: int, expected_id: int) -> _Bad:

@@ -377,13 +377,21 @@ def _verify_serial(conn: Any, ranges: Iterator[tuple[int, int]],
             progress(n)
 
 
-def _pool(workers: int) -> Any:
-    """The process pool of a parallel verify (leaving it terminates the processes)."""
+@contextlib.contextmanager
+def _pool(workers: int) -> Iterator[Any]:
+    """The process pool of a parallel verify. Left by closing it and waiting for the
+    few ranges queued ahead (never `terminate()`: killing processes that are mid-task
+    can leave the pool's queue locked, and the parent then waits forever)."""
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return ctx.Pool(workers)
+    pool = ctx.Pool(workers)
+    try:
+        yield pool
+    finally:
+        pool.close()
+        pool.join()
 
 
 def _verify_parallel(pool: Any, url: str, ranges: Iterator[tuple[int, int]], workers: int,

@@ -22,20 +22,24 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
         return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
 
-def build_bolt_app(rt: Runtime) -> App:
+def _app(rt: Runtime, *, process_before_response: bool, workers: int, name: str) -> App:
     env = rt.settings.env
-    app = App(
+    return App(
         client=rt.slack,
         signing_secret=env.slack_signing_secret or "socket-mode-has-no-signing-secret",
-        # Ack first, then run listeners in Bolt's thread pool: Slack gets its
-        # answer within milliseconds and slow work happens after the ack.
-        process_before_response=False,
+        process_before_response=process_before_response,
         token_verification_enabled=False,
         request_verification_enabled=not env.socket_mode,
-        # listeners wait on the database and on Slack; a wider pool keeps slash
-        # commands (which answer from inside their listener) from queueing behind them
-        listener_executor=ContextThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
+        listener_executor=ContextThreadPoolExecutor(max_workers=workers,
+                                                    thread_name_prefix=name),
     )
+
+
+def build_bolt_app(rt: Runtime) -> App:
+    # Ack first, then run listeners in Bolt's thread pool: Slack gets its answer within
+    # milliseconds and slow work happens after the ack. Listeners wait on the database
+    # and on Slack; a wide pool keeps them from queueing behind each other.
+    app = _app(rt, process_before_response=False, workers=32, name="bolt")
     register_all(app, rt)
     return app
 
@@ -48,18 +52,9 @@ def build_command_app(rt: Runtime) -> App:
     the answer. Run the usual way, Bolt would hand the listener to its thread pool and
     look for the ack every 10 ms; here it runs in the request's own worker thread and
     the answer leaves as soon as ack() is called. Events and interactivity stay on the
-    main app, which acks first and works after."""
+    main app, which acks first and works after (Socket Mode uses the main app alone)."""
     from commsdesk.handlers import commands
 
-    env = rt.settings.env
-    app = App(
-        client=rt.slack,
-        signing_secret=env.slack_signing_secret or "socket-mode-has-no-signing-secret",
-        process_before_response=True,
-        token_verification_enabled=False,
-        request_verification_enabled=not env.socket_mode,
-        listener_executor=ContextThreadPoolExecutor(max_workers=2,
-                                                    thread_name_prefix="bolt-cmd"),
-    )
+    app = _app(rt, process_before_response=True, workers=2, name="bolt-cmd")
     commands.register(app, rt)
     return app

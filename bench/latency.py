@@ -272,13 +272,10 @@ class ServeBot:
     surface as tests.harness.Harness for what the phases below use."""
 
     def __init__(self, database_url: str, drain_interval: float):
-        from tests.harness import E2E_CONFIG
-
         self.tmp = Path(tempfile.mkdtemp(prefix="commsdesk-latency-"))
         self.database_url = database_url
-        self.config = E2E_CONFIG
         self.drain_interval = drain_interval
-        self.h = Harness(database_url)  # for its emulators and their set-up only
+        self.h = Harness(database_url)  # for its emulators, their set-up and its config
         self.slack, self.x = self.h.slack, self.h.x
         self.proc: Any = None
         self.starts = 0
@@ -301,7 +298,7 @@ class ServeBot:
             self._stop_child()
         self.starts += 1
         self.proc = ServeProcess(
-            self.tmp, self.config, self.database_url, self.slack.api_url, self.x.root_url,
+            self.tmp, self.h.config, self.database_url, self.slack.api_url, self.x.root_url,
             extra_env={"COMMSDESK_SLACK_POST_INTERVAL": str(post_interval)},
             name=f"bot{self.starts}").wait_ready(60)
         self.slack.bot_events_url = f"{self.proc.url}/slack/events"

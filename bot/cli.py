@@ -205,9 +205,9 @@ def audit_verify() -> None:
             with click.progressbar(length=total, label="verifying audit trail",
                                    file=sys.stderr) as bar:
                 result = audit.verify(session, progress=bar.update,
-                                      workers=audit.default_workers(total))
+                                      workers=audit.default_workers(total), total=total)
         else:
-            result = audit.verify(session, workers=audit.default_workers(total))
+            result = audit.verify(session, workers=audit.default_workers(total), total=total)
     if result.ok:
         click.echo(result.message())
     else:

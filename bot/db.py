@@ -28,9 +28,11 @@ _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = (
     weakref.WeakKeyDictionary())
 
 
-# JSON columns are written compact, keys sorted, non-ASCII as is. For the audit trail's
-# details that is exactly the canonical form their digest hashes, so `audit verify` can
-# hash the stored bytes as they are (PostgreSQL's jsonb keeps its own form either way).
+# JSON columns are written compact, keys sorted, non-ASCII as is: for the audit trail's
+# details that is exactly the canonical form their digest hashes (`audit.canonical`, which
+# also stringifies what JSON cannot hold; `_append` stores that already), so `audit
+# verify` hashes the stored text as it is (SQLite's JSON and PostgreSQL's `json` keep it;
+# the other PostgreSQL columns are jsonb, which re-renders it, and nothing hashes them).
 _JSON_TEXT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

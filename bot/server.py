@@ -8,7 +8,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl
 
 import structlog
 from slack_bolt import App, BoltRequest
@@ -58,11 +57,6 @@ def health(rt: Runtime) -> dict[str, Any]:
     return out
 
 
-def _is_slash_command(body: str, content_type: str) -> bool:
-    return content_type.startswith("application/x-www-form-urlencoded") and any(
-        key == "command" for key, _ in parse_qsl(body, max_num_fields=64))
-
-
 def build_asgi(rt: Runtime, bolt: App, commands: App | None = None) -> Starlette:
     """The HTTP front: `/slack/events` (signature and replay checks, then Bolt) and
     `/healthz`. Slash commands go to `commands` (default: `build_command_app`), which
@@ -103,12 +97,12 @@ def build_asgi(rt: Runtime, bolt: App, commands: App | None = None) -> Starlette
             # Bolt verifies again, acks, and hands listener work to its thread pool. For
             # Events API requests (JSON) that is all dispatch does (well under a
             # millisecond), so it runs here rather than hop into a worker thread and back,
-            # which under load costs more than the dispatch. Commands and interactivity
-            # wait in dispatch for their listener's ack(): those go to a worker thread.
-            content_type = request.headers.get("content-type", "")
-            if content_type.startswith("application/json"):
+            # which under load costs more than the dispatch. Interactivity waits in
+            # dispatch for its listener's ack(), and `/social` (the body Bolt parsed has a
+            # `command`) runs its listener inside dispatch: those go to a worker thread.
+            if request.headers.get("content-type", "").startswith("application/json"):
                 resp = bolt.dispatch(bolt_req)
-            elif _is_slash_command(text, content_type):
+            elif isinstance(bolt_req.body, dict) and "command" in bolt_req.body:
                 resp = await run_in_threadpool(commands.dispatch, bolt_req)
             else:
                 resp = await run_in_threadpool(bolt.dispatch, bolt_req)

@@ -313,12 +313,14 @@ def default_workers(total: int) -> int:
 
 
 def verify(session: Session, batch: int = _VERIFY_CHUNK,
-           progress: Callable[[int], None] | None = None, workers: int = 1) -> VerifyResult:
+           progress: Callable[[int], None] | None = None, workers: int = 1,
+           total: int | None = None) -> VerifyResult:
     """Check the whole chain; report the first record that does not fit (in id order).
 
     Reads plain DBAPI rows in id ranges of `batch`, so a million records verify in
     bounded memory; `progress(n)` is told as ranges finish, in order. With `workers` > 1
     the ranges are checked by that many processes (file or server databases only).
+    `total`: the number of records, if the caller has counted them already.
     """
     conn = session.connection()
     # min and max asked apart: together SQLite scans the whole table for them
@@ -329,11 +331,11 @@ def verify(session: Session, batch: int = _VERIFY_CHUNK,
     url = conn.engine.url
     parallel = workers > 1 and last - first >= batch and not (
         url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
-    with contextlib.ExitStack() as stack:
-        # the processes start while the records are counted
-        pool = stack.enter_context(_pool(workers)) if parallel else None
-        if conn.execute(select(func.count()).select_from(AuditEvent)).scalar() == (
-                last - first + 1):
+    # the processes start while the records are counted (unless the caller counted)
+    with _pool(workers) if parallel else contextlib.nullcontext() as pool:
+        if total is None:
+            total = conn.execute(select(func.count()).select_from(AuditEvent)).scalar()
+        if total == last - first + 1:
             # no gaps (as an intact trail has none): ranges by id arithmetic, nothing to read
             ranges: Iterator[tuple[int, int]] = (
                 (lo, min(lo + batch, last + 1)) for lo in range(first, last + 1, batch))

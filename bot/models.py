@@ -184,6 +184,10 @@ class Draft(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the publish claim's fencing token (worker + generation): outcomes are CAS on it
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    # an approved draft is not published before this (rate limit, unknown outcome settling)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -293,6 +293,11 @@ def retention_run(config: str | None, dry_run: bool, days: int | None) -> None:
     from commsdesk.services import retention
 
     settings = _settings(config, require_slack=False, require_network_credentials=False)
+    if (days if days is not None else settings.config.retention.days) <= 0:
+        # retention switched off is a setting, not an error: nothing to do, exit 0
+        click.echo("Retention is off (retention.days = 0 keeps everything): nothing to "
+                   "purge. Set [retention] days in the config, or pass --days N.")
+        return
     rt = Runtime.create(settings)
     db.upgrade(rt.engine)
     try:

@@ -35,7 +35,10 @@ class Background:
 
 def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
     owner = f"replica-{uuid.uuid4().hex[:8]}"
-    scheduler = BackgroundScheduler(timezone="UTC")
+    # a job due while the process was starting (or the machine was busy) runs late,
+    # once, rather than being skipped with a "run time was missed" warning
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
+        "misfire_grace_time": None, "coalesce": True, "max_instances": 1})
     if poll:
         for acc in rt.settings.config.accounts:
             scheduler.add_job(

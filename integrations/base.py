@@ -84,7 +84,11 @@ class NetworkError(Exception):
     transient: bool = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, detail: Any = None):
-        super().__init__(message)
+        from commsdesk.logs import redact
+
+        # the text is logged, stored (drafts.last_error, the audit trail) and shown in Slack:
+        # a network echoing a token or a URL with `access_token=` in it must not carry it there
+        super().__init__(redact(message))
         self.retry_after = retry_after
         self.detail = detail
 
@@ -110,14 +114,21 @@ class Network(Protocol):
         """Every mention newer than `since_id`, page by page (any order within the run)."""
         ...
 
-    def publish(self, text: str, *, in_reply_to: str | None = None) -> Published:
-        """Publish once. Raise TransientError or PermanentError on failure."""
+    def publish(self, text: str, *, in_reply_to: str | None = None,
+                key: str | None = None) -> Published:
+        """Publish once. Raise TransientError or PermanentError on failure. `key` is the
+        draft's own identifier (a TID, stable across attempts): networks that take a
+        client-chosen id use it (Mastodon's Idempotency-Key, Bluesky's record key), so a
+        second attempt cannot make a second post."""
         ...
 
     def find_published(
-        self, text: str, *, in_reply_to: str | None, not_before: datetime
+        self, text: str, *, in_reply_to: str | None, not_before: datetime,
+        key: str | None = None
     ) -> Published | None:
-        """After a crash: the post we may already have made, if the network shows it."""
+        """After an answer was lost or a crash: the post we may already have made, if the
+        network shows it (by `key` where the network keeps it, else by its text as the
+        network shows it, its thread and its time)."""
         ...
 
     def followers(self) -> int:

@@ -4,11 +4,14 @@ anything else: permanent), and turning HTML post bodies into plain text."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import html
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Literal, TypeVar
@@ -23,6 +26,41 @@ class Verdict:
     kind: Literal["rate_limited", "transient", "permanent"]
     detail: str
     wait: float | None = None  # rate_limited: seconds until the window resets
+
+
+_WAIT_LIMIT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "commsdesk_wait_limit", default=None)
+
+
+@contextlib.contextmanager
+def wait_limit(seconds: float) -> Iterator[None]:
+    """Inside: no call waits longer than `seconds` for a rate limit to reset; a longer
+    wait is raised at once (TransientError with `retry_after`) for the caller to schedule.
+    The publisher uses it so that no thread sleeps minutes inside a publish lease."""
+    token = _WAIT_LIMIT.set(seconds)
+    try:
+        yield
+    finally:
+        _WAIT_LIMIT.reset(token)
+
+
+def allowed_wait(max_wait_seconds: float) -> float:
+    """The longest rate-limit wait a call may sleep here and now."""
+    limit = _WAIT_LIMIT.get()
+    return max_wait_seconds if limit is None else min(max_wait_seconds, limit)
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_text(text: str) -> str:
+    """Post text as networks may give it back, made comparable: HTML entities decoded
+    (X's &amp;), Unicode NFC, any run of whitespace one space, ends trimmed."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFC", html.unescape(text))).strip()
+
+
+def same_text(shown: str, sent: str) -> bool:
+    return normalise_text(shown) == normalise_text(sent)
 
 
 class Retrier:
@@ -50,7 +88,7 @@ class Retrier:
             if verdict.kind == "rate_limited":
                 wait = max(1.0, verdict.wait if verdict.wait is not None else 60.0)
                 waits += 1
-                if waits > self.max_attempts or wait > self.max_wait_seconds:
+                if waits > self.max_attempts or wait > allowed_wait(self.max_wait_seconds):
                     raise TransientError(f"{what}: rate limited by {self.label}",
                                          retry_after=wait) from None
                 self._sleep(wait)

@@ -97,6 +97,9 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
         error=escape(truncate(d.last_error or "unknown error", 500)))
     if d.state == "published" and d.published_url:
         line += f" · <{d.published_url}|view post>"
+    if d.state == "approved" and d.retry_at is not None and d.last_error:
+        # e.g. "waiting for X's rate limit until 14:05" (services/publishing)
+        line += f" · :hourglass_flowing_sand: {escape(truncate(d.last_error, 300))}"
     if d.state == "approved" and v.hold:
         line += f" · :double_vertical_bar: waiting: {v.hold}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})

@@ -35,6 +35,7 @@ from commsdesk.emulators.http import (
     transport_fault_response,
 )
 from commsdesk.integrations.bluesky import richtext
+from commsdesk.integrations.bluesky.richtext import TID_RE as _TID
 
 RATE_LIMIT = 3000  # per 5 minutes, per IP, as the PDS docs say
 MAX_BLOB_BYTES = 50 * 1024 * 1024  # the PDS's upload limit; the lexicon's are smaller
@@ -133,8 +134,9 @@ class BlueskyEmulator(EmulatorServer):
     def _by_handle(self, handle: str) -> BskyAccount | None:
         return next((a for a in self.accounts.values() if a.handle.lower() == handle.lower()), None)
 
-    def _create(self, author: BskyAccount, record: dict[str, Any]) -> BskyRecord:
-        rkey = richtext.new_tid()
+    def _create(self, author: BskyAccount, record: dict[str, Any],
+                rkey: str | None = None) -> BskyRecord:
+        rkey = rkey or richtext.new_tid()
         uri = richtext.at_uri(author.did, rkey)
         rec = BskyRecord(uri, _cid(record | {"uri": uri}), author.did, record)
         self.records[uri] = rec
@@ -244,6 +246,7 @@ class BlueskyEmulator(EmulatorServer):
         ("POST", "com.atproto.repo.createRecord"): "_create_record",
         ("POST", "com.atproto.repo.uploadBlob"): "_upload_blob",
         ("GET", "com.atproto.repo.listRecords"): "_list_records",
+        ("GET", "com.atproto.repo.getRecord"): "_get_record",
         ("GET", "com.atproto.identity.resolveHandle"): "_resolve_handle",
         ("GET", "app.bsky.notification.listNotifications"): "_list_notifications",
         ("GET", "app.bsky.feed.getPosts"): "_get_posts",
@@ -354,7 +357,16 @@ class BlueskyEmulator(EmulatorServer):
             problem = self._embed_problem(embed, did)
             if problem:
                 return _err(400, "InvalidRequest", "Invalid app.bsky.feed.post record: " + problem)
-        rec = self._create(self.accounts[did], record)
+        rkey = body.get("rkey")
+        if rkey is not None:
+            if not isinstance(rkey, str) or not _TID.fullmatch(rkey):
+                return _err(400, "InvalidRequest", "Invalid app.bsky.feed.post record key: "
+                            "must be a TID")
+            if richtext.at_uri(did, rkey) in self.records:
+                # what the PDS does with a record key already taken: it refuses the write with
+                # a 500 (bluesky-social/indigo#873; atproto#4728 names the error), nothing new
+                return _err(500, "InternalServerError", "Internal Server Error")
+        rec = self._create(self.accounts[did], record, rkey)
         return json_response({"uri": rec.uri, "cid": rec.cid,
                               "commit": {"cid": _cid(rec.uri + "commit"), "rev": richtext.new_tid()},
                               "validationStatus": "valid"})
@@ -412,6 +424,17 @@ class BlueskyEmulator(EmulatorServer):
                         and f"/{request.query.get('collection')}/" in r.uri),
                        key=lambda r: r.uri, reverse=True)[:limit]
         return json_response({"records": [{"uri": r.uri, "cid": r.cid, "value": r.value} for r in items]})
+
+    def _get_record(self, request: Request, body: Any, did: str) -> Response:
+        repo = request.query.get("repo", "")
+        acc = self.accounts.get(repo) or self._by_handle(repo)
+        if acc is None:
+            return _err(400, "InvalidRequest", f"Could not find repo: {repo}")
+        uri = f"at://{acc.did}/{request.query.get('collection', '')}/{request.query.get('rkey', '')}"
+        rec = self.records.get(uri)
+        if rec is None:
+            return _err(400, "RecordNotFound", f"Could not locate record: {uri}")
+        return json_response({"uri": rec.uri, "cid": rec.cid, "value": rec.value})
 
     def _resolve_handle(self, request: Request, body: Any, did: Any) -> Response:
         acc = self._by_handle(request.query.get("handle", ""))

@@ -32,7 +32,7 @@ from commsdesk.integrations.base import (
     Published,
 )
 from commsdesk.integrations.bluesky import richtext
-from commsdesk.integrations.common import Retrier, Verdict, check_images, reset_wait
+from commsdesk.integrations.common import Retrier, Verdict, check_images, reset_wait, same_text
 
 MENTION_REASONS = ("mention", "reply", "quote")
 EMBED_IMAGES = "app.bsky.embed.images"
@@ -242,7 +242,7 @@ class BlueskyNetwork:
         return {"root": {"uri": root["uri"], "cid": root["cid"]}, "parent": parent}
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
-                images: Sequence[Image] = ()) -> Published:
+                images: Sequence[Image] = (), key: str | None = None) -> Published:
         check_images(images, network="Bluesky", max_images=MAX_IMAGES,
                      max_bytes=MAX_IMAGE_BYTES, max_bytes_label="1,000,000 bytes (1 MB)")
         did = self.account_user_id()
@@ -261,14 +261,37 @@ class BlueskyNetwork:
         if images:
             record["embed"] = {"$type": EMBED_IMAGES, "images": [
                 self._upload(image, n, len(images)) for n, image in enumerate(images, 1)]}
-        created = self._call(
-            "publishing",
-            lambda: self._xrpc("POST", "com.atproto.repo.createRecord", body={
-                "repo": did, "collection": richtext.POST_COLLECTION, "record": record}),
-            retry_lost_answers=False,
-        )
+        body: dict[str, Any] = {"repo": did, "collection": richtext.POST_COLLECTION,
+                                "record": record}
+        rkey = key if key and richtext.TID_RE.fullmatch(key) else None
+        if rkey:
+            body["rkey"] = rkey  # ours: the PDS refuses a second record with it
+
+        def create() -> dict[str, Any]:
+            try:
+                return self._xrpc("POST", "com.atproto.repo.createRecord", body=body)
+            except XrpcError as exc:
+                # a record key already taken: the PDS answers 500 (or, newer, an error
+                # naming it); if the record there is ours, that is the post
+                if rkey and (exc.status >= 500 or "Exist" in exc.error):
+                    mine = self._own_record(did, rkey)
+                    if mine is not None and mine.get("value", {}).get("text") == text:
+                        return mine
+                raise
+
+        created = self._call("publishing", create, retry_lost_answers=False)
         external_id = richtext.compact_id(created["uri"])
         return Published(external_id, self.post_url(external_id))
+
+    def _own_record(self, did: str, rkey: str) -> dict[str, Any] | None:
+        """The account's post at record key `rkey` (com.atproto.repo.getRecord), if any."""
+        try:
+            return self._xrpc("GET", "com.atproto.repo.getRecord", params={
+                "repo": did, "collection": richtext.POST_COLLECTION, "rkey": rkey})
+        except XrpcError as exc:
+            if exc.status == 400 and exc.error in ("RecordNotFound", "InvalidRequest"):
+                return None
+            raise
 
     def _upload(self, image: Image, n: int, of: int) -> dict[str, Any]:
         """Upload one image's bytes; its entry in an app.bsky.embed.images embed."""
@@ -283,9 +306,15 @@ class BlueskyNetwork:
         return entry
 
     def find_published(
-        self, text: str, *, in_reply_to: str | None, not_before: datetime
+        self, text: str, *, in_reply_to: str | None, not_before: datetime,
+        key: str | None = None
     ) -> Published | None:
         did = self.account_user_id()
+        if key and richtext.TID_RE.fullmatch(key):  # exact: the record key we chose
+            mine = self._call("checking for the post", lambda: self._own_record(did, key))
+            if mine is not None:
+                external_id = richtext.compact_id(mine["uri"])
+                return Published(external_id, self.post_url(external_id))
         data = self._call("checking the account's posts", lambda: self._xrpc(
             "GET", "com.atproto.repo.listRecords",
             params={"repo": did, "collection": richtext.POST_COLLECTION, "limit": 50}))
@@ -296,7 +325,7 @@ class BlueskyNetwork:
             if created is not None and created < not_before:
                 continue
             replied = ((value.get("reply") or {}).get("parent") or {}).get("uri")
-            if value.get("text") == text and replied == parent_uri:
+            if replied == parent_uri and same_text(str(value.get("text") or ""), text):
                 external_id = richtext.compact_id(item["uri"])
                 return Published(external_id, self.post_url(external_id))
         return None

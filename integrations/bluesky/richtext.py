@@ -66,7 +66,15 @@ def new_tid(clock_id: int = 0) -> str:
     with _tid_lock:
         micros = max(int(time.time() * 1_000_000), _last_tid + 1)
         _last_tid = micros
-    value = (micros << 10) | (clock_id & 0x3FF)
+    return tid(micros, clock_id)
+
+
+TID_RE = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
+
+
+def tid(micros: int, clock_id: int) -> str:
+    """The TID of a moment (microseconds since the epoch) and a clock id (0-1023)."""
+    value = ((micros & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
     out = ""
     for _ in range(13):
         out = _TID_ALPHABET[value & 31] + out

@@ -57,7 +57,7 @@ from commsdesk.integrations.base import (
     PermanentError,
     Published,
 )
-from commsdesk.integrations.common import Retrier, Verdict, check_images
+from commsdesk.integrations.common import Retrier, Verdict, check_images, same_text
 
 MAX_LENGTH = 63_206
 MESSAGING_WINDOW = timedelta(hours=24)
@@ -306,7 +306,7 @@ class FacebookNetwork:
         return True
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
-                images: Sequence[Image] = ()) -> Published:
+                images: Sequence[Image] = (), key: str | None = None) -> Published:
         if images:
             if in_reply_to is not None:
                 raise PermanentError(
@@ -362,8 +362,11 @@ class FacebookNetwork:
         return Published(external_id, self.post_url(external_id))
 
     def find_published(
-        self, text: str, *, in_reply_to: str | None, not_before: datetime
+        self, text: str, *, in_reply_to: str | None, not_before: datetime,
+        key: str | None = None
     ) -> Published | None:
+        """The page's post (or its comment under `in_reply_to`) with this message, made by
+        the page since `not_before` (Graph's `created_time` window): Graph takes no client id."""
         if in_reply_to is not None and in_reply_to.startswith("m:"):
             return None  # the Send API has no timeline to check
         path = f"/{in_reply_to}/comments" if in_reply_to else f"/{self.page_id}/feed"
@@ -378,7 +381,7 @@ class FacebookNetwork:
             if moment is not None and moment < not_before:
                 continue
             author = (item.get("from") or {}).get("id")
-            if item.get("message") == text and author in (None, self.page_id):
+            if author in (None, self.page_id) and same_text(str(item.get("message") or ""), text):
                 return Published(str(item["id"]), self.post_url(str(item["id"])))
         return None
 

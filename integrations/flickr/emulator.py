@@ -198,14 +198,22 @@ class FlickrEmulator(EmulatorServer):
     def _get_photos(self, nsid: str, params: dict[str, str]) -> Response:
         owner = nsid if params.get("user_id") in (None, "", "me") else params["user_id"]
         per = int(params.get("per_page", 100))
-        mine = sorted((p for p in self.photos.values() if p.owner == owner),
+        since = int(params.get("min_upload_date") or 0)
+        extras = {e.strip() for e in params.get("extras", "").split(",")}
+        mine = sorted((p for p in self.photos.values() if p.owner == owner
+                       and p.dateupload >= since),
                       key=lambda p: int(p.id), reverse=True)
+
+        def one(p: Any) -> dict[str, Any]:
+            out = {"id": p.id, "owner": p.owner, "secret": "a1b2c3", "server": "65535",
+                   "farm": 66, "title": p.title, "ispublic": 1, "isfriend": 0, "isfamily": 0,
+                   "dateupload": str(p.dateupload)}
+            if "description" in extras:  # as Flickr: only when asked for
+                out["description"] = {"_content": p.description}
+            return out
+
         return json_response({"photos": {"page": 1, "pages": 1, "perpage": per, "total": len(mine),
-                                         "photo": [{"id": p.id, "owner": p.owner, "secret": "a1b2c3",
-                                                    "server": "65535", "farm": 66, "title": p.title,
-                                                    "ispublic": 1, "isfriend": 0, "isfamily": 0,
-                                                    "dateupload": str(p.dateupload)}
-                                                   for p in mine[:per]]}, "stat": "ok"})
+                                         "photo": [one(p) for p in mine[:per]]}, "stat": "ok"})
 
     def _comment_json(self, c: FlickrComment) -> dict[str, Any]:
         author = self.users[c.author]

@@ -30,7 +30,7 @@ from commsdesk.integrations.base import (
     PermanentError,
     Published,
 )
-from commsdesk.integrations.common import Retrier, Verdict
+from commsdesk.integrations.common import Retrier, Verdict, same_text
 
 DEFAULT_BASE = "https://api.flickr.com"
 MAX_LENGTH = 5000  # keep comments and descriptions readable; Flickr has no hard small limit
@@ -165,7 +165,7 @@ class FlickrNetwork:
                 yield MentionPage(mentions)
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
-                images: Sequence[Image] = ()) -> Published:
+                images: Sequence[Image] = (), key: str | None = None) -> Published:
         if in_reply_to is not None:
             photo_id = in_reply_to.split(":")[1]
             out = self._rest("commenting on the photo", "flickr.photos.comments.addComment",
@@ -178,14 +178,20 @@ class FlickrNetwork:
             raise PermanentError("a Flickr post is a photo: attach an image (with alt text)")
         return self._upload(text, images[0])
 
+    @staticmethod
+    def _photo_fields(text: str, alt_text: str) -> tuple[str, str]:
+        """(title, description) of the photo a post becomes."""
+        title, _, rest = text.partition("\n")
+        # Flickr's API has no alt-text field: the description carries it, marked as such
+        description = (rest.strip() + "\n\n" if rest.strip() else "") + f"Image: {alt_text}"
+        return title.strip(), description
+
     def _upload(self, text: str, image: Image) -> Published:
         if not image.alt_text.strip():
             raise PermanentError("the image has no alt text")
-        title, _, rest = text.partition("\n")
         tags = " ".join(dict.fromkeys(re.findall(r"#(\w+)", text)))
-        # Flickr's API has no alt-text field: the description carries it, marked as such
-        description = (rest.strip() + "\n\n" if rest.strip() else "") + f"Image: {image.alt_text}"
-        fields = {"title": title.strip(), "description": description, "tags": tags,
+        title, description = self._photo_fields(text, image.alt_text)
+        fields = {"title": title, "description": description, "tags": tags,
                   "is_public": "1", "safety_level": "1", "content_type": "1"}
 
         def call() -> str:
@@ -207,16 +213,31 @@ class FlickrNetwork:
         return Published(photo_id, self.post_url(photo_id))
 
     def find_published(
-        self, text: str, *, in_reply_to: str | None, not_before: datetime
+        self, text: str, *, in_reply_to: str | None, not_before: datetime,
+        key: str | None = None
     ) -> Published | None:
+        """A comment by the account on the photo since `not_before`; an upload: a photo of
+        the account's uploaded since `not_before` (its upload-time window) with the title
+        and description the post makes (Flickr takes no client id)."""
         if in_reply_to is None:
-            return None  # uploads: checked by hand (the photo stream shows them)
+            title, _ = self._photo_fields(text, "")
+            data = self._rest("checking the account's photos", "flickr.people.getPhotos",
+                              user_id="me", per_page="50", extras="description,date_upload",
+                              min_upload_date=str(int(not_before.timestamp())))
+            for photo in (data.get("photos") or {}).get("photo") or []:
+                described = str((photo.get("description") or {}).get("_content") or "")
+                _, _, rest = text.partition("\n")
+                if same_text(str(photo.get("title") or ""), title) and (
+                        not rest.strip() or same_text(described.rsplit("\n\nImage: ", 1)[0],
+                                                      rest)):
+                    return Published(str(photo["id"]), self.post_url(str(photo["id"])))
+            return None
         me = self.account_user_id()
         photo_id = in_reply_to.split(":")[1]
         data = self._rest("checking the photo's comments", "flickr.photos.comments.getList",
                           photo_id=photo_id, min_comment_date=str(int(not_before.timestamp())))
         for c in (data.get("comments") or {}).get("comment") or []:
-            if c.get("author") == me and c.get("_content") == text:
+            if c.get("author") == me and same_text(str(c.get("_content") or ""), text):
                 return Published(str(c["id"]), str(c.get("permalink") or self.post_url(photo_id)))
         return None
 

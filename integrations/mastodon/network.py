@@ -41,7 +41,15 @@ from commsdesk.integrations.base import (
     Published,
     TransientError,
 )
-from commsdesk.integrations.common import URL_RE, Retrier, Verdict, check_images, html_to_text
+from commsdesk.integrations.common import (
+    URL_RE,
+    Retrier,
+    Verdict,
+    check_images,
+    html_to_text,
+    normalise_text,
+    same_text,
+)
 
 _VISIBILITY_ORDER = ("direct", "private", "unlisted", "public")
 MAX_IMAGES = 4  # Mastodon's MAX_MEDIA_ATTACHMENTS
@@ -174,7 +182,7 @@ class MastodonNetwork:
         return f"@{acct} {text}"
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
-                images: Sequence[Image] = ()) -> Published:
+                images: Sequence[Image] = (), key: str | None = None) -> Published:
         check_images(images, network="Mastodon", max_images=MAX_IMAGES, max_alt=MAX_DESCRIPTION)
         visibility = "public"
         if in_reply_to is not None:
@@ -185,15 +193,16 @@ class MastodonNetwork:
             if visibility not in _VISIBILITY_ORDER:
                 visibility = "public"
             text = self._reply_text(text, original)
-        key = hashlib.sha256(f"{self.account.name}\0{in_reply_to}\0{text}".encode())
+        digest = hashlib.sha256(f"{self.account.name}\0{in_reply_to}\0{text}".encode())
         for image in images:
-            key.update(b"\0" + hashlib.sha256(image.data).digest() + image.alt_text.encode())
+            digest.update(b"\0" + hashlib.sha256(image.data).digest() + image.alt_text.encode())
         media_ids = [self._upload(image, n, len(images)) for n, image in enumerate(images, 1)]
         status = self._call(
             "publishing",
             lambda: self.api.status_post(text, in_reply_to_id=in_reply_to, visibility=visibility,
                                          media_ids=media_ids or None,
-                                         idempotency_key=key.hexdigest()[:32]),
+                                         idempotency_key=(f"commsdesk-{key}" if key else
+                                                          digest.hexdigest()[:32])),
             retry_lost_answers=False,
         )
         return Published(str(status["id"]), status.get("url") or self.post_url(str(status["id"])))
@@ -217,7 +226,8 @@ class MastodonNetwork:
         return str(media["id"])
 
     def find_published(
-        self, text: str, *, in_reply_to: str | None, not_before: datetime
+        self, text: str, *, in_reply_to: str | None, not_before: datetime,
+        key: str | None = None
     ) -> Published | None:
         user_id = self.account_user_id()
         statuses = self._call("checking the account's timeline",
@@ -231,7 +241,9 @@ class MastodonNetwork:
             reply_to = status.get("in_reply_to_id")
             body = html_to_text(status.get("content") or "")
             same_thread = (str(reply_to) if reply_to else None) == in_reply_to
-            if same_thread and (body == text or body.endswith(" " + text)):
+            # the HTML content as text; a reply may start with the @handle we added
+            if same_thread and (same_text(body, text)
+                                or normalise_text(body).endswith(" " + normalise_text(text))):
                 sid = str(status["id"])
                 return Published(sid, status.get("url") or self.post_url(sid))
         return None

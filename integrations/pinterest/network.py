@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,7 +24,7 @@ from commsdesk.integrations.base import (
     PermanentError,
     Published,
 )
-from commsdesk.integrations.common import URL_RE, Retrier, Verdict, reset_wait
+from commsdesk.integrations.common import URL_RE, Retrier, Verdict, reset_wait, same_text
 
 TITLE_MAX = 100
 DESCRIPTION_MAX = 800
@@ -45,6 +45,17 @@ def build(account: AccountConfig, settings: Settings) -> PinterestNetwork:
 
     return PinterestNetwork(account, credentials_for(account, settings)["access_token"],
                             settings.env.pinterest_api_base_url)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """A pin's `created_at` ("2024-05-01T10:00:00", UTC)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def split_pin(text: str) -> tuple[str, str, str | None]:
@@ -117,7 +128,7 @@ class PinterestNetwork:
         return iter(())  # the v5 API has no comments or mentions to read
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
-                images: Sequence[Image] = ()) -> Published:
+                images: Sequence[Image] = (), key: str | None = None) -> Published:
         if in_reply_to is not None:
             raise PermanentError("Pinterest's API cannot reply to comments")
         if not images:
@@ -146,15 +157,22 @@ class PinterestNetwork:
         return Published(str(pin["id"]), self.post_url(str(pin["id"])))
 
     def find_published(
-        self, text: str, *, in_reply_to: str | None, not_before: datetime
+        self, text: str, *, in_reply_to: str | None, not_before: datetime,
+        key: str | None = None
     ) -> Published | None:
+        """The pin on the board with this title and description, created since `not_before`
+        (the API takes no client id for a pin)."""
         if in_reply_to is not None or not self.board_id:
             return None
         title, description, _ = split_pin(text)
         data = self._api("checking the board", "GET", f"/boards/{self.board_id}/pins",
                          params={"page_size": 25})
         for pin in data.get("items") or []:
-            if pin.get("title") == title and (pin.get("description") or "") == description:
+            created = _parse_time(pin.get("created_at"))
+            if created is not None and created < not_before:
+                continue
+            if same_text(str(pin.get("title") or ""), title) \
+                    and same_text(str(pin.get("description") or ""), description):
                 return Published(str(pin["id"]), self.post_url(str(pin["id"])))
         return None
 

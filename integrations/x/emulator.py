@@ -10,6 +10,7 @@ unknown ids come back as 200 with an ``errors`` array, and every answer carries
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -49,6 +50,26 @@ ENDPOINTS = tuple(DEFAULT_LIMITS)
 PROBLEMS = "https://api.twitter.com/2/problems"
 MENTION_RE = re.compile(r"(?<![A-Za-z0-9_@])@([A-Za-z0-9_]{1,15})")
 PAGE_TOKEN_PREFIX = "7140d"
+LINK_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+
+
+def tco_wrap(text: str, seed: str) -> tuple[str, list[dict[str, Any]]]:
+    """Every link in a post rewritten as X does, as a ``https://t.co/...`` link, and the
+    ``entities.urls`` that keep the original (``expanded_url``), with offsets into the
+    rewritten text."""
+    out, urls, last = "", [], 0
+    for n, match in enumerate(LINK_RE.finditer(text)):
+        out += text[last:match.start()]
+        code = hashlib.sha256(f"{seed}:{n}:{match.group(0)}".encode()).hexdigest()[:10]
+        short = f"https://t.co/{code}"
+        expanded = match.group(0)
+        display = expanded.split("://", 1)[1]
+        urls.append({"start": len(out), "end": len(out) + len(short), "url": short,
+                     "expanded_url": expanded,
+                     "display_url": display if len(display) <= 26 else display[:25] + "…"})
+        out += short
+        last = match.end()
+    return out + text[last:], urls
 
 
 def x_escape(text: str) -> str:
@@ -134,6 +155,8 @@ class Tweet:
     via_api: bool = False
     deleted: bool = False
     media_keys: list[str] = field(default_factory=list)
+    urls: list[dict[str, Any]] = field(default_factory=list)  # entities.urls (t.co links)
+    sent_text: str | None = None  # what POST /2/tweets was given, before the t.co rewrite
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, raw text (not escaped): for tests, not the wire."""
@@ -149,11 +172,20 @@ class Tweet:
             data["in_reply_to_user_id"] = self.in_reply_to_user_id
         if self.referenced_tweets:
             data["referenced_tweets"] = [dict(r) for r in self.referenced_tweets]
-        if self.mentions:
-            data["entities"] = {"mentions": [dict(m) for m in self.mentions]}
+        if self.mentions or self.urls:
+            data["entities"] = self.entities()
         if self.media_keys:
             data["attachments"] = {"media_keys": list(self.media_keys)}
+        data["sent_text"] = self.sent_text if self.sent_text is not None else self.text
         return data
+
+    def entities(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.mentions:
+            out["mentions"] = [dict(m) for m in self.mentions]
+        if self.urls:
+            out["urls"] = [dict(u) for u in self.urls]
+        return out
 
 
 @dataclass
@@ -324,7 +356,8 @@ class XEmulator(EmulatorServer):
         ``timeline``, ``user``, ``delete_tweet`` or ``"*"``). Kinds: ``"429"`` (``reset_in``
         seconds, default 1), ``"500"``, ``"503"``, ``"slow"`` (``delay`` seconds, then normal),
         ``"drop"`` (close without answering), ``"malformed"`` (200, invalid JSON),
-        ``"drop_after_commit"`` (do the work, then close without answering)."""
+        ``"drop_after_commit"`` (do the work, then close without answering). A 5xx takes
+        ``detail``: the problem's text (what a misbehaving gateway might echo)."""
         if endpoint not in (*ENDPOINTS, "*"):
             raise ValueError(f"unknown endpoint key {endpoint!r}")
         kinds = {"429", "500", "502", "503", "504", "slow", "drop", "malformed", "drop_after_commit"}
@@ -437,7 +470,7 @@ class XEmulator(EmulatorServer):
                 status = int(fault.kind)
                 title = {500: "Internal Server Error", 502: "Bad Gateway",
                          503: "Service Unavailable", 504: "Gateway Timeout"}[status]
-                response = _problem(status, title, title)
+                response = _problem(status, title, str(fault.params.get("detail", title)))
                 response.headers.update(headers)
                 return response
             commit_then_drop = fault.kind == "drop_after_commit"
@@ -498,8 +531,8 @@ class XEmulator(EmulatorServer):
             optional["in_reply_to_user_id"] = tweet.in_reply_to_user_id
         if tweet.referenced_tweets:
             optional["referenced_tweets"] = [dict(r) for r in tweet.referenced_tweets]
-        if tweet.mentions:
-            optional["entities"] = {"mentions": [dict(m) for m in tweet.mentions]}
+        if tweet.mentions or tweet.urls:
+            optional["entities"] = tweet.entities()
         if tweet.media_keys:
             optional["attachments"] = {"media_keys": list(tweet.media_keys)}
         data.update({k: v for k, v in optional.items() if k in fields})
@@ -708,20 +741,24 @@ class XEmulator(EmulatorServer):
                     return _problem(403, "Forbidden", "You attempted to reply to a Tweet that is "
                                     "deleted or not visible to you.")
             since = datetime.now(UTC).timestamp() - self.duplicate_window_s
-            if any(t.author_id == author_id and t.text == text and not t.deleted
+            if any(t.author_id == author_id and (t.sent_text or t.text) == text and not t.deleted
                    and t.created_at.timestamp() >= since for t in self.tweets.values()):
                 return _problem(403, "Forbidden",
                                 "You are not allowed to create a Tweet with duplicate content.")
             if author_id not in self.users:
                 self.add_user(author_id, f"user{author_id}")
-            created = self.add_tweet(author_id, text, in_reply_to=reply_to, quote_of=quote_of,
+            wrapped, urls = tco_wrap(text, f"{author_id}:{len(self.tweets)}")
+            created = self.add_tweet(author_id, wrapped, in_reply_to=reply_to, quote_of=quote_of,
                                      via_api=True)
+            self.tweets[created["id"]].urls = urls
+            self.tweets[created["id"]].sent_text = text
+            created = self.tweets[created["id"]].to_dict()
             if media_ids:
                 self.tweets[created["id"]].media_keys = [self.media[str(m)].media_key
                                                          for m in media_ids]
                 created = self.tweets[created["id"]].to_dict()
         data = {"edit_history_tweet_ids": [created["id"]], "id": created["id"],
-                "text": x_escape(text)}
+                "text": x_escape(created["text"])}
         return json_response({"data": data}, 201,
                              {"location": f"https://api.twitter.com/2/tweets/{created['id']}"})
 

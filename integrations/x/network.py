@@ -25,7 +25,7 @@ from commsdesk.integrations.base import (
     Published,
     TransientError,
 )
-from commsdesk.integrations.common import check_images
+from commsdesk.integrations.common import URL_RE, allowed_wait, check_images, same_text
 from commsdesk.integrations.x.transport import X_HOSTS, point_session_at
 
 T = TypeVar("T")
@@ -60,6 +60,21 @@ def _answer(resp: requests.Response) -> Any:
                 404: tweepy.NotFound}.get(resp.status_code, tweepy.HTTPException)
         raise kind(resp)
     return resp.json()
+
+
+def shown_as_sent(shown: str, entities: Any, sent: str) -> bool:
+    """Whether a post's text as X returns it is `sent`: each t.co link put back as its
+    `expanded_url`; failing that (X may add a scheme or a slash to a link), the two texts
+    equal with every link left out."""
+    urls = [u for u in ((entities or {}).get("urls") or [])
+            if isinstance(u, dict) and u.get("url")]
+    expanded = html.unescape(shown)
+    for u in urls:
+        expanded = expanded.replace(u["url"], u.get("expanded_url") or u["url"])
+    if same_text(expanded, sent):
+        return True
+    return bool(urls or URL_RE.search(sent)) and \
+        same_text(URL_RE.sub("<link>", expanded), URL_RE.sub("<link>", sent))
 
 
 class XNetwork:
@@ -114,7 +129,7 @@ class XNetwork:
                 reset = getattr(exc, "reset_time", None)
                 wait = max(1.0, (reset - time.time() + 1) if reset else 60.0)
                 waits += 1
-                if waits > self.max_attempts or wait > self.max_wait_seconds:
+                if waits > self.max_attempts or wait > allowed_wait(self.max_wait_seconds):
                     raise TransientError(f"{what}: rate limited by X", retry_after=wait) from None
                 self._sleep(wait)
             except (tweepy.TwitterServerError, requests.ConnectionError, requests.Timeout,
@@ -187,7 +202,7 @@ class XNetwork:
         )
 
     def publish(self, text: str, *, in_reply_to: str | None = None,
-                images: Sequence[Image] = ()) -> Published:
+                images: Sequence[Image] = (), key: str | None = None) -> Published:
         check_images(images, network="X", max_images=MAX_IMAGES, max_bytes=IMAGE_MAX_BYTES,
                      max_bytes_label="5 MB", max_alt=ALT_TEXT_MAX)
         media_ids = [self._upload(image) for image in images] or None
@@ -219,14 +234,18 @@ class XNetwork:
         return media_id
 
     def find_published(
-        self, text: str, *, in_reply_to: str | None, not_before: datetime
+        self, text: str, *, in_reply_to: str | None, not_before: datetime,
+        key: str | None = None
     ) -> Published | None:
+        """The post on the account's timeline since `not_before`, matched as X shows it:
+        links come back as t.co links (the original is in `entities.urls[].expanded_url`),
+        `&<>` escaped. X takes no client id for a post, so the text, thread and time it is."""
         user_id = self.account_user_id()
         resp: Any = self._call(
             "checking the account's timeline",
             lambda: self.client.get_users_tweets(
                 user_id, max_results=100, start_time=not_before,
-                tweet_fields=["referenced_tweets", "created_at"], user_auth=True,
+                tweet_fields=["referenced_tweets", "created_at", "entities"], user_auth=True,
             ),
         )
         for tweet in resp.data or []:
@@ -234,7 +253,7 @@ class XNetwork:
                 (str(r.id) for r in (tweet.referenced_tweets or []) if r.type == "replied_to"),
                 None,
             )
-            if html.unescape(tweet.text) == text and replied_to == in_reply_to:
+            if replied_to == in_reply_to and shown_as_sent(tweet.text, tweet.entities, text):
                 return Published(str(tweet.id), self.post_url(str(tweet.id), self.account.handle))
         return None
 

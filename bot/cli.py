@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import stat
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -89,6 +90,18 @@ def init(directory: str) -> None:
     click.echo("Next: copy .env.example to .env, fill it in, then `commsdesk check-config`.")
 
 
+def dotenv_warning(path: Path) -> str | None:
+    """A warning when `.env` (secrets) can be read or changed by anyone but its owner."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (f"warning: {path} holds secrets but its mode is {mode:04o} (group or others can "
+            f"read or change it); fix it with: chmod 600 {path}")
+
+
 @main.command("check-config")
 @config_option
 @click.option("--online", is_flag=True,
@@ -96,6 +109,9 @@ def init(directory: str) -> None:
                    "(its credentials).")
 def check_config(config: str | None, online: bool) -> None:
     """Validate the config file and environment; exit 1 listing every problem."""
+    warning = dotenv_warning(Path.cwd() / ".env")
+    if warning:
+        click.echo(warning, err=True)
     try:
         settings = _settings(config)
     except ConfigError as exc:

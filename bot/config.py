@@ -6,6 +6,7 @@ human sentences naming the key, never a traceback (see `ConfigError`).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
@@ -408,6 +410,10 @@ class Settings:
                 cred.access_token_secret,
                 cred.bearer_token,
             ]
+        for url in (self.env.database_url, os.environ.get("DATABASE_MIGRATION_URL")):
+            with contextlib.suppress(ValueError):  # a database password in a URL
+                values.append(urlsplit(url).password if url else None)
+        values.append(os.environ.get("COMMSDESK_AUDIT_KEY"))
         return [v for v in values if v and len(v) >= 6]
 
 

@@ -48,6 +48,9 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings, engine: Engine | None = None) -> Runtime:
+        from commsdesk import logs
+
+        logs.add_secrets(settings.secrets())  # redacted wherever text leaves the process
         engine = engine or make_engine(settings.env.database_url)
         return cls(
             settings=settings,

@@ -8,7 +8,7 @@ from typing import Any
 from commsdesk import logs
 from commsdesk.blockkit import alerts as alert_blocks
 from commsdesk.blockkit import approvals as approval_blocks
-from commsdesk.blockkit.escape import escape, outside_text_sections, truncate
+from commsdesk.blockkit.escape import escape, link_hosts, outside_text_sections, safe_link, truncate
 from commsdesk.blockkit.modals import (
     DRAFT_EDIT_CALLBACK,
     DRAFT_REPLY_CALLBACK,
@@ -49,12 +49,15 @@ def tell(rt: Runtime, body: dict[str, Any], text: str) -> None:
             log.warning("ephemeral not sent", error=str(exc))
 
 
-def _quote(mention: Mention) -> list[dict[str, Any]]:
-    who = escape(f"@{mention.author_handle}" if mention.author_handle else "someone")
+def _quote(rt: Runtime, mention: Mention, account: Account) -> list[dict[str, Any]]:
+    who = escape(f"@{truncate(mention.author_handle, 100)}" if mention.author_handle
+                 else "someone")
+    hosts = link_hosts(account.network,
+                       getattr(rt.settings.config.account(account.name), "base_url", None))
     return [
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{mention.ref} from {who}"
-                                          + (f" · <{mention.url}|view post>" if mention.url
-                                             else "")}]},
+                                          + (f" · {safe_link(mention.url, 'view post', hosts)}"
+                                             if mention.url else "")}]},
         *outside_text_sections(truncate(mention.text, 2000), max_blocks=3),
     ]
 
@@ -98,9 +101,9 @@ def register(app: Any, rt: Runtime) -> None:
                 return
             mention = s.get_one(Mention, alert.mention_id)
             account = s.get_one(Account, mention.account_id)
-            quoted = _quote(mention)
+            quoted = _quote(rt, mention, account)
             meta = json.dumps({"mention_id": mention.id, "channel": alert.channel})
-            label = f"Replying as *@{escape(account.handle)}* ({account.name})"
+            label = f"Replying as *@{escape(account.handle)}* ({escape(account.name)})"
             name = account.name
         network = rt.network(name)
         client.views_open(trigger_id=body["trigger_id"], view=draft_modal(
@@ -120,7 +123,7 @@ def register(app: Any, rt: Runtime) -> None:
                 return
             account = s.get_one(Account, draft.account_id)
             mention = s.get(Mention, draft.mention_id) if draft.mention_id else None
-            quoted = _quote(mention) if mention else []
+            quoted = _quote(rt, mention, account) if mention else []
             text, author, name, handle = draft.text, draft.author, account.name, account.handle
             ref = draft.ref
         if user != author and not rt.approvers.is_approver(user):

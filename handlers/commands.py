@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from commsdesk import logs
+from commsdesk.blockkit.escape import escape
 from commsdesk.db import transaction
 from commsdesk.domain import permissions, slash
 from commsdesk.runtime import Runtime
@@ -77,7 +78,8 @@ def governance_command(rt: Runtime, user: str,
         return ":no_entry: Only the comms approvers group can pause or resume publishing."
     if cmd.target != "all" and cfg.account(cmd.target) is None:
         known = ", ".join(a.name for a in cfg.accounts)
-        return f"There is no account called `{cmd.target}`. Accounts: {known}, or `all`."
+        return (f"There is no account called `{escape(cmd.target)}`. Accounts: {escape(known)}, "
+                "or `all`.")
     with transaction(rt.sessions) as s:
         if isinstance(cmd, slash.Pause):
             text = governance.pause(rt, s, user, cmd.target, cmd.reason)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from commsdesk.blockkit.escape import escape, outside_text_sections, plain, truncate
+from commsdesk.blockkit.escape import escape, outside_text_sections, plain, safe_link, truncate
 from commsdesk.models import Account, Alert, Mention
 
 NETWORK_LABEL = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "facebook": "Facebook",
@@ -33,6 +33,7 @@ class AlertView:
     approved_by: str | None = None
     hide_escalated_text: bool = True
     also_in: tuple[str, ...] = ()  # other services that have this mention
+    link_hosts: tuple[str, ...] = ()  # where the network's links may point (escape.link_hosts)
 
     @property
     def is_escalation(self) -> bool:
@@ -52,7 +53,7 @@ def _status(v: AlertView) -> str:
     if m.state == "replied":
         who = f" by <@{v.replied_by}>" if v.replied_by else ""
         ok = f", approved by <@{v.approved_by}>" if v.approved_by else ""
-        link = f" <{v.replied_url}|View reply>" if v.replied_url else ""
+        link = f" {safe_link(v.replied_url, 'View reply', v.link_hosts)}" if v.replied_url else ""
         return f":white_check_mark: Replied{who}{ok}.{link}"
     if m.state == "closed":
         return f":no_entry_sign: No reply needed (<@{m.closed_by}>)"
@@ -69,7 +70,7 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
     m, acc = v.mention, v.account
     net = NETWORK_LABEL.get(acc.network, acc.network)
     who = escape(truncate(m.author_name or m.author_handle or "someone", 100))
-    handle = f"@{m.author_handle}" if m.author_handle else ""
+    handle = f"@{truncate(m.author_handle, 100)}" if m.author_handle else ""
     header = (
         f"{net} mention of @{escape(acc.handle)}"
         + (f" · {escape(v.alert.service)}" if v.alert.service else "")
@@ -92,15 +93,15 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
             f"Matched {escape(v.alert.reason)} · also routed to: {services}")}]})
     blocks += [
-        {"type": "context", "elements": [plain(header)]},
+        {"type": "context", "elements": [plain(truncate(header, 2900))]},
         {"type": "context", "elements": [plain(f"{who} {escape(handle)}".strip())]},
         *text_blocks,
     ]
-    meta = [f"Ref *{m.ref}*"]
+    meta = [f"Ref *{escape(m.ref)}*"]
     if m.posted_at:
         meta.append(slack_date(m.posted_at, tz))
     if m.url:
-        meta.append(f"<{m.url}|View on {net}>")
+        meta.append(safe_link(m.url, f"View on {net}", v.link_hosts))
     blocks.append({"type": "context", "elements": [
         {"type": "mrkdwn", "text": " · ".join(meta)},
     ]})

@@ -7,7 +7,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from commsdesk.blockkit.alerts import NETWORK_LABEL, slack_date
-from commsdesk.blockkit.escape import escape, outside_text_sections, plain, truncate
+from commsdesk.blockkit.escape import (
+    escape,
+    fit,
+    outside_text_sections,
+    plain,
+    safe_link,
+    truncate,
+)
 from commsdesk.domain.house_style import Finding
 from commsdesk.models import Account, Draft, Mention
 
@@ -45,6 +52,7 @@ class ApprovalView:
     required: int = 1
     hold: str | None = None  # why an approved draft is waiting
     images: list[tuple[str, str | None]] = field(default_factory=list)  # (filename, alt text)
+    link_hosts: tuple[str, ...] = ()  # where the network's links may point (escape.link_hosts)
 
 
 def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
@@ -56,14 +64,15 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
             f"*{what} as @{escape(acc.handle)} on {net}* · draft *{d.ref}* (v{d.version}) "
             f"by <@{d.author}>")}},
     ]
-    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": b}} for b in v.banners]
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": fit(b)}}
+               for b in v.banners]  # banners: outside text escaped where they are made
     if v.mention is not None:
         m = v.mention
-        author = escape(f"@{m.author_handle}" if m.author_handle else "someone")
+        author = escape(f"@{truncate(m.author_handle, 100)}" if m.author_handle else "someone")
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"In reply to {m.ref}"
-             + (f" · <{m.url}|view post>" if m.url else "")},
-            plain(f"{author}: {escape(truncate(m.text, 500))}"),
+             + (f" · {safe_link(m.url, 'view post', v.link_hosts)}" if m.url else "")},
+            plain(fit(f"{author}: {escape(truncate(m.text, 500))}")),
         ]})
     blocks += outside_text_sections(d.text)
     meta = [f"{v.length}/{v.max_length} characters"]
@@ -79,14 +88,14 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
                              f"“{escape(truncate(alt or '', 1000))}”")
             else:
                 lines.append(f"• {escape(truncate(name, 100))}: :no_entry: *no alt text*; reply "
-                             "in this thread with `alt: <what the image shows>`")
+                             "in this thread with `alt: &lt;what the image shows&gt;`")
         blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": "\n".join(lines)}]})
+            {"type": "mrkdwn", "text": fit("\n".join(lines))}]})
     for f in v.findings:
         icon = ":no_entry:" if f.level == "block" else ":warning:"
         what_it_does = "blocks publishing" if f.level == "block" else "warning"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
-            f"{icon} House style ({what_it_does}): {escape(f.message)}")}]})
+            fit(f"{icon} House style ({what_it_does}): {escape(f.message)}"))}]})
     if v.required > 1 and d.state == "pending":
         who = ", ".join(f"<@{u}>" for u in v.approvals) or "nobody yet"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
@@ -96,13 +105,13 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
         approved_by=d.approved_by or "?", decided_by=d.decided_by or "?",
         error=escape(truncate(d.last_error or "unknown error", 500)))
     if d.state == "published" and d.published_url:
-        line += f" · <{d.published_url}|view post>"
+        line += f" · {safe_link(d.published_url, 'view post', v.link_hosts)}"
     if d.state == "approved" and d.retry_at is not None and d.last_error:
         # e.g. "waiting for X's rate limit until 14:05" (services/publishing)
         line += f" · :hourglass_flowing_sand: {escape(truncate(d.last_error, 300))}"
     if d.state == "approved" and v.hold:
-        line += f" · :double_vertical_bar: waiting: {v.hold}"
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
+        line += f" · :double_vertical_bar: waiting: {v.hold}"  # escaped by governance
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": fit(line)}]})
     buttons: list[dict[str, Any]] = []
     value = str(d.id)
     if d.state == "pending":

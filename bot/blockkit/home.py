@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from commsdesk.blockkit.alerts import slack_date
-from commsdesk.blockkit.escape import escape, truncate
+from commsdesk.blockkit.escape import escape, fit, truncate
 
 ACTION_NEW_POST = "home_new_post"
 ACTION_SCHEDULE = "home_schedule_post"
@@ -92,7 +92,7 @@ class HomeData:
 
 
 def _md(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text[:3000]}
+    return {"type": "mrkdwn", "text": fit(text)}
 
 
 def _section(text: str, url: str | None = None, label: str = "Open") -> dict[str, Any]:
@@ -112,10 +112,11 @@ def home_view(d: HomeData) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "commsdesk"}},
         {"type": "context", "elements": [_md(
-            f"<@{d.user}> · {', '.join(d.roles)}"
+            f"<@{d.user}> · {escape(', '.join(d.roles))}"
             + (f" · your services: {', '.join(escape(s) for s in d.services)}" if d.services
                else " · you are not in any service channel yet"))]},
     ]
+    # banners and system lines: outside text in them is escaped where they are made
     blocks += [{"type": "section", "text": _md(b)} for b in d.banners[:4]]
     blocks.append({"type": "actions", "block_id": "home_buttons", "elements": [
         {"type": "button", "action_id": ACTION_NEW_POST, "style": "primary",

@@ -69,7 +69,8 @@ class SlashError(ValueError):
         """For Slack: `&`, `<`, `>` escaped so the usage's <placeholders> show as typed."""
         usage = f"\nUse: `{_escape(self.usage)}`" if self.usage else ""
         more = f"\n\n{HELP_TEXT}" if self.show_help else ""
-        return _escape(self.message) + usage + more
+        message = self.message if len(self.message) <= 1000 else self.message[:999] + "…"
+        return _escape(message) + usage + more
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,12 @@ def _split(text: str, n: int) -> list[str]:
     return parts
 
 
+def _check_target(target: str, verb: str) -> None:
+    """Account names are short: anything longer is refused here, before it is stored."""
+    if len(target) > 64:
+        raise SlashError(f"`{target[:60]}…` is not an account name.", USAGE[verb])
+
+
 def parse(raw: str) -> Command:
     text = clean_text(slack_to_plain(raw))
     if not text:
@@ -230,11 +237,13 @@ def parse(raw: str) -> Command:
             raise SlashError("Say which account to pause (or `all`), then why.", USAGE["pause"])
         if not reason:
             raise SlashError("Give a reason: it is shown to everyone and audited.", USAGE["pause"])
+        _check_target(target, "pause")
         return Pause(target.lower(), reason)
     if verb == "resume":
         target = _split(rest, 1)[0] if rest else ""
         if not target:
             raise SlashError("Say which account to resume (or `all`).", USAGE["resume"])
+        _check_target(target, "resume")
         return Resume(target.lower())
     if verb == "stats":
         args = tuple(rest.split())

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from commsdesk.blockkit.alerts import AlertView, alert_message
+from commsdesk.blockkit.escape import link_hosts
 from commsdesk.clock import now
 from commsdesk.domain import audit
 from commsdesk.models import Account, Alert, Draft, Mention, OutboxMessage
@@ -31,9 +32,11 @@ def alert_view(s: Session, alert: Alert, rt: Runtime) -> AlertView:
         moved_to = alert.reason.removeprefix("moved to ").split(" ", 1)[0]
     others = tuple(x for x in s.scalars(select(Alert.service).where(
         Alert.mention_id == mention.id, Alert.active.is_(True), Alert.id != alert.id)) if x)
+    acc_cfg = rt.settings.config.account(account.name)
     return AlertView(
         alert=alert, mention=mention, account=account, pending_drafts=pending,
         moved_to=moved_to, also_in=others,
+        link_hosts=link_hosts(account.network, getattr(acc_cfg, "base_url", None)),
         hide_escalated_text=rt.settings.config.safeguarding.hide_text_in_service_channel,
         replied_url=replied.published_url if replied else None,
         replied_by=replied.author if replied else None,

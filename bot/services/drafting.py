@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from commsdesk.blockkit.approvals import ApprovalView, approval_message
+from commsdesk.blockkit.escape import link_hosts
 from commsdesk.clock import now
 from commsdesk.domain import drafts, slash
 from commsdesk.models import Account, Approval, Draft, Mention, OutboxMessage
@@ -136,6 +137,16 @@ def create_draft(rt: Runtime, s: Session, req: DraftRequest, author: str, *, via
     return draft
 
 
+def post_link(rt: Runtime, s: Session, draft: Draft, url: str | None) -> str:
+    """mrkdwn for the link of a published post: a link only to the network's own hosts."""
+    from commsdesk.blockkit.escape import safe_link
+
+    account = s.get_one(Account, draft.account_id)
+    acc_cfg = rt.settings.config.account(account.name)
+    return safe_link(url, url or "the post",
+                     link_hosts(account.network, getattr(acc_cfg, "base_url", None)))
+
+
 def refresh_draft(s: Session, draft: Draft) -> None:
     """Queue updates of everything that shows this draft."""
     if draft.approval_channel:
@@ -166,7 +177,8 @@ def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
         findings=governance.findings(rt, s, draft) if draft.state in open_states else [],
         approvals=approvals, required=required,
         hold=governance.hold_reason(rt, s, draft) if draft.state == "approved" else None,
-        images=[(i.filename, i.alt_text) for i in drafts.images(s, draft.id)])
+        images=[(i.filename, i.alt_text) for i in drafts.images(s, draft.id)],
+        link_hosts=link_hosts(account.network, getattr(acc_cfg, "base_url", None)))
 
 
 @renderer("post_approval")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from commsdesk.blockkit.escape import escape, truncate
 from commsdesk.clock import now
 from commsdesk.config import AccountConfig, ServiceConfig
 from commsdesk.domain import audit, drafts, permissions, purdah
@@ -43,11 +44,12 @@ def image_blockers(rt: Runtime, s: Session, draft: Draft, found: list[Finding]) 
     network = rt.network(acc.name)
     out = []
     if Capability.MEDIA not in network.capabilities:
-        out.append(f"@{acc.handle} is on {network.network}, where commsdesk cannot publish "
+        out.append(f"@{escape(acc.handle)} is on {network.network}, where commsdesk cannot publish "
                    "images; remove the image or draft it for another account.")
     if not any(f.check == "alt_text" and f.level == "block" for f in found):
-        out += [f"image {i.filename} has no alt text: reply in this draft's thread with "
-                "`alt: <what the image shows>`." for i in images if not (i.alt_text or "").strip()]
+        out += [f"image {escape(truncate(i.filename, 100))} has no alt text: reply in this "
+                "draft's thread with `alt: &lt;what the image shows&gt;`."
+                for i in images if not (i.alt_text or "").strip()]
     return out
 
 
@@ -81,7 +83,7 @@ def policy(rt: Runtime, s: Session, draft: Draft, user: str) -> ApprovalPolicy:
             special = members(period.approvers_usergroup)
             label = f"<!subteam^{period.approvers_usergroup}> ({period.name})"
     found = findings(rt, s, draft)
-    blockers += [f"House style: {f.message}" for f in blocking(found)]
+    blockers += [f"House style: {escape(f.message)}" for f in blocking(found)]
     blockers += image_blockers(rt, s, draft, found)
     return ApprovalPolicy(verdict.ok, verdict.reason, required, special, label, tuple(blockers))
 
@@ -90,7 +92,7 @@ def hold_reason(rt: Runtime, s: Session, draft: Draft) -> str | None:
     """Why an approved draft may not be published right now (None: it may)."""
     pause = active_pause(s, draft.account_id)
     if pause is not None:
-        return f"publishing is paused by <@{pause.paused_by}>: {pause.reason}"
+        return f"publishing is paused by <@{pause.paused_by}>: {_reason(pause.reason)}"
     acc = account_cfg(rt, s, draft.account_id)
     for period in periods(rt, acc):
         if period.rule == "block":
@@ -109,7 +111,7 @@ def drafting_refusal(rt: Runtime, s: Session, user: str, account: str,
     cfg = rt.settings.config
     acc = cfg.account(account)
     if acc is None:
-        return f"There is no account called `{account}`."
+        return f"There is no account called `{escape(truncate(account, 100))}`."
     services: list[ServiceConfig] = []
     if mention_id is not None:
         names = set(s.scalars(select(Alert.service).where(Alert.mention_id == mention_id,
@@ -124,7 +126,7 @@ def banners(rt: Runtime, s: Session, draft: Draft) -> list[str]:
     pause = active_pause(s, draft.account_id)
     if pause is not None:
         out.append(f":octagonal_sign: *Publishing paused* by <@{pause.paused_by}>: "
-                   f"{pause.reason}. Approved drafts wait until it is resumed.")
+                   f"{_reason(pause.reason)}. Approved drafts wait until it is resumed.")
     try:
         acc = account_cfg(rt, s, draft.account_id)
     except LookupError:
@@ -140,18 +142,25 @@ def banners(rt: Runtime, s: Session, draft: Draft) -> list[str]:
 # ---------------------------------------------------------------- lockdown
 
 
+def _reason(reason: str) -> str:
+    """A pause reason as shown in Slack: a person's words, so escaped (never a ping or a
+    link) and short enough for any message it appears in."""
+    return escape(truncate(reason, 500))
+
+
 def pause(rt: Runtime, s: Session, user: str, target: str, reason: str) -> str:
     account_id = _target_id(rt, s, target)
     same = (Pause.account_id.is_(None) if account_id is None
             else Pause.account_id == account_id)
     if s.scalars(select(Pause).where(Pause.resumed_at.is_(None), same)).first() is not None:
-        return f"{target} is already paused."
+        return f"{escape(target)} is already paused."
     s.add(Pause(account_id=account_id, reason=reason, paused_by=user))
     audit.record(s, actor=user, action="publishing.paused", subject_kind="account",
                  subject_id=target, details={"reason": reason})
     _refresh_open(s, account_id)
-    return (f":octagonal_sign: Publishing paused for {target}: {reason}. Alerts still arrive; "
-            "approved drafts wait. `/social resume " + target + "` releases them.")
+    return (f":octagonal_sign: Publishing paused for {escape(target)}: {_reason(reason)}. "
+            "Alerts still arrive; approved drafts wait. "
+            f"`/social resume {escape(target)}` releases them.")
 
 
 def resume(rt: Runtime, s: Session, user: str, target: str) -> str:
@@ -161,11 +170,12 @@ def resume(rt: Runtime, s: Session, user: str, target: str) -> str:
         q.where(Pause.account_id == account_id)
     n = s.execute(q.values(resumed_at=now(), resumed_by=user)).rowcount
     if not n:
-        return f"{target} was not paused."
+        return f"{escape(target)} was not paused."
     audit.record(s, actor=user, action="publishing.resumed", subject_kind="account",
                  subject_id=target, details={})
     _refresh_open(s, account_id)
-    return f":arrow_forward: Publishing resumed for {target}; waiting approved drafts go out now."
+    return (f":arrow_forward: Publishing resumed for {escape(target)}; waiting approved drafts "
+            "go out now.")
 
 
 def _target_id(rt: Runtime, s: Session, target: str) -> int | None:

@@ -4,6 +4,7 @@ an unchanged Home is not sent again: Slack's views.publish limits are respected)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from commsdesk import logs
+from commsdesk.blockkit.escape import allowed_url, escape, link_hosts, truncate
 from commsdesk.blockkit.home import (
     MAX_APPROVALS,
     MAX_DRAFTS,
@@ -153,9 +155,9 @@ def _banners(s: Session, cfg: Config, at: datetime) -> list[str]:
     for pause, handle in s.execute(
             select(Pause, Account.handle).outerjoin(Account, Account.id == Pause.account_id)
             .where(Pause.resumed_at.is_(None)).order_by(Pause.id)):
-        what = f"@{handle}" if handle else "every account"
+        what = f"@{escape(handle)}" if handle else "every account"
         out.append(f":octagonal_sign: *Publishing paused* for {what} by <@{pause.paused_by}> "
-                   f"({ago(pause.paused_at, cfg.tz)}): {pause.reason[:500]}. "
+                   f"({ago(pause.paused_at, cfg.tz)}): {escape(truncate(pause.reason, 500))}. "
                    "Alerts still arrive; approved drafts wait.")
     today = at.astimezone(cfg.tz).date()
     for period in getattr(cfg, "purdah", []) or []:
@@ -213,11 +215,17 @@ def _draft_line(d: Draft, handle: str, mention_ref: str | None, base: str | None
                      published_url=d.published_url)
 
 
-def _drafts(s: Session, q: Any, base: str | None) -> list[DraftLine]:
+def _drafts(s: Session, q: Any, base: str | None, cfg: Config) -> list[DraftLine]:
     rows = s.execute(q.join(Account, Account.id == Draft.account_id)
-                     .add_columns(Account.handle)).all()
-    return [_draft_line(d, handle, f"M{d.mention_id}" if d.mention_id else None, base)
-            for d, handle in rows]
+                     .add_columns(Account.handle, Account.name, Account.network)).all()
+    out = []
+    for d, handle, name, network in rows:
+        line = _draft_line(d, handle, f"M{d.mention_id}" if d.mention_id else None, base)
+        hosts = link_hosts(network, getattr(cfg.account(name), "base_url", None))
+        if line.published_url and allowed_url(line.published_url, hosts) is None:
+            line = dataclasses.replace(line, published_url=None)  # never a button to elsewhere
+        out.append(line)
+    return out
 
 
 def home_data(rt: Runtime, s: Session, user: str) -> HomeData:
@@ -239,17 +247,17 @@ def home_data(rt: Runtime, s: Session, user: str) -> HomeData:
     data.waiting_total = len(waiting)
     open_first = [Draft.author == user]
     data.drafts = _drafts(s, select(Draft).where(*open_first, Draft.state.in_(OPEN_DRAFTS))
-                          .order_by(Draft.id.desc()).limit(MAX_DRAFTS), base)
+                          .order_by(Draft.id.desc()).limit(MAX_DRAFTS), base, cfg)
     if len(data.drafts) < MAX_DRAFTS:
         data.drafts += _drafts(s, select(Draft).where(
             *open_first, Draft.state.not_in(OPEN_DRAFTS),
             Draft.updated_at >= at - timedelta(days=14))
-            .order_by(Draft.id.desc()).limit(MAX_DRAFTS - len(data.drafts)), base)
+            .order_by(Draft.id.desc()).limit(MAX_DRAFTS - len(data.drafts)), base, cfg)
     if approve_for or admin:
         accounts = [a.id for a in s.scalars(select(Account)) if admin or a.name in approve_for]
         pending = (Draft.state == "pending", Draft.account_id.in_(accounts))
         data.approvals = _drafts(s, select(Draft).where(*pending).order_by(Draft.id)
-                                 .limit(MAX_APPROVALS), base)
+                                 .limit(MAX_APPROVALS), base, cfg)
         data.approvals_total = s.scalar(select(func.count()).select_from(Draft)
                                         .where(*pending)) or 0
     if admin:
@@ -277,7 +285,7 @@ def _system(s: Session, cfg: Config) -> list[str]:
                    select(func.max(FollowerSnapshot.day))
                    .where(FollowerSnapshot.account_id == Account.id).scalar_subquery())
             .outerjoin(PollCursor, PollCursor.account_id == Account.id).order_by(Account.id)):
-        lines.append(f"@{handle}: last polled " + (ago(polled, cfg.tz) if polled else "never")
+        lines.append(f"@{escape(handle)}: last polled " + (ago(polled, cfg.tz) if polled else "never")
                      + (f" · followers counted {snap:%d %b}" if snap else ""))
     return lines
 

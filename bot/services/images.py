@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from commsdesk import logs
+from commsdesk.blockkit.escape import escape, truncate
 from commsdesk.db import transaction
 from commsdesk.domain import audit, drafts
 from commsdesk.integrations.base import Capability
@@ -116,8 +117,9 @@ def on_thread_message(rt: Runtime, event: dict[str, Any]) -> None:
 
 
 def _tell(s: Session, channel: str, thread_ts: str, user: str, draft_id: int, text: str) -> None:
+    """`text` may name a file or echo Slack's error: escaped (no ping, no link)."""
     enqueue(s, channel, "ephemeral", draft_id=draft_id,
-            payload={"user": user, "text": text, "thread_ts": thread_ts})
+            payload={"user": user, "text": escape(truncate(text, 2000)), "thread_ts": thread_ts})
 
 
 def _refuse(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
@@ -219,10 +221,10 @@ def _attach(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
             return
         draft = s.get_one(Draft, draft_id)
         refresh_draft(s, draft)
-        note = f":frame_with_picture: {decision.message}"
+        note = f":frame_with_picture: {escape(decision.message)}"
         if not got.alt_text:
             note += (f" It has no alt text, so {draft.ref} cannot be approved yet: reply in this "
-                     "thread with `alt: <what the image shows>`.")
+                     "thread with `alt: &lt;what the image shows&gt;`.")
         enqueue(s, channel, "notice", draft_id=draft_id,
                 payload={"in_draft_thread": True, "text": note})
     log.info("image attached", draft_id=draft_id, file=got.file_id, size=len(got.data))
@@ -251,4 +253,5 @@ def _set_alt(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str
             return
         refresh_draft(s, s.get_one(Draft, draft_id))
         enqueue(s, channel, "notice", draft_id=draft_id,
-                payload={"in_draft_thread": True, "text": f":frame_with_picture: {decision.message}"})
+                payload={"in_draft_thread": True,
+                         "text": f":frame_with_picture: {escape(decision.message)}"})

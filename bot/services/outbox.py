@@ -277,7 +277,7 @@ class Outbox:
             wait = delay if delay is not None else min(300.0, 2.0 ** row.attempts)
             row.not_before = now() + timedelta(seconds=wait * (0.8 + 0.4 * random.random()))
             row.lease_until = None
-            row.last_error = error
+            row.last_error = logs.redact(error)  # may quote an exception: never a token
         log.warning("slack delivery will be retried", outbox_id=row_id, error=error)
 
     def _failed(self, row_id: int, channel: str, exc: SlackApiError) -> None:

@@ -49,7 +49,7 @@ from commsdesk.integrations.common import wait_limit
 from commsdesk.models import Account, Draft, Mention, PublishAttempt
 from commsdesk.runtime import Runtime
 from commsdesk.services import governance
-from commsdesk.services.drafting import refresh_draft
+from commsdesk.services.drafting import post_link, refresh_draft
 from commsdesk.services.outbox import enqueue
 
 log = logs.get("commsdesk.publishing")
@@ -341,7 +341,8 @@ class Publisher:
                           .values(state="replied"))
             enqueue(s, draft.approval_channel or "", "notice", draft_id=c.draft_id, payload={
                 "in_draft_thread": True,
-                "text": f":white_check_mark: Published {draft.ref}: {pub.url}"})
+                "text": f":white_check_mark: Published {draft.ref}: "
+                        f"{post_link(self.rt, s, draft, pub.url)}"})
             refresh_draft(s, draft)
         self.rt.kick_outbox()
         log.info("published", draft_id=c.draft_id, external_id=pub.external_id)
@@ -364,6 +365,7 @@ class Publisher:
                  reason=reason)
 
     def _failed(self, c: Claim, error: str, *, transient: bool) -> None:
+        error = logs.redact(error)  # stored, audited and shown: never a token
         with transaction(self.rt.sessions) as s:
             if not publication.mark_failed(s, c, error, transient=transient):
                 publication.note_lost_lease(s, c, None)

@@ -276,4 +276,7 @@ def answer(rt: Runtime, args: Sequence[str]) -> str:
         with rt.sessions() as s:
             return stats_text(s, cfg, args, now())
     except PeriodError as err:
-        return f"{err}\nUse: `/social stats [service|account] [7d|30d|YYYY-MM]`"
+        from commsdesk.blockkit.escape import escape, truncate
+
+        return (f"{escape(truncate(str(err), 1000))}\n"
+                "Use: `/social stats [service|account] [7d|30d|YYYY-MM]`")

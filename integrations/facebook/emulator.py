@@ -254,8 +254,9 @@ class FacebookEmulator(EmulatorServer):
                     "estimated_time_to_regain_access": 1}]})
                 return limited
             if fault.kind in {"500", "502", "503", "504"}:
-                return _error(int(fault.kind), "An unexpected error has occurred. Please retry "
-                              "your request later.", 2, "OAuthException")
+                return _error(int(fault.kind), str(fault.params.get(
+                    "message", "An unexpected error has occurred. Please retry your request "
+                    "later.")), 2, "OAuthException")
             drop_after = fault.kind == "drop_after_commit"
         with self._lock:
             self._path = request.path

@@ -156,6 +156,20 @@ def add_secrets(values: Iterable[str | None]) -> None:
     install()
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted, not the stream it
+    was when logging was configured: a background thread that logs after a test (or a
+    CLI runner) swapped stderr back does not write to a closed stream."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure(level: str = "INFO", fmt: str = "console", secrets: Iterable[str | None] = ()) -> None:
     add_secrets(secrets)
     renderer: Any = (
@@ -176,7 +190,7 @@ def configure(level: str = "INFO", fmt: str = "console", secrets: Iterable[str |
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.addFilter(_RedactingFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -5,30 +5,43 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
 from slack_bolt import App, BoltRequest
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from commsdesk import db, logs
 from commsdesk.app import build_command_app
+from commsdesk.bodylimit import FACEBOOK_MAX_BODY_BYTES, SLACK_MAX_BODY_BYTES, BodyLimit
 from commsdesk.models import Account, OutboxMessage, PollCursor
 from commsdesk.replay import ReplayGuard
 from commsdesk.runtime import Runtime
 
 log = logs.get("commsdesk.server")
 
-MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse anything bigger
+MAX_BODY_BYTES = SLACK_MAX_BODY_BYTES  # refused while read: bodylimit.BodyLimit
+
+
+class _WallClock(Clock):
+    """slack_sdk's verifier clock, reading the same clock as the replay guard."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock()
 
 
 def health(rt: Runtime) -> dict[str, Any]:
@@ -57,37 +70,47 @@ def health(rt: Runtime) -> dict[str, Any]:
     return out
 
 
-def build_asgi(rt: Runtime, bolt: App, commands: App | None = None) -> Starlette:
+def build_asgi(rt: Runtime, bolt: App, commands: App | None = None, *,
+               clock: Callable[[], float] = time.time) -> Starlette:
     """The HTTP front: `/slack/events` (signature and replay checks, then Bolt) and
     `/healthz`. Slash commands go to `commands` (default: `build_command_app`), which
-    answers from inside its listener; everything else to `bolt`, which acks first."""
-    commands = commands if commands is not None else build_command_app(rt)
+    answers from inside its listener; everything else to `bolt`, which acks first.
+
+    In Socket Mode (`SLACK_APP_TOKEN`) Slack's requests come over the socket, and HTTP
+    serves no `/slack/events` at all (404): only `/healthz` and the webhooks, each with
+    its own signature check. In HTTP mode a signing secret is required: there is no way
+    to build this app with Slack's signature check off. `clock` (seconds since the epoch)
+    is what the signature's timestamp and the replay guard are checked against."""
+    env = rt.settings.env
+    socket_mode = env.socket_mode
+    secret = env.slack_signing_secret
+    if not socket_mode and not secret:
+        raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode: /slack/events "
+                         "is never served without Slack's signature check")
+    # (Socket Mode serves no /slack/events: nothing would use a command app)
+    command_app: App = commands or (bolt if socket_mode else build_command_app(rt))
     # The event loop that answers Slack shares the interpreter lock with the listener,
     # outbox and publisher threads; a shorter switch interval (5 ms by default) lets it
     # take its turn sooner, which is what the ack's tail latency is made of.
     sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
-    secret = rt.settings.env.slack_signing_secret
-    verifier = SignatureVerifier(secret) if secret and not rt.settings.env.socket_mode else None
-    replays = ReplayGuard(rt.sessions)
+    verifier = SignatureVerifier(secret or "", clock=_WallClock(clock))
+    replays = ReplayGuard(rt.sessions, clock=clock)
 
     async def slack_events(request: Request) -> Response:
         structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12])
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"error": "payload too large"}, status_code=413)
+        body = await request.body()  # at most MAX_BODY_BYTES: BodyLimit refuses more
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
-        if verifier is not None:
-            ts = request.headers.get("x-slack-request-timestamp", "")
-            sig = request.headers.get("x-slack-signature", "")
-            # bad, or older than 5 minutes: 401 and nothing changes
-            if not ts.isdigit() or not verifier.is_valid(body=text, timestamp=ts, signature=sig):
-                return JSONResponse({"error": "invalid signature"}, status_code=401)
-            # a captured request sent again inside those 5 minutes is refused too
-            if not replays.first_sight(sig):
-                return JSONResponse({"error": "replayed request"}, status_code=401)
+        ts = request.headers.get("x-slack-request-timestamp", "")
+        sig = request.headers.get("x-slack-signature", "")
+        # bad, or stamped more than 5 minutes from now: 401 and nothing changes
+        if not ts.isdigit() or not verifier.is_valid(body=text, timestamp=ts, signature=sig):
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        # a captured request sent again while its timestamp is still accepted is refused too
+        if not replays.first_sight(sig, int(ts)):
+            return JSONResponse({"error": "replayed request"}, status_code=401)
         try:
             bolt_req = BoltRequest(
                 body=text,
@@ -103,7 +126,7 @@ def build_asgi(rt: Runtime, bolt: App, commands: App | None = None) -> Starlette
             if request.headers.get("content-type", "").startswith("application/json"):
                 resp = bolt.dispatch(bolt_req)
             elif isinstance(bolt_req.body, dict) and "command" in bolt_req.body:
-                resp = await run_in_threadpool(commands.dispatch, bolt_req)
+                resp = await run_in_threadpool(command_app.dispatch, bolt_req)
             else:
                 resp = await run_in_threadpool(bolt.dispatch, bolt_req)
         except Exception as exc:  # malformed payloads get a clear 400, never a trace
@@ -131,11 +154,16 @@ def build_asgi(rt: Runtime, bolt: App, commands: App | None = None) -> Starlette
         yield
         await run_in_threadpool(replays.flush)
 
+    slack = [] if socket_mode else [Route("/slack/events", slack_events, methods=["POST"])]
     return Starlette(
         lifespan=lifespan,
         routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
+            *slack,  # HTTP mode only: in Socket Mode Slack's requests come over the socket
             Route("/healthz", healthz, methods=["GET"]),
             *facebook_routes(rt),  # GET/POST /webhooks/facebook
-        ]
+        ],
+        middleware=[Middleware(BodyLimit, limits={
+            "/slack/events": SLACK_MAX_BODY_BYTES,
+            "/webhooks/facebook": FACEBOOK_MAX_BODY_BYTES,
+        })],
     )

@@ -1,9 +1,12 @@
 """`GET|POST /webhooks/facebook`: the Graph API webhook for page feed comments and
 Messenger messages.
 
-GET answers the subscription challenge when `hub.verify_token` is FACEBOOK_VERIFY_TOKEN.
-POST checks `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with FACEBOOK_APP_SECRET)
-first: a bad or missing signature gets 401 and nothing is stored. Each comment or message
+GET answers the subscription challenge when `hub.verify_token` is FACEBOOK_VERIFY_TOKEN
+(anything else, a malformed or non-ASCII token included, gets 403). POST checks
+`X-Hub-Signature-256` (HMAC-SHA256 of the raw body with FACEBOOK_APP_SECRET) first: a bad,
+malformed, non-ASCII or missing signature gets 401 and nothing is stored. Both compare
+bytes in constant time (`hmac.compare_digest` raises on non-ASCII text). The body is
+capped while read (`bodylimit.FACEBOOK_MAX_BODY_BYTES`, 413 past it). Each comment or message
 for a configured page (`page_id`) is stored and routed like a polled mention, before the
 200 goes back (a failure answers 500, so Facebook delivers it again).
 """
@@ -22,22 +25,28 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from commsdesk import logs
+from commsdesk.bodylimit import FACEBOOK_MAX_BODY_BYTES
 from commsdesk.integrations.base import FetchedMention
 from commsdesk.integrations.facebook.network import comment_mention, message_id
 
 log = logs.get("commsdesk.facebook")
 
-MAX_BODY_BYTES = 1_000_000
+MAX_BODY_BYTES = FACEBOOK_MAX_BODY_BYTES  # refused while read by server.build_asgi's BodyLimit
 
 
 def signature(app_secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _same(expected: str, given: str) -> bool:
+    """Constant-time equality of two texts, whatever characters `given` holds."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
+
+
 def signature_ok(app_secret: str | None, body: bytes, header: str | None) -> bool:
     if not app_secret or not header:
         return False
-    return hmac.compare_digest(signature(app_secret, body), header.strip())
+    return _same(signature(app_secret, body), header.strip())
 
 
 def parse(payload: Any) -> dict[str, list[FetchedMention]]:
@@ -114,14 +123,12 @@ def routes(rt: Any) -> list[Route]:
     async def verify(request: Request) -> Response:
         q = request.query_params
         if (q.get("hub.mode") == "subscribe" and env.facebook_verify_token
-                and hmac.compare_digest(q.get("hub.verify_token", ""), env.facebook_verify_token)):
+                and _same(env.facebook_verify_token, q.get("hub.verify_token", ""))):
             return PlainTextResponse(q.get("hub.challenge", ""))
         return JSONResponse({"error": "verification failed"}, status_code=403)
 
     async def receive(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"error": "payload too large"}, status_code=413)
+        body = await request.body()  # at most MAX_BODY_BYTES: BodyLimit refuses more
         if not signature_ok(env.facebook_app_secret, body,
                             request.headers.get("x-hub-signature-256")):
             return JSONResponse({"error": "invalid signature"}, status_code=401)

@@ -9,6 +9,7 @@ from commsdesk import logs
 from commsdesk.blockkit import alerts as alert_blocks
 from commsdesk.blockkit import approvals as approval_blocks
 from commsdesk.blockkit.escape import escape, link_hosts, outside_text_sections, safe_link, truncate
+from commsdesk.blockkit.labels import account_label
 from commsdesk.blockkit.modals import (
     DRAFT_EDIT_CALLBACK,
     DRAFT_REPLY_CALLBACK,
@@ -103,7 +104,7 @@ def register(app: Any, rt: Runtime) -> None:
             account = s.get_one(Account, mention.account_id)
             quoted = _quote(rt, mention, account)
             meta = json.dumps({"mention_id": mention.id, "channel": alert.channel})
-            label = f"Replying as *@{escape(account.handle)}* ({escape(account.name)})"
+            label = f"Replying as *{escape(account_label(account.handle, account.network))}*"
             name = account.name
         network = rt.network(name)
         client.views_open(trigger_id=body["trigger_id"], view=draft_modal(
@@ -124,7 +125,8 @@ def register(app: Any, rt: Runtime) -> None:
             account = s.get_one(Account, draft.account_id)
             mention = s.get(Mention, draft.mention_id) if draft.mention_id else None
             quoted = _quote(rt, mention, account) if mention else []
-            text, author, name, handle = draft.text, draft.author, account.name, account.handle
+            text, author, name = draft.text, draft.author, account.name
+            shown_as = account_label(account.handle, account.network)
             ref = draft.ref
         if user != author and not rt.approvers.is_approver(user):
             tell(rt, body, f"Only the author of {ref} or a comms approver can edit it.")
@@ -133,7 +135,7 @@ def register(app: Any, rt: Runtime) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=draft_modal(
             callback_id=DRAFT_EDIT_CALLBACK, title=f"Edit draft {ref}", submit="Save",
             metadata=json.dumps({"draft_id": draft_id}),
-            account_label=f"Posting as *@{escape(handle)}* ({name})", quoted=quoted,
+            account_label=f"Posting as *{escape(shown_as)}*", quoted=quoted,
             initial_text=text, length=network.weighted_length(text),
             limit=network.max_length))
 

@@ -25,7 +25,6 @@ def register(app: Any, rt: Runtime) -> None:
     @app.command("/social")
     def social(ack: Any, command: dict[str, Any]) -> None:
         user = command.get("user_id") or ""
-        channel = command.get("channel_id") or ""
         try:
             parsed = slash.parse(command.get("text") or "")
             if isinstance(parsed, slash.Help):
@@ -42,8 +41,8 @@ def register(app: Any, rt: Runtime) -> None:
             with transaction(rt.sessions) as s:
                 req = check_command(rt, s, parsed)
                 check_permission(rt, s, user, req)
-                draft = create_draft(rt, s, req, user, via="slash",
-                                     reply_to=(channel, user) if channel else None)
+                # the ack below is the author's one confirmation (no second ephemeral)
+                draft = create_draft(rt, s, req, user, via="slash")
                 ref = draft.ref
         except slash.SlashError as err:
             ack(response_type="ephemeral", text=err.text())
@@ -57,7 +56,8 @@ def register(app: Any, rt: Runtime) -> None:
             local = req.scheduled_for.astimezone(rt.settings.config.tz)
             when = f" It will go out at {local:%Y-%m-%d %H:%M} once approved."
         ack(response_type="ephemeral",
-            text=f":memo: Draft {ref} created and sent to the comms team for approval.{when}")
+            text=f":memo: Draft {ref} created and sent to the comms team for approval in "
+                 f"<#{rt.settings.config.slack.approvals_channel}>.{when}")
         rt.kick_outbox()
         log.info("draft created", draft=ref, via="slash")
 

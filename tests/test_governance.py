@@ -235,8 +235,9 @@ def test_safeguarding_mention_is_escalated_and_hidden_in_the_service_channel(h: 
 def test_whoami(h: Harness) -> None:
     assert "comms approvers group" in say(h, CARA, "whoami")
     mine = say(h, WENDY, "whoami")
-    assert "@NottsYPC (ypc): you cannot draft" in mine and "@NottsCC (nottscc): you can draft" in mine
-    assert "approve drafts for @NottsYPC" in say(h, YPC_LEAD, "whoami")
+    assert "@NottsYPC on X (ypc): you cannot draft" in mine
+    assert "@NottsCC on X (nottscc): you can draft" in mine
+    assert "approve drafts for @NottsYPC on X" in say(h, YPC_LEAD, "whoami")
 
 
 def test_retention_purges_personal_data_and_keeps_the_trail(h: Harness, tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_home_for_a_drafter_an_approver_and_an_admin(h: Harness) -> None:
     assert "*M2*" not in text and "*M4*" not in text
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text  # outside text is inert
     assert "unclaimed" in text and "reply due" in text
-    assert "*D1* · reply to M1 as @NottsCC · pending" in text
+    assert "*D1* · reply to M1 as @NottsCC on X · pending" in text
     assert "Approval queue" not in text and "Every service" not in text
     jump = next(b for b in buttons(wendy) if "*M1*" in b.get("section", ""))
     assert jump["url"] == ("https://council.slack.com/archives/C0WASTE/p"
@@ -102,14 +102,14 @@ def test_home_for_a_drafter_an_approver_and_an_admin(h: Harness) -> None:
 
     harry = block_texts(open_home(h, HARRY))
     assert "your services: highways" in harry and "*M2*" in harry and "*M1*" not in harry
-    assert "*D2* · new post as @NottsCC · pending" in harry
+    assert "*D2* · new post as @NottsCC on X · pending" in harry
 
     cara_view = open_home(h, CARA)
     cara = block_texts(cara_view)
     assert "comms approver" in cara
     assert "*Mentions waiting in your services* (4)" in cara
     assert "*Approval queue* (2)" in cara
-    assert "*D1* · reply to M1 as @NottsCC by <@U0WASTE>" in cara
+    assert "*D1* · reply to M1 as @NottsCC on X by <@U0WASTE>" in cara
     review = [b for b in buttons(cara_view) if b.get("text", {}).get("text") == "Review"]
     assert [b["url"].rsplit("/p", 1)[1] for b in review] == [
         m["ts"].replace(".", "") for m in approvals]  # one click to each approval message
@@ -119,7 +119,7 @@ def test_home_for_a_drafter_an_approver_and_an_admin(h: Harness) -> None:
     assert "*Approval queue* (2)" in admin
     assert "*waste*: 2 waiting" in admin and "*highways*: 1 waiting" in admin
     assert "*comms*: 1 waiting" in admin
-    assert "Slack messages waiting: 0" in admin and "@NottsCC: last polled" in admin
+    assert "Slack messages waiting: 0" in admin and "@NottsCC on X: last polled" in admin
     assert h.count(HomeView) == 4
 
     # nothing changed: nothing is republished (Slack's views.publish budget)
@@ -156,7 +156,7 @@ def test_home_buttons_draft_and_schedule_posts(h: Harness) -> None:
         "post_text_input": "Bin collections run as normal on Friday"})
     assert r.status_code == 200 and not r.content.strip()
     wait_for(lambda: h.count(Draft) == 1)
-    wait_for(lambda: "*D1* · new post as @NottsCC · pending"
+    wait_for(lambda: "*D1* · new post as @NottsCC on X · pending"
              in block_texts(h.slack.home_view(WENDY) or {}), what="home shows D1")
     wait_for(lambda: h.alerts_in("C0APPROVALS"), what="approval message")
 
@@ -183,4 +183,4 @@ def test_home_buttons_draft_and_schedule_posts(h: Harness) -> None:
     h.slack.reset_calls()
     h.slack.click_view_button(WENDY, view["id"], "home_refresh")
     wait_for(lambda: h.slack.calls_to("views.publish"), what="refresh publishes")
-    assert "*D2* · new post as @NottsCC · pending" in block_texts(h.slack.home_view(WENDY) or {})
+    assert "*D2* · new post as @NottsCC on X · pending" in block_texts(h.slack.home_view(WENDY) or {})

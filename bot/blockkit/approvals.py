@@ -15,6 +15,7 @@ from commsdesk.blockkit.escape import (
     safe_link,
     truncate,
 )
+from commsdesk.blockkit.labels import account_label
 from commsdesk.domain.house_style import Finding
 from commsdesk.models import Account, Draft, Mention
 
@@ -135,5 +136,5 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
                                  "text": "Retry" if d.state == "failed" else "Publish now"}})
     if buttons:
         blocks.append({"type": "actions", "block_id": f"draft-{d.id}", "elements": buttons})
-    fallback = f"{what} draft {d.ref} by <@{d.author}> for @{acc.handle}: {d.state}"
+    fallback = f"{what} draft {d.ref} by <@{d.author}> for {escape(account_label(acc.handle, acc.network))}: {d.state}"
     return fallback, blocks

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from commsdesk.blockkit.alerts import slack_date
 from commsdesk.blockkit.escape import escape, fit, truncate
+from commsdesk.blockkit.labels import account_label
 
 ACTION_NEW_POST = "home_new_post"
 ACTION_SCHEDULE = "home_schedule_post"
@@ -50,6 +51,7 @@ class WaitingMention:
     claimed_by: str | None
     link: str | None  # the alert message in its channel
     channel: str
+    account_network: str = "x"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class DraftLine:
     mention_ref: str | None
     link: str | None  # the approval message
     published_url: str | None
+    account_network: str = "x"
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def home_view(d: HomeData) -> dict[str, Any]:
                else f"reply due {slack_date(w.sla_due, d.tz)}")
         author = escape(f"@{w.author_handle}") if w.author_handle else "someone"
         blocks.append(_section(
-            f"*{w.ref}* · {escape(w.service or 'comms')} · {author} → @{escape(w.account_handle)}"
+            f"*{w.ref}* · {escape(w.service or 'comms')} · {author} → {escape(account_label(w.account_handle, w.account_network))}"
             f"\n{escape(truncate(w.text, 150))}\n"
             f"_{ago(w.arrived_at, d.tz)} · {who} · {due}_", w.link))
     if d.waiting_total > len(d.waiting):
@@ -188,7 +191,7 @@ def _draft_text(dr: DraftLine, tz: ZoneInfo, *, mine: bool) -> str:
     if dr.scheduled_for is not None:
         extra = f" · for {slack_date(dr.scheduled_for, tz)}"
     by = "" if mine else f" by <@{dr.author}>"
-    return (f"{DRAFT_ICON.get(dr.state, '')} *{dr.ref}* · {what} as @{escape(dr.account_handle)}"
+    return (f"{DRAFT_ICON.get(dr.state, '')} *{dr.ref}* · {what} as {escape(account_label(dr.account_handle, dr.account_network))}"
             f"{by} · {dr.state}{extra}\n{escape(truncate(dr.text, 150))}\n"
             f"_created {ago(dr.created_at, tz)}_")
 
@@ -198,9 +201,10 @@ def _draft_text(dr: DraftLine, tz: ZoneInfo, *, mine: bool) -> str:
 
 def new_post_modal(accounts: list[tuple[str, str]], *, schedule: bool, today: date,
                    tz_name: str) -> dict[str, Any]:
-    """`accounts`: (name, handle). With `schedule`, a date and a time (council time zone)."""
-    options = [{"text": {"type": "plain_text", "text": f"@{handle} ({name})"[:75]},
-                "value": name} for name, handle in accounts][:100]
+    """`accounts`: (name, label: blockkit.labels.account_label). With `schedule`, a date and a
+    time (council time zone)."""
+    options = [{"text": {"type": "plain_text", "text": label[:75]},
+                "value": name} for name, label in accounts][:100]
     select: dict[str, Any] = {"type": "static_select", "action_id": ACCOUNT_ACTION,
                               "options": options}
     if options:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from commsdesk.blockkit.labels import account_label
 from commsdesk.config import AccountConfig, Config, ServiceConfig
 
 Members = Callable[[str | None], frozenset[str]]  # user group id -> its members
@@ -36,11 +37,11 @@ def can_approve(user: str, account: AccountConfig, cfg: Config, members: Members
         return Verdict(True)
     if account.approvers_usergroup and user in members(account.approvers_usergroup):
         return Verdict(True)
-    scope = (f" or of <!subteam^{account.approvers_usergroup}> (for @{account.handle})"
+    scope = (f" or of <!subteam^{account.approvers_usergroup}> (for {account_label(account.handle, account.network)})"
              if account.approvers_usergroup else "")
     return Verdict(False, "Only members of the comms approvers group "
                    f"<!subteam^{cfg.slack.approvers_usergroup}>{scope} can approve or reject "
-                   f"drafts for @{account.handle}; nothing was published.")
+                   f"drafts for {account_label(account.handle, account.network)}; nothing was published.")
 
 
 def can_draft(user: str, account: AccountConfig, services: list[ServiceConfig], cfg: Config,
@@ -48,7 +49,7 @@ def can_draft(user: str, account: AccountConfig, services: list[ServiceConfig], 
     if can_approve(user, account, cfg, members).ok:
         return Verdict(True)
     if account.drafters_usergroup and user not in members(account.drafters_usergroup):
-        return Verdict(False, f"Drafting for @{account.handle} is limited to "
+        return Verdict(False, f"Drafting for {account_label(account.handle, account.network)} is limited to "
                        f"<!subteam^{account.drafters_usergroup}>; ask the comms team.")
     limited = [s for s in services if s.drafters_usergroup]
     if services and len(limited) == len(services) and not any(
@@ -68,9 +69,9 @@ def describe(user: str, cfg: Config, members: Members) -> list[str]:
     for acc in cfg.accounts:
         if not is_comms(user, cfg, members) and acc.approvers_usergroup and \
                 user in members(acc.approvers_usergroup):
-            lines.append(f"You can approve drafts for @{acc.handle} ({acc.name}).")
+            lines.append(f"You can approve drafts for {account_label(acc.handle, acc.network, acc.name)}.")
         verdict = can_draft(user, acc, [], cfg, members)
-        lines.append(f"@{acc.handle} ({acc.name}): "
+        lines.append(f"{account_label(acc.handle, acc.network, acc.name)}: "
                      + ("you can draft." if verdict.ok else "you cannot draft. " + verdict.reason)
                      + (f" Needs {acc.required_approvals} approvals."
                         if acc.required_approvals > 1 else ""))

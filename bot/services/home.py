@@ -31,6 +31,7 @@ from commsdesk.blockkit.home import (
     ago,
     home_view,
 )
+from commsdesk.blockkit.labels import account_label
 from commsdesk.clock import now
 from commsdesk.config import Config
 from commsdesk.db import reading, transaction
@@ -152,10 +153,10 @@ def user_services(rt: Runtime, user: str) -> list[str]:
 
 def _banners(s: Session, cfg: Config, at: datetime) -> list[str]:
     out = []
-    for pause, handle in s.execute(
-            select(Pause, Account.handle).outerjoin(Account, Account.id == Pause.account_id)
+    for pause, handle, network in s.execute(
+            select(Pause, Account.handle, Account.network).outerjoin(Account, Account.id == Pause.account_id)
             .where(Pause.resumed_at.is_(None)).order_by(Pause.id)):
-        what = f"@{escape(handle)}" if handle else "every account"
+        what = escape(account_label(handle, network)) if handle else "every account"
         out.append(f":octagonal_sign: *Publishing paused* for {what} by <@{pause.paused_by}> "
                    f"({ago(pause.paused_at, cfg.tz)}): {escape(truncate(pause.reason, 500))}. "
                    "Alerts still arrive; approved drafts wait.")
@@ -163,7 +164,7 @@ def _banners(s: Session, cfg: Config, at: datetime) -> list[str]:
     for period in getattr(cfg, "purdah", []) or []:
         if not period.start <= today <= period.end:
             continue
-        scope = ", ".join(f"@{a.handle}" for a in cfg.accounts
+        scope = ", ".join(escape(account_label(a.handle, a.network)) for a in cfg.accounts
                           if not period.accounts or a.name in period.accounts)
         rule = ("publishing is blocked" if period.rule == "block"
                 else "a second approval is required")
@@ -177,7 +178,7 @@ def _waiting(rt: Runtime, s: Session, services: list[str] | None, at: datetime
     """Unanswered mentions in these services (None: all), oldest first, with their service."""
     cfg = rt.settings.config
     hours = WorkingHours.from_config(cfg)
-    q = (select(Alert, Mention, Account.handle)
+    q = (select(Alert, Mention, Account.handle, Account.network)
          .join(Mention, Mention.id == Alert.mention_id)
          .join(Account, Account.id == Mention.account_id)
          .where(Alert.active.is_(True), Mention.state.in_(("open", "claimed")))
@@ -191,7 +192,7 @@ def _waiting(rt: Runtime, s: Session, services: list[str] | None, at: datetime
     base = team_url(rt)
     seen: set[int] = set()
     out = []
-    for alert, mention, handle in s.execute(q):
+    for alert, mention, handle, network in s.execute(q):
         if mention.id in seen:
             continue
         seen.add(mention.id)
@@ -201,18 +202,20 @@ def _waiting(rt: Runtime, s: Session, services: list[str] | None, at: datetime
             ref=mention.ref, service=alert.service, account_handle=handle,
             author_handle=mention.author_handle, text=mention.text, arrived_at=arrived,
             sla_due=due, overdue=at >= due, state=mention.state, claimed_by=mention.claimed_by,
-            link=permalink(base, alert.channel, alert.ts), channel=alert.channel),
+            link=permalink(base, alert.channel, alert.ts), channel=alert.channel,
+            account_network=network),
             alert.service or COMMS))
     out.sort(key=lambda wm: (wm[0].arrived_at, wm[0].ref))
     return out
 
 
-def _draft_line(d: Draft, handle: str, mention_ref: str | None, base: str | None) -> DraftLine:
+def _draft_line(d: Draft, handle: str, mention_ref: str | None, base: str | None,
+                network: str = "x") -> DraftLine:
     return DraftLine(ref=d.ref, kind=d.kind, account_handle=handle, text=d.text, state=d.state,
                      author=d.author, created_at=d.created_at, scheduled_for=d.scheduled_for,
                      mention_ref=mention_ref,
                      link=permalink(base, d.approval_channel, d.approval_ts),
-                     published_url=d.published_url)
+                     published_url=d.published_url, account_network=network)
 
 
 def _drafts(s: Session, q: Any, base: str | None, cfg: Config) -> list[DraftLine]:
@@ -220,7 +223,8 @@ def _drafts(s: Session, q: Any, base: str | None, cfg: Config) -> list[DraftLine
                      .add_columns(Account.handle, Account.name, Account.network)).all()
     out = []
     for d, handle, name, network in rows:
-        line = _draft_line(d, handle, f"M{d.mention_id}" if d.mention_id else None, base)
+        line = _draft_line(d, handle, f"M{d.mention_id}" if d.mention_id else None, base,
+                           network)
         hosts = link_hosts(network, getattr(cfg.account(name), "base_url", None))
         if line.published_url and allowed_url(line.published_url, hosts) is None:
             line = dataclasses.replace(line, published_url=None)  # never a button to elsewhere
@@ -280,12 +284,12 @@ def _system(s: Session, cfg: Config) -> list[str]:
              + (f" · blocked: {by_status['blocked']}" if by_status.get("blocked") else "")
              + (f" · refused by Slack: {by_status['failed']}" if by_status.get("failed") else ""),
              f"Drafts whose publishing failed: {failed}"]
-    for handle, polled, snap in s.execute(
-            select(Account.handle, PollCursor.updated_at,
+    for handle, network, polled, snap in s.execute(
+            select(Account.handle, Account.network, PollCursor.updated_at,
                    select(func.max(FollowerSnapshot.day))
                    .where(FollowerSnapshot.account_id == Account.id).scalar_subquery())
             .outerjoin(PollCursor, PollCursor.account_id == Account.id).order_by(Account.id)):
-        lines.append(f"@{escape(handle)}: last polled " + (ago(polled, cfg.tz) if polled else "never")
+        lines.append(f"{escape(account_label(handle, network))}: last polled " + (ago(polled, cfg.tz) if polled else "never")
                      + (f" · followers counted {snap:%d %b}" if snap else ""))
     return lines
 
@@ -355,7 +359,8 @@ def open_post_modal(rt: Runtime, client: Any, body: dict[str, Any], *, schedule:
     from commsdesk.blockkit.home import new_post_modal
 
     cfg = rt.settings.config
-    view = new_post_modal([(a.name, a.handle) for a in cfg.accounts], schedule=schedule,
+    view = new_post_modal([(a.name, account_label(a.handle, a.network)) for a in cfg.accounts],
+                          schedule=schedule,
                           today=now().astimezone(cfg.tz).date(), tz_name=cfg.timezone)
     client.views_open(trigger_id=body["trigger_id"], view=view)
 

@@ -288,6 +288,15 @@ class RetentionConfig(_Strict):
     days: int = Field(default=0, ge=0)  # 0: keep residents' personal data until purged by hand
 
 
+class AuditConfig(_Strict):
+    """The audit trail's key and checkpoints (see domain/audit.py, services/checkpoints.py)."""
+
+    key_file: str | None = None  # holds the audit key(s), instead of COMMSDESK_AUDIT_KEY
+    checkpoint_channel: ChannelId | None = None  # signed checkpoints posted here (#comms-audit)
+    checkpoint_file: str | None = None  # and/or appended here (an append-only file)
+    checkpoint_interval_minutes: int = Field(default=60, ge=1, le=60)  # at least hourly
+
+
 class Config(_Strict):
     timezone: str = "Europe/London"
     poll_interval_seconds: int = Field(default=60, ge=10, le=86400)
@@ -300,6 +309,7 @@ class Config(_Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     office_hours: OfficeHoursConfig = Field(default_factory=OfficeHoursConfig)
     insight: InsightConfig = Field(default_factory=InsightConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -366,6 +376,8 @@ class Environment(BaseSettings):
     flickr_api_base_url: str = "https://api.flickr.com"
     pinterest_api_base_url: str = "https://api.pinterest.com"
     database_url: str = "sqlite:///commsdesk.db"
+    database_migration_url: str | None = None  # owner role for migrations (PostgreSQL)
+    commsdesk_audit_key: str | None = None  # the audit chain's key(s): see audit_keys.py
     commsdesk_config: str = "./commsdesk.toml"
     commsdesk_log_format: Literal["console", "json"] = "console"
     commsdesk_log_level: str = "INFO"
@@ -392,6 +404,14 @@ class Settings:
     x_credentials: dict[str, XCredentials] = field(default_factory=dict)
     # every other network: (network, CRED) -> {"access_token": ..., ...} (parts lower-cased)
     credentials: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    audit_key: str | None = None  # the audit key(s) read from [audit] key_file
+
+    def audit_keyring(self) -> Any:
+        """The audit keys (`audit_keys.Keyring`), or None when none is configured."""
+        from commsdesk.audit_keys import parse_keys
+
+        text = self.audit_key or self.env.commsdesk_audit_key
+        return parse_keys(text) if text and text.strip() else None
 
     def network_credentials(self, network: str, cred: str) -> dict[str, str] | None:
         return self.credentials.get((network, cred))
@@ -400,6 +420,9 @@ class Settings:
         """Every secret value in play, so logs can scrub them."""
         values = [self.env.slack_bot_token, self.env.slack_signing_secret, self.env.slack_app_token,
                   self.env.facebook_app_secret, self.env.facebook_verify_token]
+        # each audit key, however it was given (a key too short to use signs nothing)
+        with contextlib.suppress(ValueError):
+            values += (self.audit_keyring() or _NO_KEYS).secrets()
         for parts in self.credentials.values():
             values += list(parts.values())
         for cred in self.x_credentials.values():
@@ -564,11 +587,48 @@ def _network_credentials(
     return creds
 
 
+class _NoKeys:
+    def secrets(self) -> list[str]:
+        return []
+
+
+_NO_KEYS = _NoKeys()
+
+
+def read_audit_key(config: Config | None, env: Environment, problems: list[str],
+                   required: bool = True) -> str | None:
+    """The audit key(s): `COMMSDESK_AUDIT_KEY`, else the file `[audit] key_file` names."""
+    from commsdesk.audit_keys import AuditKeyError, parse_keys
+
+    text, source = env.commsdesk_audit_key, "COMMSDESK_AUDIT_KEY"
+    key_file = config.audit.key_file if config is not None else None
+    if not (text and text.strip()) and key_file:
+        source = f"audit.key_file {key_file!r}"
+        try:
+            text = Path(key_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            problems.append(f"{source} cannot be read: {exc.strerror or exc}")
+            return None
+    if not (text and text.strip()):
+        if required:
+            problems.append("COMMSDESK_AUDIT_KEY is not set (the audit trail's key, kept "
+                            "outside the database: `commsdesk init` writes a fresh one into "
+                            ".env.example; or name a key file in [audit] key_file)")
+        return None
+    try:
+        parse_keys(text, source)
+    except AuditKeyError as exc:
+        problems.append(str(exc))
+        return None
+    return text if source != "COMMSDESK_AUDIT_KEY" else None
+
+
 def load_settings(
     config_path: Path | None = None,
     *,
     require_slack: bool = True,
     require_network_credentials: bool = True,
+    require_audit_key: bool = True,
 ) -> Settings:
     """Load `.env`, the environment and the config file; raise ConfigError listing every problem."""
     env = load_environment()
@@ -597,7 +657,8 @@ def load_settings(
     if config is not None and require_network_credentials:
         creds = _x_credentials(config, problems)
         others = _network_credentials(config, problems)
+    audit_key = read_audit_key(config, env, problems, require_audit_key)
     if problems or config is None:
         raise ConfigError(problems)
     return Settings(config=config, env=env, config_path=path, x_credentials=creds,
-                    credentials=others)
+                    credentials=others, audit_key=audit_key)

@@ -301,6 +301,9 @@ class AuditEvent(Base):
     details_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # the id of the audit key whose HMAC `hash` is (audit_keys.key_id); NULL: a record of
+    # the unkeyed SHA-256 chain written before migration 0008
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
 
 
 # ---------------------------------------------------------------- insight (issue 7)
@@ -355,3 +358,40 @@ class HomeView(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     digest: Mapped[str | None] = mapped_column(String(64))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------- inbox (issue 20)
+
+
+class SavedReply(Base):
+    """A reply the comms team keeps for everyone (scope "") or for one service (its name).
+    Placeholders `{author}`, `{ref}` and `{service}` are filled in when it is used."""
+
+    __tablename__ = "saved_replies"
+    __table_args__ = (UniqueConstraint("scope", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), default="")  # "" = every service
+    name: Mapped[str] = mapped_column(String(48))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(32))
+    updated_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SavedReplyUse(Base):
+    """A draft started from a saved reply: which one, and the text as it was filled in
+    (the approval card shows what the draft changed from it; `/social stats` counts uses)."""
+
+    __tablename__ = "saved_reply_uses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), unique=True)
+    saved_reply_id: Mapped[int | None] = mapped_column(Integer)  # kept when it is removed
+    scope: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str] = mapped_column(String(48))
+    filled_text: Mapped[str] = mapped_column(Text)
+    used_by: Mapped[str] = mapped_column(String(32))
+    via: Mapped[str] = mapped_column(String(16))  # slash|modal
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -52,6 +52,11 @@ class Runtime:
 
         logs.add_secrets(settings.secrets())  # redacted wherever text leaves the process
         engine = engine or make_engine(settings.env.database_url)
+        keyring = settings.audit_keyring()
+        if keyring is not None:  # what this engine's audit records are signed with
+            from commsdesk.audit_keys import use_keyring
+
+            use_keyring(engine, keyring)
         return cls(
             settings=settings,
             engine=engine,

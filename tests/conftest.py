@@ -22,6 +22,10 @@ PG_ADMIN_URL = os.environ.get(
 )
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
+# the audit chain's key in tests (a fixed one: records written by a test, its bot and its
+# CLI subprocesses verify alike); processes that build no Settings read it from here too
+AUDIT_KEY = "test-audit-key-0123456789abcdefghijklmnopqrstuvwxyz"
+os.environ.setdefault("COMMSDESK_AUDIT_KEY", AUDIT_KEY)
 
 
 def _pg_available() -> bool:
@@ -119,6 +123,7 @@ def make_settings(
         slack_api_url=slack_api_url,
         x_api_base_url=x_api_base_url,
         database_url=database_url,
+        commsdesk_audit_key=AUDIT_KEY,
     )
     creds = {
         a.credentials: XCredentials(

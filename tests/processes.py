@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, free_port
+from tests.conftest import AUDIT_KEY, BOT_TOKEN, SIGNING_SECRET, free_port
 
 
 def to_toml(config: dict[str, Any]) -> str:
@@ -53,7 +53,7 @@ def bot_env(tmp: Path, config: dict[str, Any], database_url: str, slack_api_url:
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack_api_url, "X_API_BASE_URL": x_api_base_url,
         "DATABASE_URL": database_url, "COMMSDESK_CONFIG": str(cfg_path),
-        "COMMSDESK_LOG_FORMAT": "json",
+        "COMMSDESK_LOG_FORMAT": "json", "COMMSDESK_AUDIT_KEY": AUDIT_KEY,
     })
     for acc in config["accounts"]:
         cred = acc["credentials"]

@@ -35,6 +35,7 @@ keywords = ["bin", "bins"]
 """
 
 GOOD_ENV = {
+    "COMMSDESK_AUDIT_KEY": "config-test-audit-key-0123456789abcdef",
     "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
     "SLACK_SIGNING_SECRET": "s3cret-signing",
     "X_NOTTSCC_CONSUMER_KEY": "ck",

@@ -1,8 +1,11 @@
 """Retention: residents' personal data older than the configured period is purged.
 
 Rows stay (so counts and statistics survive); their personal fields are
-blanked. Audit records about them keep their digests, so `audit verify` still
-passes: the database lets exactly this change through (see migration 0001).
+blanked. Audit records about them keep the digest of their details
+(`{"_purged": true, "digest": ...}`), and the keyed `retention.purged` record written
+in the same transaction lists their ids, so `audit verify` still passes and accepts no
+other purge: the database lets exactly this change through (migration 0008; on
+PostgreSQL through `audit_events_purge()`, the app's role having no UPDATE on the table).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from commsdesk.clock import now
@@ -22,7 +25,6 @@ from commsdesk.runtime import Runtime
 FINAL_DRAFT_STATES = ("published", "rejected", "superseded", "cancelled", "expired", "failed")
 PERSONAL_ACTIONS = ("mention.received", "draft.created", "draft.edited", "draft.refused",
                     "draft.image_added", "draft.image_alt_text_set")
-PURGED = {audit.PURGED_KEY: True}
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def _targets(s: Session, cutoff: datetime) -> tuple[list[int], list[int], list[i
         Draft.state.in_(FINAL_DRAFT_STATES))))
     records = [ev.id for ev in s.scalars(select(AuditEvent).where(
         AuditEvent.at < cutoff, AuditEvent.action.in_(PERSONAL_ACTIONS)))
-        if ev.details != PURGED]
+        if not (isinstance(ev.details, dict) and audit.PURGED_KEY in ev.details)]
     return mentions, drafts, records
 
 
@@ -73,11 +75,27 @@ def run(rt: Runtime, *, dry_run: bool = False, days: int | None = None) -> Reten
                       .values(text=""))
             s.execute(update(DraftImage).where(DraftImage.draft_id.in_(drafts))
                       .values(data=b"", alt_text=None))
-        for record_id in records:
-            s.execute(update(AuditEvent).where(AuditEvent.id == record_id)
-                      .values(details=PURGED))
-        audit.record(s, actor="system", action="retention.purged", subject_kind="retention",
+        _purge_audit_details(s, records)
+        audit.record(s, actor="system", action=audit.PURGE_ACTION, subject_kind="retention",
                      subject_id=cutoff.date().isoformat(), details={
                          "mentions": len(mentions), "drafts": len(drafts),
-                         "audit_records": len(records), "days": keep})
+                         "audit_records": len(records), "days": keep,
+                         "purged": audit.id_ranges(records)})
     return result
+
+
+def _purge_audit_details(s: Session, records: list[int]) -> None:
+    """Each record's details become the purge marker keeping their digest."""
+    if not records:
+        return
+    if s.get_bind().dialect.name == "postgresql":
+        # the app's role may not UPDATE the audit table: the owner's function does this
+        s.execute(text("SELECT audit_events_purge(CAST(:ids AS integer[]))"), {"ids": records})
+        return
+    digests: dict[int, str] = {}
+    for i in range(0, len(records), 500):
+        digests.update(s.execute(select(AuditEvent.id, AuditEvent.details_digest)
+                                 .where(AuditEvent.id.in_(records[i:i + 500]))).all())
+    for record_id in records:
+        s.execute(update(AuditEvent).where(AuditEvent.id == record_id)
+                  .values(details=audit.purged_details(digests[record_id])))

@@ -25,7 +25,10 @@ EMOJI: dict[str, str] = {
     "construction": "🚧", "car": "🚗", "books": "📚", "recycle": "♻️", "wastebasket": "🗑️",
     "heart": "❤️", "pencil2": "✏️", "inbox_tray": "📥", "outbox_tray": "📤", "lock": "🔒",
     "smile": "😄", "slightly_smiling_face": "🙂", "pray": "🙏", "sparkles": "✨",
-}
+    "arrow_forward": "▶️", "ballot_box_with_ballot": "🗳️", "busts_in_silhouette": "👥",
+    "double_vertical_bar": "⏸️", "frame_with_picture": "🖼️", "globe_with_meridians": "🌐",
+    "octagonal_sign": "🛑", "rotating_light": "🚨",
+}  # tests/test_demo_emoji.py checks that every shortcode the bot writes is here
 
 _ENTITY = re.compile(r"<([^<>]*)>")
 _EMOJI = re.compile(r":([a-z0-9_+\-]+):")

@@ -58,27 +58,38 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit(scope["path"])
+        has_body = False
         for name, value in scope["headers"]:
             # (h11 refuses a malformed Content-Length before we see it)
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await _refuse(send)
-                return
+            if name == b"content-length" and value.isdigit():
+                if int(value) > limit:
+                    await _refuse(send)
+                    return
+                has_body = has_body or int(value) > 0
+            elif name == b"transfer-encoding":
+                has_body = True
         seen = 0
-        started = False
+        started = read_all = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, read_all
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge
+                read_all = not message.get("more_body", False)
             return message
 
         async def tracked(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if has_body and not read_all:
+                    # answered without reading the body (404, 405, a GET with a body):
+                    # close the connection rather than drain what the client still sends
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"connection", b"close")]}
             await send(message)
 
         try:

@@ -198,7 +198,7 @@ class Demo:
         self.others.deliver_webhooks(f"http://{HOST}:{bot.port}")
         self._background = start_scheduler(rt)  # first poll of every account runs at once
         self.world = World(self.slack, self.x, rt)
-        page = _Server(build_app(self.world), self.port, "demo page")
+        page = _Server(build_app(self.world, self.port), self.port, "demo page")
         page.start()
         self._servers.append(page)
         self._saver_thread = threading.Thread(target=self._save_loop, name="demo-saver",
@@ -283,6 +283,8 @@ def run_demo(port: int = 8000, reset: bool = False, data_dir: Path = Path("demo-
         print(f"  {state} {data_dir}/ · Slack emulator {demo.slack.root_url} · "
               f"X emulator {demo.x.root_url} · bot {demo.slack.bot_events_url}", flush=True)
         print("  Ctrl-C stops it; `commsdesk demo --reset` starts afresh.", flush=True)
+        print("  A local demo (anyone on the page acts as anyone): it answers only at "
+              "127.0.0.1/localhost; never expose it.", flush=True)
         while not stop.wait(0.5):
             if not demo.healthy:
                 print("commsdesk demo: a server stopped unexpectedly; shutting down", flush=True)

@@ -11,10 +11,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from commsdesk.demo import data, model
 from commsdesk.demo.actions import ActionError, World
@@ -105,7 +107,32 @@ def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def build_app(world: World) -> Starlette:
+class LocalOnly:
+    """Answers only requests addressed to this machine's loopback name and the demo's port
+    (`Host: 127.0.0.1:<port>` or `localhost:<port>`); anything else gets 421. The demo
+    lets whoever opens the page act as anyone, so a page on another site that points its
+    own name at 127.0.0.1 (DNS rebinding) must not reach it."""
+
+    def __init__(self, app: ASGIApp, port: int) -> None:
+        self.app, self.port = app, port
+        self.hosts = {f"{name}:{port}".encode() for name in ("127.0.0.1", "localhost")}
+        if port == 80:
+            self.hosts |= {b"127.0.0.1", b"localhost"}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = next((v for k, v in scope["headers"] if k == b"host"), b"").lower()
+            if host not in self.hosts:
+                await PlainTextResponse(
+                    "This is commsdesk's local demo: it answers only at "
+                    f"http://127.0.0.1:{self.port}/ and is never to be exposed.",
+                    status_code=421)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_app(world: World, port: int) -> Starlette:
+    """The demo page, answering only at 127.0.0.1/localhost on `port` (LocalOnly)."""
     regions = Regions(world)
 
     def where(request: Request) -> tuple[str, str]:
@@ -207,4 +234,4 @@ def build_app(world: World) -> Starlette:
             ("mention", mention))],
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(LocalOnly, port=port)])

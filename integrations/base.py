@@ -75,7 +75,13 @@ class Published:
 
 @dataclass(frozen=True)
 class MentionPage:
+    """One page of mentions. `cursor`, when a network gives one, is where the next poll
+    resumes once every page of this pass is stored (the last page's non-None cursor
+    wins); without one the cursor is the highest `external_id` seen (networks whose
+    ids are not a safe cursor, Mastodon and Bluesky, give one)."""
+
     mentions: list[FetchedMention] = field(default_factory=list)
+    cursor: str | None = None
 
 
 class NetworkError(Exception):

@@ -14,7 +14,7 @@ from commsdesk.domain import slash
 from commsdesk.integrations.base import TransientError
 from commsdesk.integrations.mastodon.emulator import MastodonEmulator
 from commsdesk.integrations.mastodon.network import MastodonNetwork, mastodon_length
-from commsdesk.models import Draft, Mention
+from commsdesk.models import Account, Draft, Mention, PollCursor
 from tests.harness import CARA, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -123,7 +123,15 @@ def test_faults_pagination_and_idempotent_retry(masto: MastodonEmulator) -> None
     pages = list(net.fetch_mentions(None))
     assert len(pages) == 2
     assert sorted(m.external_id for p in pages for m in p.mentions) == sorted(ids)
-    assert [m.external_id for p in net.fetch_mentions(ids[40]) for m in p.mentions] == ids[41:][::-1]
+    cursor = pages[-1].cursor
+    assert cursor is not None and cursor.startswith("n:")
+    more = [masto.add_mention(jane, f"@NottsCC again {i}").id for i in range(2)]
+    assert [m.external_id for p in net.fetch_mentions(cursor) for m in p.mentions] == more[::-1]
+    assert masto.requests_to("notifications")[-1]["since_id"] == cursor[2:]
+    # a cursor stored before notification cursors (a status id) is read once, then replaced
+    legacy = list(net.fetch_mentions(ids[40]))
+    assert {m.external_id for p in legacy for m in p.mentions} >= set(more) | set(ids[41:])
+    assert legacy[-1].cursor is not None and legacy[-1].cursor.startswith("n:")
     assert net.followers() == 1
     # the answer to a post is lost: the post exists; trying again must not post twice
     masto.inject("post_status", "drop_after_commit")
@@ -214,3 +222,28 @@ def test_media_description_processing_and_limits(masto: MastodonEmulator) -> Non
     masto.inject("media", "drop")
     net.publish("Library reopens", images=[small])
     assert masto.posts_by(council.id)[-1].text == "Library reopens"
+
+
+def test_late_federated_mention_with_an_older_status_id_still_arrives(
+        h: NetHarness, masto: MastodonEmulator) -> None:
+    """A remote status's id comes from its created_at: one that federates late has an id
+    below statuses already seen. The cursor is the notification id, so it still arrives."""
+    jane = masto.jane  # type: ignore[attr-defined]
+    first = masto.add_mention(jane, "@NottsCC@mastodon.example the bins on Elm Road")
+    h.poll()
+    late = masto.add_mention(jane, "@NottsCC@mastodon.example the tip was shut",
+                             status_id=str(int(first.id) - 7_000))
+    assert int(late.id) < int(first.id)
+    h.poll()
+    h.settle()
+    with h.rt.sessions() as s:
+        assert {m.external_id for m in s.query(Mention)} == {first.id, late.id}
+        cursor = s.query(PollCursor).join(Account, Account.id == PollCursor.account_id).filter(
+            Account.name == "nottscc-masto").one().since_id
+    assert cursor == f"n:{masto.notifications[-1].id}"
+    # resumed from the notification cursor: nothing again, and asked with since_id
+    h.poll()
+    assert masto.requests_to("notifications")[-1]["since_id"] == cursor[2:]
+    with h.rt.sessions() as s:
+        assert s.query(Mention).count() == 2
+    assert len(h.alerts_in("C0WASTE")) == 2

@@ -87,6 +87,7 @@ def _poll_account(rt: Runtime, name: str, owner: str) -> PollResult:
         return PollResult(name, 0, None)
     since_id = since if isinstance(since, str) else None
     newest: str | None = None
+    given: str | None = None  # the network's own cursor, when it gives one
     stored = 0
     try:
         for page in network.fetch_mentions(since_id):
@@ -96,13 +97,16 @@ def _poll_account(rt: Runtime, name: str, owner: str) -> PollResult:
             crash_point("poll:after_store")
             for m in page.mentions:
                 newest = _newer(newest, m.external_id)
+            if page.cursor is not None:
+                given = page.cursor
             rt.kick_outbox()
     except NetworkError as exc:
         # what was stored stays stored; the cursor stays put so nothing is skipped
         log.warning("polling failed", account=name, error=str(exc))
         _release(rt, account_id, owner, None, success=False)
         return PollResult(name, stored, str(exc))
-    _release(rt, account_id, owner, _newer(since_id, newest) if newest else None, success=True)
+    cursor = given if given is not None else (_newer(since_id, newest) if newest else None)
+    _release(rt, account_id, owner, cursor, success=True)
     if stored:
         log.info("mentions stored", account=name, count=stored)
     return PollResult(name, stored)

@@ -128,12 +128,17 @@ class MastodonEmulator(EmulatorServer):
         self.faults = FaultQueue()
         self._lock = threading.RLock()
         self._ids = itertools.count(110_000_000_000_000_000)
+        # notifications have their own sequence (a plain bigserial), as on a real instance
+        self._note_ids = itertools.count(1)
         self._calls: list[float] = []
 
     # ------------------------------------------------------------ state helpers
 
     def _next_id(self) -> str:
         return str(next(self._ids))
+
+    def _next_note_id(self) -> str:
+        return str(next(self._note_ids))
 
     def add_account(self, username: str, display_name: str = "", *, domain: str | None = None,
                     token: str | None = None, followers: int = 0, account_id: str | None = None
@@ -154,18 +159,22 @@ class MastodonEmulator(EmulatorServer):
                     None)
 
     def add_status(self, author: MastoAccount, text: str, *, visibility: str = "public",
-                   in_reply_to_id: str | None = None) -> MastoStatus:
+                   in_reply_to_id: str | None = None, status_id: str | None = None
+                   ) -> MastoStatus:
+        """A status; `status_id` gives it an id of one's choosing (a remote status's id
+        comes from its `created_at`: one that federates late has an id below statuses
+        already seen, while its notification still gets the next notification id)."""
         with self._lock:
             mentioned = [a.id for a in (self._by_acct(m) for m in
                                         re.findall(r"(?<![\w@])@([\w.]+(?:@[\w.-]+)?)", text)) if a]
             parent = self.statuses.get(in_reply_to_id or "")
-            st = MastoStatus(self._next_id(), author.id, text, visibility, in_reply_to_id,
+            st = MastoStatus(status_id or self._next_id(), author.id, text, visibility, in_reply_to_id,
                              parent.account_id if parent else None, mentions=mentioned)
             self.statuses[st.id] = st
             for acc_id in dict.fromkeys(mentioned):
                 if acc_id != author.id:
                     self.notifications.append(MastoNotification(
-                        self._next_id(), "mention", author.id, acc_id, st.id))
+                        self._next_note_id(), "mention", author.id, acc_id, st.id))
             return st
 
     def add_mention(self, author: MastoAccount, text: str, **kw: Any) -> MastoStatus:
@@ -175,7 +184,7 @@ class MastodonEmulator(EmulatorServer):
     def add_follow(self, follower: MastoAccount, owner: MastoAccount) -> None:
         with self._lock:
             owner.followers_count += 1
-            self.notifications.append(MastoNotification(self._next_id(), "follow", follower.id,
+            self.notifications.append(MastoNotification(self._next_note_id(), "follow", follower.id,
                                                         owner.id, None))
 
     def posts_by(self, account_id: str) -> list[MastoStatus]:
@@ -373,10 +382,16 @@ class MastodonEmulator(EmulatorServer):
         limit = min(int(q.get("limit", 40)), 80)
         items = [n for n in reversed(self.notifications) if n.owner_id == me.id
                  and (not types or n.type in types)]
+        for name in ("max_id", "since_id", "min_id"):
+            if q.get(name) and not q[name].isdigit():
+                return json_response({"error": f"Invalid {name}"}, 422)
         if q.get("max_id"):
             items = [n for n in items if int(n.id) < int(q["max_id"])]
         if q.get("since_id"):
             items = [n for n in items if int(n.id) > int(q["since_id"])]
+        if q.get("min_id"):  # the page just above min_id (oldest first), shown newest first
+            items = [n for n in items if int(n.id) > int(q["min_id"])]
+            items = sorted(items, key=lambda n: int(n.id))[:limit][::-1]
         page = items[:limit]
         headers: dict[str, str] = {}
         if page and len(items) > limit:

@@ -59,6 +59,7 @@ MEDIA_WAIT_SECONDS = 60.0  # how long an upload may stay "processing" (202) befo
 # version up (GET /api/v1/instance) the first time it needs it, and makes media_post use
 # /api/v2/media (asynchronous processing) rather than the deprecated /api/v1/media.
 MIN_MASTODON_VERSION = "4.0.0"
+NOTE_CURSOR = "n:"  # the polling cursor is a notification id, marked as one
 _REMOTE_MENTION = re.compile(r"(?<![\w@])(@[A-Za-z0-9_]+)@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
@@ -134,21 +135,40 @@ class MastodonNetwork:
         return str(me["id"])
 
     def fetch_mentions(self, since_id: str | None) -> Iterator[MentionPage]:
-        """Mention notifications, newest first, page by page until `since_id` (a status id)."""
-        page = self._call("fetching mentions",
-                          lambda: self.api.notifications(types=["mention"], limit=40))
+        """Mention notifications newer than the cursor, newest first, page by page.
+
+        The cursor is a *notification* id (`n:<id>`, sent as `since_id` to
+        /api/v1/notifications): a status id comes from the status's `created_at`, so a
+        mention that federates late has a status id below ones already seen, while its
+        notification is still newer than every notification seen. A cursor stored
+        before (a bare status id) is read once without `since_id`: that first pass
+        stops after the page that reaches it, storing whatever it read (mentions are
+        de-duplicated by status id), and leaves a notification cursor."""
+        since_note = since_id[len(NOTE_CURSOR):] if since_id and since_id.startswith(NOTE_CURSOR) \
+            else None
+        legacy = since_id if since_id and since_note is None else None
+        kwargs: dict[str, Any] = {"types": ["mention"], "limit": 40}
+        if since_note:
+            kwargs["since_id"] = since_note
+        page = self._call("fetching mentions", lambda: self.api.notifications(**kwargs))
+        top = since_note
         while page:
             mentions: list[FetchedMention] = []
             reached = False
             for note in page:
+                note_id = str(note.get("id"))
+                if since_note and _id_le(note_id, since_note):
+                    reached = True  # a next page from before the cursor
+                    continue
+                if top is None or not _id_le(note_id, top):
+                    top = note_id
                 status = note.get("status")
                 if note.get("type") != "mention" or not status:
                     continue
-                if since_id and _id_le(str(status["id"]), since_id):
+                if legacy and _id_le(str(status["id"]), legacy):
                     reached = True
-                    continue
                 mentions.append(self._mention(status))
-            yield MentionPage(mentions)
+            yield MentionPage(mentions, cursor=f"{NOTE_CURSOR}{top}" if top else None)
             if reached:
                 return
             prev = page

@@ -11,18 +11,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from commsdesk import logs
 from commsdesk.demo import data
+from commsdesk.demo.model import Names
+from commsdesk.demo.mrkdwn import EMOJI
 from commsdesk.emulators.slack import SlackEmulator
 from commsdesk.integrations.x.emulator import XEmulator
-from commsdesk.models import Mention
+from commsdesk.models import AuditEvent, Draft, Mention
 from commsdesk.runtime import Runtime
 from commsdesk.services.polling import poll_account
 
 log = logs.get("commsdesk.demo")
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+DRAFT_CREATED = re.compile(r"\bDraft (D\d+) created\b")
+DECISIONS = ("draft.approved", "draft.rejected", "draft.decision_refused")
+DECISION_WAIT_S = 6.0
 
 
 class ActionError(Exception):
@@ -70,11 +75,30 @@ class World:
                             f'/social failed with the error "http_{resp.status_code}"')
             return f"The bot answered {resp.status_code}."
         body = _json_or_text(resp)
+        answer = ""
         if isinstance(body, dict) and (body.get("text") or body.get("blocks")):
-            self._ephemeral(user, channel, str(body.get("text") or ""), body.get("blocks"))
+            answer = str(body.get("text") or "")
+            self._ephemeral(user, channel, answer, body.get("blocks"))
         elif isinstance(body, str) and body.strip():
+            answer = body
             self._ephemeral(user, channel, body)
-        return "Sent /social to the bot."
+        return self._command_status(answer)
+
+    def _plain(self, text: str) -> str:
+        """Slack text as the status line shows it: names for ids, emoji, no markup."""
+        return Names(self.slack.state()).md(text).striptags()
+
+    def _command_status(self, answer: str) -> str:
+        """What the status line says after /social: what the bot's answer says."""
+        created = DRAFT_CREATED.search(answer)
+        if created:
+            return f"Submitted as draft {created.group(1)}: it waits for a comms officer's ✅."
+        if answer.startswith(":no_entry:"):
+            return "Refused: " + self._plain(answer.removeprefix(":no_entry:").strip())
+        if not answer.strip():
+            return "Sent /social; the bot answered nothing."
+        first = self._plain(answer.strip().splitlines()[0])
+        return "The bot answered: " + (first[:157] + "…" if len(first) > 160 else first)
 
     def click(self, user: str, channel: str, ts: str, action_id: str,
               block_id: str | None, value: str | None) -> str:
@@ -95,6 +119,8 @@ class World:
         return _outcome(resp, "Sent.")
 
     def submit(self, user: str, view_id: str, values: dict[str, Any]) -> str:
+        with self.rt.sessions() as s:
+            last_draft = s.scalar(select(func.max(Draft.id))) or 0
         try:
             resp = self.slack.submit_view(user, view_id, values)
         except LookupError:
@@ -108,6 +134,11 @@ class World:
                                          (body.get("errors") or {}).items()}
             raise ActionError("The form has errors: see the messages in it.")
         self.view_errors.pop(view_id, None)
+        with self.rt.sessions() as s:
+            mine = s.scalar(select(func.min(Draft.id)).where(Draft.id > last_draft,
+                                                             Draft.author == user))
+        if mine is not None:
+            return f"Submitted as draft D{mine}: it waits for a comms officer's ✅."
         return "Form submitted."
 
     def close_view(self, user: str, view_id: str) -> str:
@@ -117,6 +148,12 @@ class World:
         return "Closed."
 
     def react(self, user: str, channel: str, ts: str, name: str) -> str:
+        """Add (or take back) a reaction; on a draft, wait for what the bot made of it."""
+        shown = EMOJI.get(name, f":{name}:")
+        with self.rt.sessions() as s:
+            draft_id = s.scalar(select(Draft.id).where(Draft.approval_channel == channel,
+                                                       Draft.approval_ts == ts))
+            last_event = s.scalar(select(func.max(AuditEvent.id))) or 0
         try:
             try:
                 resp = self.slack.add_reaction(user, channel, ts, name)
@@ -126,7 +163,30 @@ class World:
                 verb = "removed"
         except LookupError:
             raise ActionError("That message is gone.") from None
-        return _outcome(resp, f"Reaction :{name}: {verb}.")
+        if resp.status_code != 200 or verb == "removed" or draft_id is None:
+            return _outcome(resp, f"Reaction {shown} {verb}.")
+        return self._decision(user, draft_id, last_event, shown)
+
+    def _decision(self, user: str, draft_id: int, after: int, shown: str) -> str:
+        """The bot's answer to a reaction on draft `draft_id`, read from the audit trail."""
+        deadline = time.monotonic() + DECISION_WAIT_S
+        while True:
+            with self.rt.sessions() as s:
+                event = s.scalars(select(AuditEvent).where(
+                    AuditEvent.id > after, AuditEvent.actor == user,
+                    AuditEvent.subject_kind == "draft", AuditEvent.subject_id == str(draft_id),
+                    AuditEvent.action.in_(DECISIONS)).order_by(AuditEvent.id).limit(1)).first()
+                if event is not None:
+                    action = event.action
+                    reason = str((event.details or {}).get("reason") or "")
+                    break
+            if time.monotonic() > deadline:
+                return f"Reaction {shown} added; commsdesk has not answered yet."
+            time.sleep(0.1)
+        if action == "draft.decision_refused":
+            return f"Your {shown} on D{draft_id} was refused: {self._plain(reason)}"
+        verb = "approved" if action == "draft.approved" else "rejected"
+        return f"Reaction {shown} added: D{draft_id} {verb}."
 
     def open_home(self, user: str) -> str:
         return _outcome(self.slack.open_app_home(user), "Home opened.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,22 @@ class Names:
 
     def user(self, uid: str | None) -> str:
         return self.users.get(uid or "", uid or "someone")
+
+    def plain(self, text: str) -> str:
+        """Text with Slack's people, group and channel markup (`<@U0PRIYA>`,
+        `<!subteam^S0COMMS>`, `<#C0WASTE>`) turned into names; everything else as it is."""
+        def name(m: re.Match[str]) -> str:
+            kind, ident, label = m.group(1), m.group(2), m.group(3)
+            if label:
+                return ("#" if kind == "#" else "@") + label
+            if kind == "@":
+                return "@" + self.user(ident)
+            if kind == "#":
+                return "#" + self.channels.get(ident, ident)
+            if kind == "!subteam^":
+                return "@" + self.groups.get(ident, ident)
+            return "@" + ident  # <!here>, <!channel>, <!everyone>
+        return SLACK_MARKUP.sub(name, text)
 
     def md(self, text: str) -> Markup:
         return mrkdwn(text, user_name=self.user,
@@ -122,9 +139,14 @@ def timeline(state: dict[str, Any], channel_id: str, me: str, names: Names) -> l
     return sorted(tops, key=lambda i: float(i.ts))
 
 
-def sidebar(state: dict[str, Any], me: str, selected: str) -> dict[str, Any]:
-    counts = {c["id"]: sum(1 for m in c["messages"] if not m.get("parent_user_id"))
-              for c in state["channels"]}
+def sidebar(state: dict[str, Any], me: str, selected: str,
+            seen: dict[str, float] | None = None) -> dict[str, Any]:
+    """`seen`: per channel, the newest message `me` has seen there; the badges count the
+    top-level messages after it (not `me`'s own); the open channel has none."""
+    seen = seen or {}
+    counts = {c["id"]: 0 if c["id"] == selected else sum(
+        1 for m in c["messages"] if not m.get("parent_user_id") and m.get("user") != me
+        and float(m["ts"]) > seen.get(c["id"], 0.0)) for c in state["channels"]}
     channels = [{"id": cid, "name": name, "purpose": purpose, "count": counts.get(cid, 0),
                  "selected": cid == selected} for cid, name, purpose in data.CHANNELS]
     dm = "D" + me[1:]
@@ -132,6 +154,14 @@ def sidebar(state: dict[str, Any], me: str, selected: str) -> dict[str, Any]:
     return {"channels": channels, "home_selected": selected == HOME,
             "dm": {"id": dm, "selected": selected == dm, "count": counts.get(dm, 0)}
             if has_dm else None}
+
+
+def mark_seen(state: dict[str, Any], channel: str, seen: dict[str, float]) -> None:
+    """`channel` is open: everything in it so far has been seen."""
+    for c in state["channels"]:
+        if c["id"] == channel and c["messages"]:
+            seen[channel] = max(seen.get(channel, 0.0),
+                                max(float(m["ts"]) for m in c["messages"]))
 
 
 def open_modal(state: dict[str, Any], me: str) -> dict[str, Any] | None:
@@ -197,7 +227,10 @@ SUMMARY_KEYS = ("text", "reason", "routes", "attempted", "via", "version", "url"
                 "published_url", "error", "service", "channel", "author")
 
 
-def _summary(action: str, details: dict[str, Any]) -> str:
+SLACK_MARKUP = re.compile(r"<(@|#|!subteam\^|!)([A-Za-z0-9_]+)(?:\|([^<>]*))?>")
+
+
+def _summary(action: str, details: dict[str, Any], names: Names) -> str:
     parts = []
     for key in SUMMARY_KEYS:
         value = details.get(key)
@@ -205,7 +238,7 @@ def _summary(action: str, details: dict[str, Any]) -> str:
             continue
         if key == "routes" and isinstance(value, list):
             value = ", ".join(f"#{data_channel_name(r.get('channel'))}" for r in value)
-        text = str(value)
+        text = names.users.get(str(value)) or names.plain(str(value))  # a bare user id too
         parts.append(f"{key}: {text[:140] + '…' if len(text) > 140 else text}")
     return " · ".join(parts)
 
@@ -227,6 +260,7 @@ def audit_rows(rt: Runtime, names: Names, limit: int = 150) -> tuple[list[dict[s
             "id": e.id, "time": local_time(e.at.timestamp()),
             "actor": "system" if e.actor == "system" else names.user(e.actor),
             "action": e.action, "subject": _subject(e.subject_kind, e.subject_id),
-            "summary": _summary(e.action, e.details if isinstance(e.details, dict) else {}),
+            "summary": _summary(e.action, e.details if isinstance(e.details, dict) else {},
+                                names),
         } for e in events]
     return rows, total

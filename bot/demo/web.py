@@ -43,6 +43,7 @@ class Regions:
         self.world = world
         self.env = _jinja()
         self._verified: tuple[int, Any] = (-1, None)
+        self.seen: dict[str, dict[str, float]] = {}  # person -> channel -> newest ts seen
 
     def _render(self, name: str, **ctx: Any) -> str:
         return self.env.get_template(name).render(**ctx)
@@ -56,8 +57,11 @@ class Regions:
     def all(self, me: str, channel: str) -> dict[str, Markup]:
         state = self.world.slack.state()
         names = model.Names(state)
+        seen = self.seen.setdefault(me, {})
+        model.mark_seen(state, channel, seen)
         out = {
-            "sk-sidebar": self._render("_sidebar.html", sb=model.sidebar(state, me, channel)),
+            "sk-sidebar": self._render("_sidebar.html",
+                                       sb=model.sidebar(state, me, channel, seen)),
             "sk-main": self._main(state, names, me, channel),
             "sk-modal": self._modal(state, names, me),
             "x-public": self._render("_public.html",

@@ -154,12 +154,15 @@ class BlueskyEmulator(EmulatorServer):
                     told.add(did)
         return rec
 
-    def add_post(self, author: BskyAccount, text: str, *, reply_to: BskyRecord | None = None
-                 ) -> BskyRecord:
-        """A post as the official app makes it (facets for @handles it can resolve)."""
+    def add_post(self, author: BskyAccount, text: str, *, reply_to: BskyRecord | None = None,
+                 rkey: str | None = None, created_at: datetime | None = None) -> BskyRecord:
+        """A post as the official app makes it (facets for @handles it can resolve).
+        `rkey` and `created_at` are the client's to choose (a client with a slow clock
+        writes an older TID): the notification is still indexed now."""
         with self._lock:
             record: dict[str, Any] = {"$type": richtext.POST_COLLECTION, "text": text,
-                                      "createdAt": _iso(datetime.now(UTC)), "langs": ["en"]}
+                                      "createdAt": _iso(created_at or datetime.now(UTC)),
+                                      "langs": ["en"]}
             found = richtext.facets(text, lambda h: a.did if (a := self._by_handle(h)) else None)
             if found:
                 record["facets"] = found
@@ -167,7 +170,7 @@ class BlueskyEmulator(EmulatorServer):
                 parent = {"uri": reply_to.uri, "cid": reply_to.cid}
                 root = (reply_to.value.get("reply") or {}).get("root") or parent
                 record["reply"] = {"root": root, "parent": parent}
-            return self._create(author, record)
+            return self._create(author, record, rkey)
 
     def add_like(self, liker: BskyAccount, post: BskyRecord) -> None:
         with self._lock:

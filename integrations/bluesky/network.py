@@ -35,6 +35,7 @@ from commsdesk.integrations.bluesky import richtext
 from commsdesk.integrations.common import Retrier, Verdict, check_images, reset_wait, same_text
 
 MENTION_REASONS = ("mention", "reply", "quote")
+TIME_CURSOR = "t:"  # the polling cursor: the newest notification's indexedAt
 EMBED_IMAGES = "app.bsky.embed.images"
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 1_000_000  # app.bsky.embed.images#image: maxSize
@@ -169,7 +170,20 @@ class BlueskyNetwork:
         return str(self._call("signing in", self._login)["did"])
 
     def fetch_mentions(self, since_id: str | None) -> Iterator[MentionPage]:
-        """Mention, reply and quote notifications, newest first, until `since_id`."""
+        """Mention, reply and quote notifications, newest first, paged with the API's own
+        `cursor`, until the notifications indexed before the stored cursor.
+
+        Record keys are chosen by the client (a post from a client with a slow clock has
+        an older TID), so they are no cursor: the stored cursor is the newest `indexedAt`
+        seen (`t:<indexedAt>`, the AppView's own order, which its `cursor` pages by), and
+        notifications indexed at that same moment are read again and de-duplicated by
+        URI (here and by the mention's unique external id). A cursor stored before (a
+        bare `rkey/did`) is read once: pages until one reaches it, then a `t:` cursor."""
+        since_at = _parse_time(since_id[len(TIME_CURSOR):]) \
+            if since_id and since_id.startswith(TIME_CURSOR) else None
+        legacy = since_id if since_id and since_at is None else None
+        newest: tuple[datetime, str] | None = None
+        seen: set[str] = set()
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"limit": 50}
@@ -181,17 +195,23 @@ class BlueskyNetwork:
             mentions: list[FetchedMention] = []
             reached = False
             for note in data.get("notifications") or []:
-                if note.get("reason") not in MENTION_REASONS:
+                indexed = _parse_time(note.get("indexedAt"))
+                if since_at is not None and indexed is not None and indexed < since_at:
+                    reached = True
+                    continue
+                if indexed is not None and (newest is None or indexed > newest[0]):
+                    newest = (indexed, str(note["indexedAt"]))
+                if note.get("reason") not in MENTION_REASONS or note.get("uri") in seen:
                     continue
                 try:
                     external_id = richtext.compact_id(note["uri"])
                 except (KeyError, ValueError):
                     continue
-                if since_id and external_id <= since_id:
+                seen.add(note["uri"])
+                if legacy and external_id <= legacy:
                     reached = True
-                    continue
                 mentions.append(self._mention(note, external_id))
-            yield MentionPage(mentions)
+            yield MentionPage(mentions, cursor=f"{TIME_CURSOR}{newest[1]}" if newest else None)
             cursor = data.get("cursor")
             if reached or not cursor or not data.get("notifications"):
                 return

@@ -90,8 +90,10 @@ def test_upload_photo_with_alt_text_and_tags(flickr: FlickrEmulator) -> None:
 
 def test_signature_faults_and_lost_answers(flickr: FlickrEmulator) -> None:
     bad = _net(flickr, CREDS | {"api_secret": "wrong"})
-    with pytest.raises(PermanentError, match="Invalid auth token"):
+    with pytest.raises(PermanentError, match="Invalid signature"):
         bad.account_user_id()
+    with pytest.raises(PermanentError, match="Invalid auth token"):
+        _net(flickr, CREDS | {"oauth_token": "unknown"}).account_user_id()
     net = _net(flickr)
     photo = flickr.add_photo(flickr.council, "Gritters")  # type: ignore[attr-defined]
     old = flickr.add_comment(photo, flickr.jane, "old one", when=int(time.time()) - 100)  # type: ignore[attr-defined]
@@ -108,3 +110,49 @@ def test_signature_faults_and_lost_answers(flickr: FlickrEmulator) -> None:
     found = net.find_published("Thanks!", in_reply_to=since,
                                not_before=datetime.now(UTC) - timedelta(minutes=2))
     assert found is not None and len([c for c in flickr.comments_on(photo.id) if c.author == NSID]) == 1
+
+
+def _upload_reply(flickr: FlickrEmulator, fields: dict[str, str], photo: bytes,
+                  signed_fields: dict[str, str] | None, creds: dict[str, str] = CREDS) -> str:
+    """An upload whose Authorization header signs `signed_fields` (None: as a generic OAuth
+    client does for a multipart body, no field at all); the raw XML answer."""
+    import requests
+    from requests_oauthlib import OAuth1
+
+    auth = OAuth1(creds["api_key"], creds["api_secret"], creds["oauth_token"],
+                  creds["oauth_token_secret"], signature_type="AUTH_HEADER")
+    url = f"{flickr.root_url}/services/upload/"
+    if signed_fields is None:
+        resp = requests.post(url, data=fields, files={"photo": ("a.jpg", photo, "image/jpeg")},
+                             auth=auth, timeout=10)
+    else:
+        header = requests.Request("POST", url, data=signed_fields, auth=auth).prepare() \
+            .headers["Authorization"]
+        resp = requests.post(url, data=fields, files={"photo": ("a.jpg", photo, "image/jpeg")},
+                             headers={"Authorization": header if isinstance(header, str)
+                                      else header.decode()}, timeout=10)
+    return resp.text
+
+
+def test_upload_signature_covers_every_field_but_photo(flickr: FlickrEmulator) -> None:
+    """Flickr's rule (specs/flickr/NOTES.md §3): the signature covers every multipart field
+    except `photo`. The emulator refuses anything else with error 96, as Flickr does."""
+    fields = {"title": "Gritters", "description": "Out tonight", "is_public": "1"}
+    jpeg = b"\xff\xd8\xff\xe0 a jpeg"
+    assert "<photoid>" in _upload_reply(flickr, fields, jpeg, fields)
+    # a generic OAuth client signs no field of a multipart body: refused
+    assert 'code="96"' in _upload_reply(flickr, fields, jpeg, None)
+    # a field changed after signing: refused
+    assert 'code="96"' in _upload_reply(flickr, fields | {"title": "Other"}, jpeg, fields)
+    # unknown key, no photo bytes, not an image
+    assert 'code="100"' in _upload_reply(flickr, fields, jpeg, fields, CREDS | {"api_key": "nope"})
+    assert 'code="4"' in _upload_reply(flickr, fields, b"", fields)
+    assert 'code="5"' in _upload_reply(flickr, fields, b"%PDF-1.4 not an image", fields)
+    # a read-only token cannot upload or comment
+    flickr.add_user("55555555@N05", "reader", token=("read-token", "read-secret"), perms="read")
+    reader = CREDS | {"oauth_token": "read-token", "oauth_token_secret": "read-secret"}
+    assert 'code="99"' in _upload_reply(flickr, fields, jpeg, fields, reader)
+    # and ours, with tags and a description that holds the alt text, is accepted
+    pub = _net(flickr).publish("Gritters out\nAll main roads tonight #Winter",
+                               images=[Image(jpeg, "A gritter on the A60", "g.jpg")])
+    assert flickr.photos[pub.external_id].tags == "Winter"

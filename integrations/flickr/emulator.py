@@ -1,7 +1,11 @@
 """The Flickr API on 127.0.0.1: `/services/rest/` (format=json, nojsoncallback=1; errors
 are HTTP 200 with `{"stat": "fail", "code", "message"}`) and `/services/upload/` (XML
 `<rsp stat="ok"><photoid>...</photoid></rsp>`). Every call must carry a valid OAuth 1.0a
-HMAC-SHA1 signature (checked with oauthlib; multipart bodies are not signed).
+HMAC-SHA1 signature (checked with oauthlib). An upload is checked by Flickr's own rule
+(specs/flickr/NOTES.md §3): the signature covers the OAuth parameters and every multipart
+field except `photo`; a wrong one gets error 96 "Invalid signature", an unknown key 100,
+an unknown token 98, a read-only token 99 on writes, an empty photo 4, a file that is
+not an image 5.
 
 Faults per method name (``flickr.photos.comments.addComment``, ``upload``, ...): ``"429"``
 (with Retry-After), ``"500"``/``"503"``, ``"drop"``, ``"malformed"``, ``"slow"``,
@@ -11,8 +15,6 @@ Faults per method name (``flickr.photos.comments.addComment``, ``upload``, ...):
 from __future__ import annotations
 
 import base64
-import email.parser
-import email.policy
 import hashlib
 import hmac
 import itertools
@@ -64,8 +66,25 @@ class FlickrComment:
     datecreate: int = field(default_factory=lambda: int(time.time()))
 
 
+AUTH_ERRORS = {96: "Invalid signature", 97: "Missing signature", 98: "Invalid auth token",
+               100: "Invalid API Key (Key not found)"}
+
+
 def _fail(code: int, message: str) -> Response:
     return json_response({"stat": "fail", "code": code, "message": message})
+
+
+def _xml_fail(code: int, message: str) -> Response:
+    return Response(200, (f'<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="fail">\n'
+                          f'\t<err code="{code}" msg="{message}" />\n</rsp>\n').encode(),
+                    {"Content-Type": "text/xml; charset=utf-8"})
+
+
+def _looks_like_image(data: bytes) -> bool:
+    """JPEG, PNG, GIF, WebP, TIFF, HEIC: what Flickr takes as a photo (by its bytes)."""
+    return (data[:3] == b"\xff\xd8\xff" or data[:8] == b"\x89PNG\r\n\x1a\n"
+            or data[:6] in (b"GIF87a", b"GIF89a") or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+            or data[:4] in (b"II*\x00", b"MM\x00*") or data[4:12] in (b"ftypheic", b"ftypmif1"))
 
 
 class FlickrEmulator(EmulatorServer):
@@ -76,6 +95,7 @@ class FlickrEmulator(EmulatorServer):
         self.comments: list[FlickrComment] = []
         self.apps: dict[str, str] = {}  # api key -> secret
         self.tokens: dict[str, tuple[str, str]] = {}  # oauth token -> (secret, nsid)
+        self.read_only: set[str] = set()  # tokens granted perms=read
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.faults = FaultQueue()
         self._lock = threading.RLock()
@@ -90,12 +110,14 @@ class FlickrEmulator(EmulatorServer):
         self.apps[key] = secret
 
     def add_user(self, nsid: str, username: str, realname: str = "", *,
-                 token: tuple[str, str] | None = None) -> FlickrUser:
+                 token: tuple[str, str] | None = None, perms: str = "write") -> FlickrUser:
         with self._lock:
             user = FlickrUser(nsid, username, realname or username)
             self.users[nsid] = user
             if token:
                 self.tokens[token[0]] = (token[1], nsid)
+                if perms == "read":
+                    self.read_only.add(token[0])
             return user
 
     def add_photo(self, owner: FlickrUser, title: str) -> FlickrPhoto:
@@ -125,16 +147,22 @@ class FlickrEmulator(EmulatorServer):
 
     # ------------------------------------------------------------ HTTP
 
-    def _oauth_user(self, request: Request, signed_body: dict[str, str]) -> str | None:
+    def _oauth_user(self, request: Request, signed_body: dict[str, str]) -> str | int:
+        """The caller's nsid, or Flickr's error code: 97 missing signature, 100 invalid API
+        key, 98 invalid auth token, 96 invalid signature."""
         header = request.headers.get("authorization", "")
         if not header.startswith("OAuth "):
-            return None
+            return 97
         oauth = {k: oauth_sig.utils.unescape(v)
                  for k, v in re.findall(r'(oauth_[a-z_]+)="([^"]*)"', header)}
         secret = self.apps.get(oauth.get("oauth_consumer_key", ""))
         token = self.tokens.get(oauth.get("oauth_token", ""))
-        if secret is None or token is None or oauth.get("oauth_signature_method") != "HMAC-SHA1":
-            return None
+        if secret is None:
+            return 100
+        if token is None:
+            return 98
+        if oauth.get("oauth_signature_method") != "HMAC-SHA1" or not oauth.get("oauth_signature"):
+            return 96
         params = oauth_sig.collect_parameters(
             uri_query=urlencode(request.query), body=signed_body,
             headers={"Authorization": header}, exclude_oauth_signature=True)
@@ -144,7 +172,11 @@ class FlickrEmulator(EmulatorServer):
         key = f"{oauth_sig.utils.escape(secret)}&{oauth_sig.utils.escape(token[0])}"
         expected = base64.b64encode(hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()
                                     ).decode()
-        return token[1] if oauth_sig.safe_string_equals(expected, oauth.get("oauth_signature", "")) else None
+        return token[1] if oauth_sig.safe_string_equals(expected, oauth.get("oauth_signature", "")) else 96
+
+    def _writer(self, request: Request) -> bool:
+        token = re.search(r'oauth_token="([^"]*)"', request.headers.get("authorization", ""))
+        return token is None or oauth_sig.utils.unescape(token.group(1)) not in self.read_only
 
     def handle(self, request: Request) -> Response:
         if request.path == "/services/upload/" and request.method == "POST":
@@ -157,8 +189,13 @@ class FlickrEmulator(EmulatorServer):
         with self._lock:
             self.requests.append((method, params))
         nsid = self._oauth_user(request, form)
-        if nsid is None:
-            return _fail(98, "Invalid auth token")
+        if isinstance(nsid, int):
+            return _fail(nsid, AUTH_ERRORS[nsid])
+        if method == "flickr.photos.comments.addComment" and (
+                request.method != "POST" or not self._writer(request)):
+            return _fail(99, "Insufficient permissions. Method requires write privileges; "
+                             "read granted.") if request.method == "POST" else \
+                _fail(3, "This method requires an HTTP POST request")
         pre = self._fault(method)
         if isinstance(pre, Response):
             return pre
@@ -246,26 +283,29 @@ class FlickrEmulator(EmulatorServer):
                                           "permalink": data["permalink"]}, "stat": "ok"})
 
     def _upload(self, request: Request) -> Response:
-        nsid = self._oauth_user(request, {})
-        if nsid is None:
-            return Response(200, b'<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="fail">'
-                                 b'<err code="98" msg="Invalid auth token" /></rsp>',
-                            {"Content-Type": "text/xml"})
+        parts = request.multipart()
+        # Flickr's rule: every field but `photo` is signed, with the OAuth parameters
+        signed = {name: part.text() for name, part in parts.items() if name != "photo"}
+        with self._lock:
+            self.requests.append(("upload", dict(signed)))
+        nsid = self._oauth_user(request, signed)
+        if isinstance(nsid, int):
+            return _xml_fail(nsid, AUTH_ERRORS[nsid])
+        if not self._writer(request):
+            return _xml_fail(99, "Insufficient permissions")
         pre = self._fault("upload")
         if isinstance(pre, Response):
             return pre
-        msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(
-            b"Content-Type: " + request.headers.get("content-type", "").encode() + b"\r\n\r\n"
-            + request.body)
-        fields: dict[str, Any] = {}
-        for part in msg.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            fields[name] = (part.get_filename(), part.get_content()) if part.get_filename() \
-                else part.get_content()
+        fields: dict[str, Any] = dict(signed)
+        photo_part = parts.get("photo")
+        if photo_part is None:
+            return _xml_fail(2, "No photo specified")
+        if not photo_part.data:
+            return _xml_fail(4, "Filesize was zero")
+        if not _looks_like_image(photo_part.data):
+            return _xml_fail(5, "Filetype was not recognised")
+        fields["photo"] = (photo_part.filename, photo_part.data)
         with self._lock:
-            self.requests.append(("upload", {k: v for k, v in fields.items() if k != "photo"}))
-            if "photo" not in fields:
-                return Response(200, b'<rsp stat="fail"><err code="2" msg="No photo specified" /></rsp>')
             filename, data = fields["photo"]
             photo = FlickrPhoto(self._next(), nsid, str(fields.get("title", "")),
                                 str(fields.get("description", "")), str(fields.get("tags", "")),

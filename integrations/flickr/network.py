@@ -195,9 +195,18 @@ class FlickrNetwork:
                   "is_public": "1", "safety_level": "1", "content_type": "1"}
 
         def call() -> str:
-            resp = self._session.post(self.upload_url, data=fields, auth=self._auth,
-                                      files={"photo": (image.filename, image.data, image.mime_type)},
-                                      timeout=self._timeout)
+            # Flickr signs every upload field but `photo` (specs/flickr/NOTES.md §3), which
+            # a generic OAuth client does not do for a multipart body: sign the fields as a
+            # form (as flickrapi's do_upload does), then send them multipart with the photo
+            signed = requests.Request("POST", self.upload_url, data=fields,
+                                      auth=self._auth).prepare()
+            authorization = signed.headers["Authorization"]
+            resp = self._session.post(
+                self.upload_url, data=fields,
+                headers={"Authorization": authorization.decode() if isinstance(authorization, bytes)
+                         else authorization},
+                files={"photo": (image.filename, image.data, image.mime_type)},
+                timeout=self._timeout)
             self._check_http(resp)
             root = ET.fromstring(resp.content)
             if root.get("stat") != "ok":

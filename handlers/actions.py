@@ -22,6 +22,7 @@ from commsdesk.db import reading, transaction
 from commsdesk.models import Account, Alert, Draft, Mention
 from commsdesk.runtime import Runtime
 from commsdesk.services import alerts
+from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
 from commsdesk.services.decisions import decide
 
 log = logs.get("commsdesk.actions")
@@ -29,7 +30,16 @@ log = logs.get("commsdesk.actions")
 
 def _value_id(body: dict[str, Any]) -> int | None:
     try:
-        return int(body["actions"][0]["value"])
+        return int(str(body["actions"][0]["value"]).split(":", 1)[0])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def _value_version(body: dict[str, Any]) -> int | None:
+    """The draft version an Approve/Reject button was shown with (`<id>:v<version>`)."""
+    try:
+        _, _, version = str(body["actions"][0]["value"]).partition(":v")
+        return int(version) if version else None
     except (KeyError, IndexError, TypeError, ValueError):
         return None
 
@@ -63,13 +73,27 @@ def _quote(rt: Runtime, mention: Mention, account: Account) -> list[dict[str, An
     ]
 
 
+def tell_presser(rt: Runtime, body: dict[str, Any], respond: Any, text: str) -> None:
+    """An ephemeral note to whoever pressed the button, even someone who is not a member
+    of the channel (chat.postEphemeral would refuse them): through the response_url."""
+    try:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception as exc:
+        log.warning("refusal not sent by response_url", error=str(exc))
+        tell(rt, body, text)
+
+
 def register(app: Any, rt: Runtime) -> None:
-    def alert_button(action_id: str, fn: Any) -> None:
+    def alert_button(action_id: str, name: str, fn: Any) -> None:
         @app.action(action_id)
-        def handler(ack: Any, body: dict[str, Any]) -> None:
+        def handler(ack: Any, body: dict[str, Any], respond: Any) -> None:
             ack()
             alert_id, user = _value_id(body), _user(body)
             if alert_id is None or not user:
+                return
+            refused = alerts.authorize(rt, alert_id, user, name)  # asks Slack now
+            if refused is not None:
+                tell_presser(rt, body, respond, f":no_entry: {refused.message}")
                 return
             with transaction(rt.sessions) as s:
                 outcome = fn(s, alert_id, user)
@@ -77,15 +101,20 @@ def register(app: Any, rt: Runtime) -> None:
             if not outcome.ok:
                 tell(rt, body, outcome.message)
 
-    alert_button(alert_blocks.ACTION_CLAIM, alerts.claim)
-    alert_button(alert_blocks.ACTION_CLOSE, alerts.close)
-    alert_button(alert_blocks.ACTION_REOPEN, alerts.reopen)
+    alert_button(alert_blocks.ACTION_CLAIM, "claim", alerts.claim)
+    alert_button(alert_blocks.ACTION_CLOSE, "close", alerts.close)
+    alert_button(alert_blocks.ACTION_REOPEN, "reopen", alerts.reopen)
 
     @app.action(alert_blocks.ACTION_REROUTE)
-    def reroute(ack: Any, body: dict[str, Any], client: Any) -> None:
+    def reroute(ack: Any, body: dict[str, Any], client: Any, respond: Any) -> None:
         ack()
-        alert_id = _value_id(body)
-        if alert_id is None:
+        alert_id, user = _value_id(body), _user(body)
+        if alert_id is None or not user:
+            return
+        # checked here to spare a pointless form, and again when it is submitted
+        refused = alerts.authorize(rt, alert_id, user, "reroute")
+        if refused is not None:
+            tell_presser(rt, body, respond, f":no_entry: {refused.message}")
             return
         client.views_open(trigger_id=body["trigger_id"],
                           view=reroute_modal(alert_id, rt.settings.config))
@@ -128,9 +157,15 @@ def register(app: Any, rt: Runtime) -> None:
             text, author, name = draft.text, draft.author, account.name
             shown_as = account_label(account.handle, account.network)
             ref = draft.ref
-        if user != author and not rt.approvers.is_approver(user):
-            tell(rt, body, f"Only the author of {ref} or a comms approver can edit it.")
-            return
+        if user != author:
+            try:
+                approver = rt.approvers.is_approver_live(user)
+            except Unconfirmed:
+                tell(rt, body, f"{UNCONFIRMED} {ref} was not opened for editing.")
+                return
+            if not approver:
+                tell(rt, body, f"Only the author of {ref} or a comms approver can edit it.")
+                return
         network = rt.network(name)
         client.views_open(trigger_id=body["trigger_id"], view=draft_modal(
             callback_id=DRAFT_EDIT_CALLBACK, title=f"Edit draft {ref}", submit="Save",
@@ -146,7 +181,8 @@ def register(app: Any, rt: Runtime) -> None:
             draft_id, user = _value_id(body), _user(body)
             if draft_id is None or not user:
                 return
-            decision = decide(rt, draft_id, user, kind, via="button")  # type: ignore[arg-type]
+            decision = decide(rt, draft_id, user, kind, via="button",  # type: ignore[arg-type]
+                              version=_value_version(body))
             if not decision.ok:
                 tell(rt, body, decision.message)
 

@@ -9,7 +9,7 @@ from commsdesk.blockkit.escape import escape
 from commsdesk.db import transaction
 from commsdesk.domain import permissions, slash
 from commsdesk.runtime import Runtime
-from commsdesk.services import governance
+from commsdesk.services import governance, saved_replies
 from commsdesk.services.drafting import (
     DraftRefused,
     check_command,
@@ -38,11 +38,18 @@ def register(app: Any, rt: Runtime) -> None:
             if isinstance(parsed, slash.WhoAmI | slash.Pause | slash.Resume):
                 ack(response_type="ephemeral", text=governance_command(rt, user, parsed))
                 return
+            if isinstance(parsed, slash.Saved):
+                ack(response_type="ephemeral", text=saved_replies.command(rt, user, parsed))
+                return
             with transaction(rt.sessions) as s:
+                use = None
+                if isinstance(parsed, slash.Reply):  # `saved:<name>`: its text, filled in
+                    parsed, use = saved_replies.expand(s, parsed)
                 req = check_command(rt, s, parsed)
                 check_permission(rt, s, user, req)
                 # the ack below is the author's one confirmation (no second ephemeral)
                 draft = create_draft(rt, s, req, user, via="slash")
+                saved_replies.record_use(s, draft, use, user, via="slash")
                 ref = draft.ref
         except slash.SlashError as err:
             ack(response_type="ephemeral", text=err.text())

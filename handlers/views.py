@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import select
+
 from commsdesk.blockkit.modals import (
     DRAFT_EDIT_CALLBACK,
     DRAFT_REPLY_CALLBACK,
@@ -19,6 +21,7 @@ from commsdesk.domain import drafts, slash
 from commsdesk.models import Account, Draft
 from commsdesk.runtime import Runtime
 from commsdesk.services import alerts
+from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
 from commsdesk.services.drafting import (
     DraftRefused,
     check_command,
@@ -49,6 +52,10 @@ def register(app: Any, rt: Runtime) -> None:
             ack(response_action="errors", errors={REROUTE_BLOCK: "Pick a service."})
             return
         user = body["user"]["id"]
+        refused = alerts.authorize(rt, alert_id, user, "reroute")  # asks Slack now
+        if refused is not None:
+            ack(response_action="errors", errors={REROUTE_BLOCK: refused.message[:150]})
+            return
         with transaction(rt.sessions) as s:
             outcome = alerts.reroute(s, alert_id, user, service, rt)
         if not outcome.ok:
@@ -99,7 +106,13 @@ def register(app: Any, rt: Runtime) -> None:
         if not text:
             ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: "The draft cannot be empty."})
             return
-        is_approver = rt.approvers.is_approver(user)
+        with rt.sessions() as s:
+            author = s.scalar(select(Draft.author).where(Draft.id == draft_id))
+        try:  # the author may always edit; anyone else only as an approver, asked now
+            is_approver = user != author and rt.approvers.is_approver_live(user)
+        except Unconfirmed:
+            ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: UNCONFIRMED})
+            return
         try:
             with transaction(rt.sessions) as s:
                 draft = s.get(Draft, draft_id)

@@ -115,15 +115,18 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": fit(line)}]})
     buttons: list[dict[str, Any]] = []
     value = str(d.id)
+    decide_value = f"{d.id}:v{d.version}"  # a decision names the version it was shown
     if d.state == "pending":
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
             f"Comms approvers: react :{v.approve_reaction}: to approve or "
             f":{v.reject_reaction}: to reject (or use the buttons). "
-            "You cannot approve your own draft.")}]})
+            "You cannot approve a draft you wrote or edited.")}]})
         buttons += [
-            {"type": "button", "action_id": ACTION_APPROVE, "value": value, "style": "primary",
+            {"type": "button", "action_id": ACTION_APPROVE, "value": decide_value,
+             "style": "primary",
              "text": {"type": "plain_text", "text": "Approve"}},
-            {"type": "button", "action_id": ACTION_REJECT, "value": value, "style": "danger",
+            {"type": "button", "action_id": ACTION_REJECT, "value": decide_value,
+             "style": "danger",
              "text": {"type": "plain_text", "text": "Reject"}},
         ]
     if d.state in ("pending", "approved", "expired", "failed"):

@@ -199,22 +199,48 @@ def refuse(s: Session, draft: Draft, user: str, decision: str, via: str, reason:
                    decision="refused", via=via, reason=reason))
     audit.record(s, actor=user, action="draft.decision_refused", subject_kind="draft",
                  subject_id=draft.id, details={"attempted": decision, "via": via,
-                                               "reason": reason})
+                                               "version": draft.version, "reason": reason})
     return Decision(False, reason, draft.id)
 
 
+def writers(s: Session, draft_id: int) -> set[str]:
+    """Everyone who wrote or edited any version of the draft (text, images, alt text):
+    none of them may approve it (four eyes on the words that go out)."""
+    draft = s.get_one(Draft, draft_id)
+    return {draft.author, *s.scalars(select(DraftVersion.edited_by).where(
+        DraftVersion.draft_id == draft_id))}
+
+
+def _writer_refusal(draft: Draft, user: str, what: str) -> str:
+    if user == draft.author:
+        return (f"You wrote this draft, so someone else in the comms team must {what} it; "
+                "nothing was published.")
+    return (f"You edited {draft.ref}, so its words are partly yours: someone who neither wrote "
+            f"nor edited it must {what} version {draft.version}; nothing was published.")
+
+
+def _stale(draft: Draft, version: int | None) -> str | None:
+    if version is None or version == draft.version:
+        return None
+    return (f"{draft.ref} was changed after the message you acted on (you saw version "
+            f"{version}; it is now version {draft.version}): read it again, then decide. "
+            "Nothing was published.")
+
+
 def approve(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
-            via: str) -> Decision:
+            via: str, version: int | None = None) -> Decision:
     # lock the draft row: approvals of one draft are decided one at a time
     draft = s.get(Draft, draft_id, with_for_update=True)
     if draft is None:
         return Decision(False, "That draft no longer exists.")
     if not policy.may_approve:
         return refuse(s, draft, user, "approve", via, policy.refusal)
-    if user == draft.author:
-        return refuse(s, draft, user, "approve", via,
-                      "You wrote this draft, so someone else in the comms team must approve "
-                      "it; nothing was published.")
+    authors = writers(s, draft_id)
+    if user in authors:
+        return refuse(s, draft, user, "approve", via, _writer_refusal(draft, user, "approve"))
+    stale = _stale(draft, version)
+    if stale:
+        return refuse(s, draft, user, "approve", via, stale)
     if draft.state != "pending":
         return Decision(False, f"{draft.ref} is already {draft.state}.", draft_id)
     if policy.blockers:
@@ -224,17 +250,18 @@ def approve(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
     if draft.scheduled_for is not None and draft.scheduled_for <= t:
         if not _cas(s, draft_id, ("pending",), state="expired", decided_by=user):
             return Decision(False, f"{draft.ref} was already decided.", draft_id)
+        # the approval still counts towards *Publish now* (two-approval accounts)
+        s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
+                       decision="approve", via=via))
         audit.record(s, actor=user, action="draft.expired", subject_kind="draft",
                      subject_id=draft_id, details={
                          "scheduled_for": draft.scheduled_for.isoformat(),
-                         "approved_at": t.isoformat()})
+                         "approved_at": t.isoformat(), "version": draft.version})
         return Decision(False, f"{draft.ref} was scheduled for a time that has passed, so it "
                         "was not published (an approval after the scheduled time never "
                         "publishes silently). An approver can press *Publish now* on it, or "
                         "the author can draft it again with a new time.", draft_id)
-    earlier = set(s.scalars(select(Approval.user_id).where(
-        Approval.draft_id == draft_id, Approval.draft_version == draft.version,
-        Approval.decision == "approve")))
+    earlier = _approvers_of(s, draft) - authors
     if user in earlier:
         return Decision(False, f"You have already approved {draft.ref}; it needs another "
                         "approver.", draft_id)
@@ -262,6 +289,13 @@ def approve(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
                     publish_now=draft.scheduled_for is None)
 
 
+def _approvers_of(s: Session, draft: Draft) -> set[str]:
+    """Who has approved the draft's current version."""
+    return set(s.scalars(select(Approval.user_id).where(
+        Approval.draft_id == draft.id, Approval.draft_version == draft.version,
+        Approval.decision == "approve")))
+
+
 def supersede_competitors(s: Session, draft: Draft, user: str) -> list[int]:
     if draft.mention_id is None:
         return []
@@ -278,12 +312,15 @@ def supersede_competitors(s: Session, draft: Draft, user: str) -> list[int]:
 
 
 def reject(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
-           via: str) -> Decision:
+           via: str, version: int | None = None) -> Decision:
     draft = s.get(Draft, draft_id)
     if draft is None:
         return Decision(False, "That draft no longer exists.")
     if not policy.may_approve:
         return refuse(s, draft, user, "reject", via, policy.refusal)
+    stale = _stale(draft, version)
+    if stale:
+        return refuse(s, draft, user, "reject", via, stale)
     if not _cas(s, draft_id, ("pending", "approved", "expired", "failed"), state="rejected",
                 decided_by=user):
         return Decision(False, f"{draft.ref} is already {draft.state}.", draft_id)
@@ -304,16 +341,34 @@ def retry(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy) -> De
     if policy.blockers:
         return refuse(s, draft, user, "retry", "button",
                       "It cannot be published: " + " ".join(policy.blockers))
-    if draft.state == "expired" and user == draft.author:
-        return refuse(s, draft, user, "retry", "button",
-                      "You wrote this draft, so someone else must approve publishing it.")
+    if draft.state == "expired":
+        # an expired draft was never approved: publishing it now is an approval, with the
+        # same four eyes (the approvals given too late count towards it)
+        authors = writers(s, draft_id)
+        if user in authors:
+            return refuse(s, draft, user, "retry", "button",
+                          _writer_refusal(draft, user, "approve publishing"))
+        approvers = (_approvers_of(s, draft) - authors) | {user}
+        special_ok = policy.special_group is None or bool(approvers & policy.special_group)
+        if len(approvers) < policy.required or not special_ok:
+            if user not in _approvers_of(s, draft):
+                s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
+                               decision="approve", via="retry"))
+                audit.record(s, actor=user, action="draft.approval_added", subject_kind="draft",
+                             subject_id=draft_id, details={
+                                 "version": draft.version, "via": "retry",
+                                 "approvals": len(approvers), "required": policy.required})
+            return Decision(False, f"{draft.ref} needs {policy.required} distinct approvers "
+                            "who neither wrote nor edited it before it is published; your "
+                            "approval is recorded.", draft_id)
     if not _cas(s, draft_id, ("failed", "expired"), state="approved", approved_by=user,
                 approved_at=now(), scheduled_for=None, last_error=None, decided_by=user):
         return Decision(False, f"{draft.ref} is {draft.state}; nothing to retry.", draft_id)
     s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
                    decision="approve", via="retry"))
     audit.record(s, actor=user, action="draft.retry_requested", subject_kind="draft",
-                 subject_id=draft_id, details={"previous_state": draft.state})
+                 subject_id=draft_id, details={"previous_state": draft.state,
+                                               "version": draft.version})
     if draft.mention_id is not None:
         supersede_competitors(s, draft, user)
     return Decision(True, f"Publishing {draft.ref} again.", draft_id, publish_now=True)

@@ -65,7 +65,8 @@ def describe(user: str, cfg: Config, members: Members) -> list[str]:
     lines = []
     if is_comms(user, cfg, members):
         lines.append("You are in the comms approvers group: you can draft for and approve "
-                     "every account (never your own drafts), and pause or resume publishing.")
+                     "every account (never a draft you wrote or edited), and pause or resume "
+                     "publishing.")
     for acc in cfg.accounts:
         if not is_comms(user, cfg, members) and acc.approvers_usergroup and \
                 user in members(acc.approvers_usergroup):

@@ -13,6 +13,7 @@ shaped as ``conversations.history`` shows them (reactions as a list of
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -361,6 +362,11 @@ class SlackEmulator(EmulatorServer):
     def set_usergroup_users(self, id: str, user_ids: Iterable[str]) -> None:
         with self._lock:
             self.usergroups[id].users = list(user_ids)
+
+    def set_channel_members(self, id: str, user_ids: Iterable[str] | None) -> None:
+        """People join or leave a channel (``None``: everyone is a member again)."""
+        with self._lock:
+            self.channels[id].members = None if user_ids is None else list(user_ids)
 
     def post_user_message(
         self,
@@ -1145,9 +1151,30 @@ class SlackEmulator(EmulatorServer):
                     "response_metadata": {"next_cursor": ""}}
 
     def _conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Paginated as Slack does: ``limit`` (default 100, at most 1,000) and an opaque
+        ``cursor`` from the previous page's ``response_metadata.next_cursor``."""
+        try:
+            limit = min(int(params.get("limit") or 100), 1000)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_limit") from None
+        if limit < 1:
+            raise SlackError("invalid_limit")
+        start = 0
+        if params.get("cursor"):
+            try:
+                kind, _, offset = base64.b64decode(str(params["cursor"])).decode().partition(":")
+                start = int(offset)
+            except (ValueError, UnicodeDecodeError):
+                raise SlackError("invalid_cursor") from None
+            if kind != "offset" or start < 0:
+                raise SlackError("invalid_cursor")
         with self._lock:
             channel = self._channel(params.get("channel"))
-            return {"members": self._members(channel), "response_metadata": {"next_cursor": ""}}
+            members = self._members(channel)
+        page = members[start:start + limit]
+        more = start + limit < len(members)
+        cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+        return {"members": page, "response_metadata": {"next_cursor": cursor}}
 
     def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 from commsdesk.blockkit.alerts import AlertView, alert_message
 from commsdesk.blockkit.escape import link_hosts
 from commsdesk.clock import now
+from commsdesk.db import reading, transaction
 from commsdesk.domain import audit
 from commsdesk.models import Account, Alert, Draft, Mention, OutboxMessage
 from commsdesk.runtime import Runtime
+from commsdesk.services.approvers import Unconfirmed
 from commsdesk.services.outbox import SlackCall, enqueue, renderer
 
 PENDING_DRAFT_STATES = ("pending", "approved", "publishing")
@@ -86,6 +88,46 @@ def refresh_alerts(s: Session, mention_id: int, *, include_inactive: bool = Fals
 class Outcome:
     ok: bool
     message: str
+
+
+ACTION_WORDS = {"close": "mark as needing no reply"}  # others read as they are
+
+
+def authorize(rt: Runtime, alert_id: int, user: str, action: str) -> Outcome | None:
+    """May this person act on this alert? Members of the alert's channel and the comms team
+    may, asked of Slack now (`conversations.members`, `usergroups.users.list`). None when
+    they may; otherwise the refusal, audited (`alert.refused`), to tell them."""
+    with reading(rt.sessions) as s:
+        found = _load(s, alert_id)
+        if found is None:
+            return Outcome(False, "That alert no longer exists.")
+        alert, mention = found
+        channel, mention_id, ref = alert.channel, mention.id, mention.ref
+    unconfirmed = False
+    try:
+        if user in rt.approvers.channel_members_live(channel):
+            return None
+    except Unconfirmed:
+        unconfirmed = True
+    try:
+        if rt.approvers.is_approver_live(user):
+            return None
+    except Unconfirmed:
+        unconfirmed = True
+    verb = ACTION_WORDS.get(action, action)
+    if unconfirmed:
+        reason = "unconfirmed"
+        message = (f"Couldn't confirm you are in <#{channel}> or the comms team, try again "
+                   "(Slack did not answer). Nothing was changed.")
+    else:
+        reason = "not in the alert's channel or the comms team"
+        message = (f"Only members of <#{channel}> or the comms team can {verb} {ref}; "
+                   "nothing was changed.")
+    with transaction(rt.sessions) as s:
+        audit.record(s, actor=user, action="alert.refused", subject_kind="mention",
+                     subject_id=mention_id, details={"alert": alert_id, "attempted": action,
+                                                     "channel": channel, "reason": reason})
+    return Outcome(False, message)
 
 
 def _load(s: Session, alert_id: int) -> tuple[Alert, Mention] | None:

@@ -11,25 +11,41 @@ from commsdesk.domain import drafts
 from commsdesk.models import Draft
 from commsdesk.runtime import Runtime
 from commsdesk.services import governance
+from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
 from commsdesk.services.drafting import refresh_draft
 
 Kind = Literal["approve", "reject", "retry"]
 
 
-def decide(rt: Runtime, draft_id: int, user: str, kind: Kind, via: str) -> drafts.Decision:
+def decide(rt: Runtime, draft_id: int, user: str, kind: Kind, via: str,
+           version: int | None = None) -> drafts.Decision:
+    """`version`: the draft version the person was shown (buttons carry it); a decision
+    on a version that has since changed is refused."""
     with reading(rt.sessions) as s:
         draft = s.get(Draft, draft_id)
         if draft is None:
             return drafts.Decision(False, "That draft no longer exists.")
+        policy: drafts.ApprovalPolicy | None
         try:
-            policy = governance.policy(rt, s, draft, user)
+            policy = governance.policy(rt, s, draft, user)  # asks Slack live
         except LookupError as exc:
             return drafts.Decision(False, f"{draft.ref} cannot be decided: {exc}.")
+        except Unconfirmed:
+            policy = None
+    if policy is None:
+        # never granted from a remembered list: refused, audited, nothing published
+        with transaction(rt.sessions) as s:
+            draft = s.get_one(Draft, draft_id)
+            decision = drafts.refuse(s, draft, user, kind, via,
+                                     f"{UNCONFIRMED} Nothing was published.")
+        return decision
     with transaction(rt.sessions) as s:
         if kind == "approve":
-            decision = drafts.approve(s, draft_id, user, policy=policy, via=via)
+            decision = drafts.approve(s, draft_id, user, policy=policy, via=via,
+                                      version=version)
         elif kind == "reject":
-            decision = drafts.reject(s, draft_id, user, policy=policy, via=via)
+            decision = drafts.reject(s, draft_id, user, policy=policy, via=via,
+                                     version=version)
         else:
             decision = drafts.retry(s, draft_id, user, policy=policy)
         draft = s.get(Draft, draft_id)

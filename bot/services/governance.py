@@ -66,9 +66,10 @@ def periods(rt: Runtime, account: AccountConfig) -> list:  # type: ignore[type-a
 
 
 def policy(rt: Runtime, s: Session, draft: Draft, user: str) -> ApprovalPolicy:
+    """Asks Slack live who is in which group (`approvers.Unconfirmed` when it cannot say)."""
     cfg = rt.settings.config
     acc = account_cfg(rt, s, draft.account_id)
-    members = rt.approvers.members_of
+    members = rt.approvers.live()
     verdict = permissions.can_approve(user, acc, cfg, members)
     blockers: list[str] = []
     required = acc.required_approvals

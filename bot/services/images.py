@@ -28,6 +28,7 @@ from commsdesk.domain import audit, drafts
 from commsdesk.integrations.base import Capability
 from commsdesk.models import Account, Draft
 from commsdesk.runtime import Runtime
+from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
 from commsdesk.services.drafting import refresh_draft
 from commsdesk.services.outbox import enqueue
 
@@ -130,6 +131,14 @@ def _refuse(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
         _tell(s, channel, thread_ts, user, draft_id, f":no_entry: {reason}")
 
 
+def _approver_now(rt: Runtime, user: str) -> bool:
+    """Asked of Slack now: an image changes the words that go out."""
+    try:
+        return bool(rt.approvers.is_approver_live(user))
+    except Unconfirmed as exc:
+        raise ImageRefused(f"{UNCONFIRMED} Nothing was changed.") from exc
+
+
 def _check(rt: Runtime, draft_id: int, user: str) -> None:
     """May this person add images to this draft, and can its network take them?"""
     with rt.sessions() as s:
@@ -138,7 +147,7 @@ def _check(rt: Runtime, draft_id: int, user: str) -> None:
         ref, author, state, name, handle = (draft.ref, draft.author, draft.state, account.name,
                                             account.handle)
         is_reply = draft.mention_id is not None
-    if user != author and not rt.approvers.is_approver(user):
+    if user != author and not _approver_now(rt, user):
         raise ImageRefused(f"Only the author of {ref} or a comms approver can add images to it; "
                            "the image was not attached.")
     if state not in drafts.EDITABLE_STATES:
@@ -240,7 +249,7 @@ def _set_alt(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str
     try:
         with rt.sessions() as s:
             author = s.get_one(Draft, draft_id).author
-        if user != author and not rt.approvers.is_approver(user):
+        if user != author and not _approver_now(rt, user):
             raise ImageRefused("Only the draft's author or a comms approver can set its "
                                "images' alt text.")
     except ImageRefused as refused:

@@ -1,6 +1,7 @@
 """Peak memory of a real `commsdesk serve` child while strangers send it 64 MB bodies.
 
     python -m bench.body_limit [--db sqlite|postgresql|both] [--mb 64] [--repeat 3]
+                               [--env K=V ...] [--label TEXT]
 
 Starts `commsdesk serve` as a child process (HTTP mode, against the Slack and X emulators
 in this process, as bench/latency.py does), warms every route with ordinary requests,
@@ -12,6 +13,9 @@ then read after the answer: the rise is VmHWM after minus VmRSS before. A sample
 reading VmRSS every 2 ms backs it up (and stands in where clear_refs is not allowed).
 Target: every answer 413 (or 405 for a route that reads no body), the server still
 healthy, and a peak rise under 5 MB whatever the size sent.
+
+`--env PYTHONPATH=DIR` runs the child on another tree (e.g. an earlier commit laid out as
+a `commsdesk` package in DIR, to measure what the change saved); `--label` names it.
 """
 
 from __future__ import annotations
@@ -98,7 +102,8 @@ def warm(client: httpx.Client, url: str, h: Harness) -> None:
                     headers={"Content-Type": "application/json"})
 
 
-def run_db(kind: str, mb: int, repeat: int) -> list[list[Any]]:
+def run_db(kind: str, mb: int, repeat: int, env: dict[str, str], label: str
+           ) -> list[list[Any]]:
     from tests.processes import ServeProcess
 
     rows: list[list[Any]] = []
@@ -108,7 +113,8 @@ def run_db(kind: str, mb: int, repeat: int) -> list[list[Any]]:
         h = Harness(database_url)
         h.start_emulators()
         proc = ServeProcess(tmp, h.config, database_url, h.slack.api_url, h.x.root_url,
-                            extra_env={"FACEBOOK_APP_SECRET": FB_SECRET}).wait_ready(60)
+                            extra_env={"FACEBOOK_APP_SECRET": FB_SECRET, **env}
+                            ).wait_ready(60)
         h.slack.bot_events_url = f"{proc.url}/slack/events"
         pid = proc.proc.pid
         try:
@@ -141,14 +147,14 @@ def run_db(kind: str, mb: int, repeat: int) -> list[list[Any]]:
                             assert health.status_code == 200, health.text
                         worst = max(rises_hwm or rises_sampled)
                         rows.append([
-                            kind, path, mode, f"{mb} MB", "/".join(map(str, sorted(statuses))),
+                            label, kind, path, mode, f"{mb} MB", "/".join(map(str, sorted(statuses))),
                             f"{max(rises_hwm):.2f}" if rises_hwm else "n/a",
                             f"{max(rises_sampled):.2f}",
                             f"{min(took) * 1000:.0f}",
                             "yes" if worst < TARGET_MB else "NO",
                         ])
                 after_kb = status_kb(pid, "VmRSS")
-                rows.append([kind, "(all)", "RSS idle before -> after", "", "",
+                rows.append([label, kind, "(all)", "RSS idle before -> after", "", "",
                              f"{idle_kb / 1024:.1f} -> {after_kb / 1024:.1f} MB", "", "", ""])
                 # still serving Slack after all that
                 r = h.slack.send_command(WENDY, "C0WASTE", "help")
@@ -168,16 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
     ap.add_argument("--mb", type=int, default=64, help="size of each hostile body (MB)")
     ap.add_argument("--repeat", type=int, default=3, help="sends per case (the worst counts)")
+    ap.add_argument("--env", action="append", default=[], metavar="K=V",
+                    help="environment for the serve child (repeatable)")
+    ap.add_argument("--label", default="this tree", help="what the child runs (first column)")
     args = ap.parse_args(argv)
+    env = dict(kv.split("=", 1) for kv in args.env)
     print(f"# {machine_note()}")
     print(f"# a `commsdesk serve` child; each case: VmHWM reset, body sent, peak read; "
           f"worst of {args.repeat}; target: peak RSS rise < {TARGET_MB:.0f} MB")
     rows: list[list[Any]] = []
     for kind in db_kinds(args.db):
         print(f"# {kind}: load at start {wait_quiet()}")
-        rows += run_db(kind, args.mb, args.repeat)
+        rows += run_db(kind, args.mb, args.repeat, env, args.label)
         print(f"# {kind}: load at end {loadavg()}")
-    print(table(["db", "route", "body", "size", "answer", "peak RSS rise MB (VmHWM)",
+    print(table(["bot", "db", "route", "body", "size", "answer", "peak RSS rise MB (VmHWM)",
                  "peak RSS rise MB (sampled)", "answered in ms (best)", "< 5 MB"], rows))
     bad = [r for r in rows if r[-1] == "NO"]
     return 1 if bad else 0

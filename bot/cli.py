@@ -248,10 +248,13 @@ def _parse_date(value: str | None, name: str) -> datetime | None:
 @click.option("--subject", default=None,
               help="Everything held about one resident (their @handle): subject access.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@click.option("--names/--no-names", default=True,
+              help="Add a names column: the Slack ids' names, asked of Slack with "
+                   "SLACK_BOT_TOKEN (ids are kept; without a token, no column).")
 @friendly
 def audit_export(
     fmt: str, since: str | None, until: str | None, actor: str | None, subject: str | None,
-    output: str | None,
+    output: str | None, names: bool,
 ) -> None:
     """Export the trail for auditors and FOI requests."""
     from sqlalchemy.orm import Session
@@ -276,7 +279,15 @@ def audit_export(
         return
     with Session(_audit_engine()) as session:
         total = audit.count(session, q)
-        chunks = audit.iter_export(session, q, fmt)
+        named = None
+        if names:
+            from commsdesk.config import load_environment
+            from commsdesk.services.slack_names import for_export
+
+            env = load_environment()
+            resolver = for_export(env.slack_bot_token, env.slack_api_url)
+            named = resolver.of_row if resolver else None
+        chunks = audit.iter_export(session, q, fmt, names=named)
         if output is None:
             for chunk in chunks:
                 click.echo(chunk, nl=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from commsdesk import logs
@@ -21,7 +22,7 @@ from commsdesk.blockkit.modals import (
 from commsdesk.db import reading, transaction
 from commsdesk.models import Account, Alert, Draft, Mention
 from commsdesk.runtime import Runtime
-from commsdesk.services import alerts
+from commsdesk.services import alerts, saved_replies
 from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
 from commsdesk.services.decisions import decide
 

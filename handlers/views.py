@@ -82,8 +82,10 @@ def register(app: Any, rt: Runtime) -> None:
                 req = check_command(rt, s, slash.Reply(slash.MentionRef(mention_id), text))
                 check_permission(rt, s, user, req)
                 channel = meta.get("channel")
-                create_draft(rt, s, req, user, via="modal",
-                             reply_to=(channel, user) if channel else None)
+                draft = create_draft(rt, s, req, user, via="modal",
+                                     reply_to=(channel, user) if channel else None)
+                saved_replies.record_use(s, draft, saved_replies.use_from_modal(s, meta), user,
+                                         via="modal")
         except slash.SlashError as err:
             ack(response_action="errors", errors={DRAFT_TEXT_BLOCK: err.message[:150]})
             return

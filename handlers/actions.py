@@ -137,10 +137,13 @@ def register(app: Any, rt: Runtime) -> None:
             label = f"Replying as *{escape(account_label(account.handle, account.network))}*"
             name = account.name
         network = rt.network(name)
-        client.views_open(trigger_id=body["trigger_id"], view=draft_modal(
+        view = draft_modal(
             callback_id=DRAFT_REPLY_CALLBACK, title="Draft a reply", submit="Send for approval",
             metadata=meta, account_label=label, quoted=quoted, initial_text="", length=0,
-            limit=network.max_length))
+            limit=network.max_length)
+        with reading(rt.sessions) as s:  # "Start from a saved reply" (services/saved_replies)
+            view = saved_replies.offer_in_modal(s, view, alert_id)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(approval_blocks.ACTION_EDIT)
     def edit(ack: Any, body: dict[str, Any], client: Any) -> None:
@@ -191,7 +194,7 @@ def register(app: Any, rt: Runtime) -> None:
     decision_button(approval_blocks.ACTION_REJECT, "reject")
     decision_button(approval_blocks.ACTION_RETRY, "retry")
 
-    @app.action(DRAFT_TEXT_ACTION)
+    @app.action(re.compile(f"^{DRAFT_TEXT_ACTION}(~.*)?$"))  # ~<id>: a saved reply's text
     def live_count(ack: Any, body: dict[str, Any], client: Any) -> None:
         """Keep the modal's character count current as the person types."""
         ack()

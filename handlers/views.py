@@ -20,7 +20,7 @@ from commsdesk.db import transaction
 from commsdesk.domain import drafts, slash
 from commsdesk.models import Account, Draft
 from commsdesk.runtime import Runtime
-from commsdesk.services import alerts
+from commsdesk.services import alerts, saved_replies
 from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
 from commsdesk.services.drafting import (
     DraftRefused,
@@ -35,8 +35,11 @@ from commsdesk.services.drafting import (
 
 def _draft_text(view: dict[str, Any]) -> str:
     try:
-        raw = view["state"]["values"][DRAFT_TEXT_BLOCK][DRAFT_TEXT_ACTION].get("value") or ""
-    except (KeyError, TypeError):
+        block = view["state"]["values"][DRAFT_TEXT_BLOCK]
+        # `draft_text_input~<id>` once a saved reply was picked (a new id: a new initial value)
+        action = next(a for a in block if a.split("~")[0] == DRAFT_TEXT_ACTION)
+        raw = block[action].get("value") or ""
+    except (KeyError, TypeError, StopIteration, AttributeError):
         return ""
     return slash.clean_text(raw)
 

@@ -16,6 +16,11 @@ USAGE = {
     "resume": "/social resume <account|all>",
     "whoami": "/social whoami",
     "stats": "/social stats [service|account] [7d|30d|YYYY-MM]",
+    "saved": "/social saved [service]",
+    "saved add": "/social saved add <[service/]name> <text>",
+    "saved edit": "/social saved edit <[service/]name> <text>",
+    "saved remove": "/social saved remove <[service/]name>",
+    "reply saved": "/social reply <ref> saved:<name>",
 }
 
 def _escape(text: str) -> str:
@@ -35,6 +40,9 @@ HELP_TEXT = (
     f"• `{_shown('whoami')}`: what you may do here, and why\n"
     f"• `{_shown('pause')}` / `{_shown('resume')}`: comms team only: stop and restart publishing\n"
     f"• `{_shown('stats')}`: mentions, replies, response times (working hours), SLA met\n"
+    f"• `{_shown('saved')}`: the comms team's saved replies; `{_shown('reply saved')}` starts "
+    "a draft from one (`{author}`, `{ref}`, `{service}` filled in)\n"
+    f"• `{_shown('saved add')}` (also `edit`, `remove`): comms team only\n"
     f"• `{_shown('help')}`: this message"
 )
 
@@ -90,6 +98,7 @@ class MentionRef:
 class Reply:
     ref: MentionRef
     text: str
+    saved: str | None = None  # `saved:<name>`: the draft starts from that saved reply
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,30 @@ class Stats:
     args: tuple[str, ...] = ()  # [service|account] [period], checked against the config later
 
 
-Command = Help | Reply | Post | Schedule | WhoAmI | Pause | Resume | Stats
+@dataclass(frozen=True)
+class Saved:
+    """`/social saved ...`: list (optionally one service's), add, edit or remove."""
+
+    action: str  # list|add|edit|remove
+    scope: str = ""  # "" = every service, else the service's name
+    name: str = ""
+    text: str = ""
+
+
+SAVED_NAME = re.compile(r"^(?:(?P<scope>[a-z0-9][a-z0-9_-]{0,63})/)?(?P<name>[a-z0-9][a-z0-9_-]{0,47})$")
+
+
+def parse_saved_name(token: str, usage: str) -> tuple[str, str]:
+    """`bins-missed` or `waste/bins-missed` (lower case) -> (scope, name)."""
+    m = SAVED_NAME.match(token.lower())
+    if m is None:
+        raise SlashError(f"`{token[:60]}` is not a saved reply name: use letters, digits and "
+                         "dashes (up to 48), optionally after a service and a slash "
+                         "(`waste/bins-missed`).", usage)
+    return m.group("scope") or "", m.group("name")
+
+
+Command = Help | Reply | Post | Schedule | WhoAmI | Pause | Resume | Stats | Saved
 
 
 def slack_to_plain(text: str) -> str:
@@ -188,6 +220,31 @@ def _check_target(target: str, verb: str) -> None:
         raise SlashError(f"`{target[:60]}…` is not an account name.", USAGE[verb])
 
 
+def _parse_saved(rest: str) -> Saved:
+    action, more = _split(rest, 1) if rest else ("", "")
+    action = action.lower()
+    if action in ("", "list"):
+        scope = more.split()[0].lower() if more.split() else ""
+        return Saved("list", scope=scope[:64])
+    if action not in ("add", "edit", "remove"):
+        if not more:  # `/social saved waste`: that service's saved replies
+            return Saved("list", scope=action[:64])
+        raise SlashError(f"`{action[:40]}` is not something /social saved knows: "
+                         "add, edit or remove.", USAGE["saved add"])
+    usage = USAGE[f"saved {action}"]
+    token, text = _split(more, 1) if more else ("", "")
+    if not token:
+        raise SlashError("Say which saved reply.", usage)
+    scope, name = parse_saved_name(token, usage)
+    if action == "remove":
+        if text:
+            raise SlashError("`remove` takes only the name.", usage)
+        return Saved("remove", scope, name)
+    if not text:
+        raise SlashError("The saved reply's text is missing.", usage)
+    return Saved(action, scope, name, text)
+
+
 def parse(raw: str) -> Command:
     text = clean_text(slack_to_plain(raw))
     if not text:
@@ -203,6 +260,13 @@ def parse(raw: str) -> Command:
         mref = parse_ref(ref)
         if not body:
             raise SlashError("The reply text is missing.", USAGE["reply"])
+        if body.lower().startswith("saved:"):
+            token = body[len("saved:"):]
+            if not token or any(c.isspace() for c in token):
+                raise SlashError("Name one saved reply and nothing else (edit the draft on "
+                                 "its approval card afterwards).", USAGE["reply saved"])
+            scope, name = parse_saved_name(token, USAGE["reply saved"])
+            return Reply(mref, body, saved=f"{scope}/{name}" if scope else name)
         return Reply(mref, body)
     if verb == "post":
         account, body = _split(rest, 1) if rest else ("", "")
@@ -250,4 +314,6 @@ def parse(raw: str) -> Command:
         if len(args) > 2:
             raise SlashError("Give at most a service or account and a period.", USAGE["stats"])
         return Stats(args)
+    if verb == "saved":
+        return _parse_saved(rest)
     raise SlashError(f"`{verb}` is not something /social knows.", show_help=True)

@@ -262,7 +262,10 @@ def slack_text(rows: Sequence[Figures], scope: Scope, period: Period, cfg: Confi
 def stats_text(s: Session, cfg: Config, words: Sequence[str], at: datetime) -> str:
     """The answer to `/social stats ...` (raises PeriodError on bad words)."""
     scope, period = split_args(cfg, words, at)
-    return slack_text(table(s, cfg, scope, period, at), scope, period, cfg)
+    from commsdesk.services import inbox
+
+    return "\n".join([slack_text(table(s, cfg, scope, period, at), scope, period, cfg),
+                      *inbox.stats_lines(s, cfg, scope, period)])
 
 
 def week_before(period: Period) -> Period:

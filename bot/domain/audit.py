@@ -666,22 +666,28 @@ def as_row(ev: AuditEvent, tz: Any = UTC) -> dict[str, Any]:
 
 
 def iter_export(
-    session: Session, q: Select[tuple[AuditEvent]], fmt: str, tz: Any = UTC
+    session: Session, q: Select[tuple[AuditEvent]], fmt: str, tz: Any = UTC,
+    names: Callable[[dict[str, Any]], dict[str, str]] | None = None,
 ) -> Iterator[str]:
-    """Yield the export as text chunks (one per record, CSV header first)."""
+    """Yield the export as text chunks (one per record, CSV header first). `names`: a
+    record's Slack ids -> names (services.slack_names), added as a `names` field."""
+    fields = (*EXPORT_FIELDS, "names") if names else EXPORT_FIELDS
     if fmt == "csv":
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS)
+        writer = csv.DictWriter(buf, fieldnames=fields)
         writer.writeheader()
         yield buf.getvalue()
     for ev in session.execute(q.execution_options(yield_per=1000)).scalars():
         row = as_row(ev, tz)
+        if names:
+            row["names"] = names(row)
         if fmt == "jsonl":
             yield canonical(row) + "\n"
         else:
             buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS)
-            writer.writerow({**row, "details": canonical(row["details"])})
+            writer = csv.DictWriter(buf, fieldnames=fields)
+            writer.writerow({**row, "details": canonical(row["details"]),
+                             **({"names": canonical(row["names"])} if names else {})})
             yield buf.getvalue()
 
 

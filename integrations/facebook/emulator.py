@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -251,7 +252,9 @@ class FacebookEmulator(EmulatorServer):
                 limited = _error(400, "(#4) Application request limit reached", 4)
                 limited.headers["X-Business-Use-Case-Usage"] = json.dumps({page.id: [{
                     "type": "pages", "call_count": 100, "total_cputime": 12, "total_time": 20,
-                    "estimated_time_to_regain_access": 1}]})
+                    # minutes; `reset_in` (seconds) asks for a far one
+                    "estimated_time_to_regain_access": max(1, math.ceil(
+                        float(fault.params.get("reset_in", 60)) / 60))}]})
                 return limited
             if fault.kind in {"500", "502", "503", "504"}:
                 return _error(int(fault.kind), str(fault.params.get(

@@ -10,6 +10,7 @@ from commsdesk.db import transaction
 from commsdesk.domain import permissions, slash
 from commsdesk.runtime import Runtime
 from commsdesk.services import governance, saved_replies
+from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
 from commsdesk.services.drafting import (
     DraftRefused,
     check_command,
@@ -72,16 +73,22 @@ def register(app: Any, rt: Runtime) -> None:
 def governance_command(rt: Runtime, user: str,
                        cmd: slash.WhoAmI | slash.Pause | slash.Resume) -> str:
     cfg = rt.settings.config
-    members = rt.approvers.members_of
-    if isinstance(cmd, slash.WhoAmI):
-        return "\n".join(permissions.describe(user, cfg, members))
-    if not permissions.is_comms(user, cfg, members):
+    if isinstance(cmd, slash.WhoAmI):  # display: a minute-old answer is fine
+        return "\n".join(permissions.describe(user, cfg, rt.approvers.members_cached))
+    try:  # changing something: asked of Slack now
+        comms = rt.approvers.is_approver_live(user)
+    except Unconfirmed:
+        comms = None
+    if not comms:
         with transaction(rt.sessions) as s:
             from commsdesk.domain import audit
 
             audit.record(s, actor=user, action="publishing.pause_refused",
                          subject_kind="account", subject_id=cmd.target,
-                         details={"command": type(cmd).__name__.lower()})
+                         details={"command": type(cmd).__name__.lower(),
+                                  "reason": "unconfirmed" if comms is None else "not comms"})
+        if comms is None:
+            return f":no_entry: {UNCONFIRMED} Nothing was changed."
         return ":no_entry: Only the comms approvers group can pause or resume publishing."
     if cmd.target != "all" and cfg.account(cmd.target) is None:
         known = ", ".join(a.name for a in cfg.accounts)

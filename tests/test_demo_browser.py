@@ -123,7 +123,7 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
     started = time.monotonic()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 950})
+        page = browser.new_page(viewport={"width": 1280, "height": 720})  # a laptop's window
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         expect.set_options(timeout=20_000)
@@ -139,7 +139,24 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
                 "button", name=re.compile(rf"channel {re.escape(name)}(\s|$)")).click()
             expect(page.locator("#sk-main h3")).to_contain_text(name)
 
+        def status(text: str | re.Pattern[str]) -> None:
+            expect(page.locator("#status")).to_contain_text(text)
+
+        def once(text: str) -> None:
+            """Exactly one message only visible to me in this channel says `text`, and stays
+            the only one (a second confirmation would follow within a second)."""
+            mine = page.locator("#sk-main article.ephemeral", has_text=text)
+            expect(mine).to_have_count(1)
+            page.wait_for_timeout(1500)
+            expect(mine).to_have_count(1)
+
+        def compose(text: str) -> None:
+            page.locator("#compose-text").fill(text)
+            page.locator("#composer").get_by_role("button", name="Send").click()
+
         page.goto(demo.url)
+        for network in ("X", "Mastodon", "Bluesky", "Facebook", "Flickr", "Pinterest"):
+            expect(page.locator("#subtitle")).to_contain_text(network)
         # the seeded resident mentions reach their service channels within seconds
         page.get_by_label("You are").select_option("U0WENDY")
         expect(top_message("green bin")).to_be_visible()
@@ -168,16 +185,37 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         alert = top_message("ref Z81")
         expect(alert).to_be_visible()
         expect(alert).to_contain_text("keyword “pothole”")
+        # at 1280x720 the alert's buttons sit on one row, and the page fits the window
+        buttons = alert.locator(".sk-actions").first.get_by_role("button")
+        expect(buttons).to_have_count(4)
+        tops = {round(b.bounding_box()["y"]) for b in buttons.all()}  # type: ignore[index]
+        assert len(tops) == 1, f"the alert's buttons wrap: {tops}"
+        assert page.evaluate("document.documentElement.scrollHeight") <= 720
+        expect(page.locator("#sk-sidebar .sk-chan.selected .count")).to_have_count(0)
         shot("02-pothole-in-highways")
         alert.get_by_role("button", name="Draft reply").click()
         dialog = page.get_by_role("dialog", name="Draft a reply")
         expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("Replying as @NottsCC on X")  # the network named
         dialog.get_by_label("Your draft").fill(REPLY)
         expect(dialog).to_contain_text(f"{len(REPLY)}/280 characters")  # live count, views.update
         shot("03-draft-modal")
         dialog.get_by_role("button", name="Send for approval").click()
         expect(dialog).to_be_hidden()
         expect(alert).to_contain_text("Draft pending approval")
+        status("Submitted as draft D1")
+        once("D1")  # one confirmation per draft
+        alert.scroll_into_view_if_needed()
+        shot("03b-alert-and-draft")  # docs/demo.png
+
+        # /social post confirms once too; whoami names each account with its network
+        compose("/social post nottscc Gritters are out tonight on the A60 and A614")
+        status("Submitted as draft D2")
+        once("D2")
+        compose("/social whoami")
+        whoami = page.locator("#sk-main article.ephemeral", has_text="you can draft")
+        expect(whoami).to_contain_text("@NottsCC on X (nottscc): you can draft")
+        expect(whoami).to_contain_text("@NottsCC on Mastodon (nottscc-mastodon): you can draft")
 
         # the officer's own ✅ on their own draft publishes nothing, and says why
         channel("comms-approvals")
@@ -187,6 +225,8 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         refusal = page.locator("#sk-main article.ephemeral", has_text="nothing was published")
         expect(refusal).to_be_visible()
         expect(refusal).to_contain_text(re.compile(r"Only members of the comms approvers"))
+        status(re.compile(r"^Your ✅ on D1 was refused: Only members of the comms approvers "
+                          r"group @comms-approvers"))
         expect(draft).to_contain_text("Waiting for approval")
         shot("04-own-approval-refused")
 
@@ -195,6 +235,7 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         expect(page.locator("#sk-main h3")).to_contain_text("comms-approvals")
         expect(page.locator("#sk-main")).not_to_contain_text("nothing was published")  # Harry's
         draft.get_by_role("button", name="React ✅").click()
+        status("Reaction ✅ added: D1 approved.")
         expect(draft).to_contain_text("Published (approved by @Priya Sharma)")
         expect(draft.locator(".sk-thread")).to_contain_text("x.com/NottsCC/status/")
         shot("05-approved-and-published")
@@ -218,11 +259,16 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         expect(audit.locator('li[data-action="draft.approved"]').first) \
             .to_contain_text("Priya Sharma")
         expect(audit).to_contain_text("chain intact")
+        expect(audit.locator('li[data-action="draft.decision_refused"]').first) \
+            .to_contain_text("the comms approvers group @comms-approvers")
+        assert not re.search(r"<[@#!]", audit.inner_text()), "raw Slack markup in the audit pane"
         page.locator("section.audit").screenshot(path=str(ARTIFACTS / "07-audit-trail.png"))
 
         # and back in Highways, the alert says it was answered
         page.get_by_label("You are").select_option("U0HARRY")
         expect(top_message("ref Z81")).to_contain_text("Replied by @Harry Clarke")
+        page.locator("#sk-sidebar [data-go=home]").click()  # the App Home names networks too
+        expect(page.locator("#sk-main")).to_contain_text("D2 · new post as @NottsCC on X")
         assert not errors, errors
         browser.close()
 

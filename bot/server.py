@@ -67,6 +67,9 @@ def health(rt: Runtime) -> dict[str, Any]:
                                                 isouter=True))}
     except SQLAlchemyError:
         return {"status": "unavailable", "database": "down"}
+    from commsdesk.integrations.flickr.budget import runtime_usage
+
+    out["flickr_api_calls"] = runtime_usage(rt)  # per API key: 3,600 calls an hour
     return out
 
 

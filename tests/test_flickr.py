@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from commsdesk.config import parse_config
-from commsdesk.integrations.base import Image, PermanentError, TransientError
+from commsdesk.integrations.base import Image, NetworkError, PermanentError, TransientError
+from commsdesk.integrations.flickr.budget import CallBudget
 from commsdesk.integrations.flickr.emulator import FlickrEmulator
 from commsdesk.integrations.flickr.network import FlickrNetwork
 from commsdesk.models import Draft, Mention
+from commsdesk.server import health
 from tests.harness import WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -156,3 +158,110 @@ def test_upload_signature_covers_every_field_but_photo(flickr: FlickrEmulator) -
     pub = _net(flickr).publish("Gritters out\nAll main roads tonight #Winter",
                                images=[Image(jpeg, "A gritter on the A60", "g.jpg")])
     assert flickr.photos[pub.external_id].tags == "Winter"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _account_net(flickr: FlickrEmulator, name: str, creds: dict[str, str], budget: CallBudget,
+                 photos: int = 50) -> FlickrNetwork:
+    acc = parse_config({"slack": {"approvals_channel": "C0A", "default_channel": "C0B",
+                                  "approvers_usergroup": "S0C"},
+                        "accounts": [{"name": name, "network": "flickr", "handle": name,
+                                      "credentials": "F"}]}).accounts[0]
+    return FlickrNetwork(acc, creds, flickr.root_url, sleep=lambda s: None, budget=budget,
+                         photos_per_poll=photos)
+
+
+def test_the_default_budget_lets_one_account_poll_every_minute_and_caps_two() -> None:
+    """3,600 calls an hour per key: one account polling 50 photos each minute (51 calls a
+    pass, 3,060 an hour) is never held back; two accounts on the key share it, spread
+    over the hour, and never take polling past 3,600 less the reserve for writes."""
+    clock = _Clock()
+    one = CallBudget(clock=clock)
+    one.register("a")
+    for _ in range(60):
+        assert one.reserve_poll("a", 51)
+        for _ in range(51):
+            assert one.spend()
+        clock.t += 60
+    two = CallBudget(clock=clock)
+    passes: dict[str, list[int]] = {"a": [], "b": []}
+    for name in passes:
+        two.register(name)
+    for minute in range(180):
+        for name in passes:
+            if two.reserve_poll(name, 51):
+                passes[name].append(minute)
+                for _ in range(51):
+                    assert two.spend()
+        assert two.used() <= 3600 - 360
+        clock.t += 60
+    assert abs(len(passes["a"]) - len(passes["b"])) <= 1
+    # spread: in the third hour both accounts still poll, about every other minute
+    assert all(sum(1 for m in ms if m >= 120) >= 25 for ms in passes.values())
+
+
+def test_one_hourly_budget_per_api_key_shared_by_every_account(flickr: FlickrEmulator) -> None:
+    """Two Flickr accounts on one API key, polled every minute for an hour (scaled down: a
+    key of 360 calls, 5 photos each): the key's calls, as the emulator counts them, stay
+    within its hour; both accounts are polled, spread over the hour; a reply still goes."""
+    clock = _Clock()
+    budget = CallBudget(360, reserve=36, clock=clock)
+    other = flickr.add_user("22222222@N02", "nottsparks",
+                            token=("parks-token", "parks-secret"))
+    parks_creds = CREDS | {"oauth_token": "parks-token", "oauth_token_secret": "parks-secret"}
+    for n in range(5):
+        for owner in (flickr.council, other):  # type: ignore[attr-defined]
+            photo = flickr.add_photo(owner, f"photo {n}")
+            flickr.add_comment(photo, flickr.jane, f"comment {n}")  # type: ignore[attr-defined]
+    nets = {"council": _account_net(flickr, "council", CREDS, budget, photos=5),
+            "parks": _account_net(flickr, "parks", parks_creds, budget, photos=5)}
+    polled: dict[str, list[int]] = {name: [] for name in nets}
+    cursors: dict[str, str | None] = dict.fromkeys(nets)
+    for minute in range(60):
+        for name, net in nets.items():
+            before = flickr.calls_in_last_hour(CREDS["api_key"])
+            pages = list(net.fetch_mentions(cursors[name]))
+            if flickr.calls_in_last_hour(CREDS["api_key"]) > before:
+                polled[name].append(minute)
+            cursors[name] = max((m.external_id for p in pages for m in p.mentions),
+                                default=cursors[name])
+        clock.t += 60
+    # demand was 2 x 60 x 6 calls = 720: the key's hour holds 360, polling at most 324
+    assert flickr.calls_in_last_hour(CREDS["api_key"]) <= 324
+    assert all(len(ms) >= 15 for ms in polled.values()), polled
+    assert all(any(m >= 45 for m in ms) for ms in polled.values()), polled
+    # the reserve keeps room for a reply
+    photo_id = cursors["council"].split(":")[1]  # type: ignore[union-attr]
+    nets["council"].publish("Thanks, passed on", in_reply_to=cursors["council"])
+    assert any(c.text == "Thanks, passed on" for c in flickr.comments_on(photo_id))
+    # and once the hour is full, no call is made at all
+    while budget.spend():
+        pass
+    made = flickr.calls_in_last_hour(CREDS["api_key"])
+    assert list(nets["parks"].fetch_mentions(cursors["parks"])) == []
+    with pytest.raises(NetworkError):
+        nets["parks"].publish("One more", in_reply_to=cursors["parks"])
+    assert flickr.calls_in_last_hour(CREDS["api_key"]) == made
+
+
+def test_healthz_shows_the_flickr_keys_use(database_url: str, flickr: FlickrEmulator) -> None:
+    account = {"name": "nottscc-flickr", "network": "flickr", "handle": "nottscc",
+               "credentials": "FLICKR"}
+    flickr.add_photo(flickr.council, "Gritters")  # type: ignore[attr-defined]
+    with NetHarness(database_url, config_with(account),
+                    credentials={("flickr", "FLICKR"): CREDS},
+                    env={"flickr_api_base_url": flickr.root_url}) as h:
+        h.poll()
+        used = h.rt.network("nottscc-flickr").budget.used()  # type: ignore[attr-defined]
+        assert used == flickr.calls_in_last_hour(CREDS["api_key"]) > 0
+        body = health(h.rt)
+        [entry] = body["flickr_api_calls"]
+        assert entry["accounts"] == ["nottscc-flickr"] and entry["calls_last_hour"] == used
+        assert entry["limit"] == 3600 and CREDS["api_key"] not in str(body)

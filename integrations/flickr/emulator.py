@@ -96,6 +96,7 @@ class FlickrEmulator(EmulatorServer):
         self.apps: dict[str, str] = {}  # api key -> secret
         self.tokens: dict[str, tuple[str, str]] = {}  # oauth token -> (secret, nsid)
         self.read_only: set[str] = set()  # tokens granted perms=read
+        self.calls_by_key: dict[str, list[float]] = {}  # api key -> when each call came
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.faults = FaultQueue()
         self._lock = threading.RLock()
@@ -178,7 +179,21 @@ class FlickrEmulator(EmulatorServer):
         token = re.search(r'oauth_token="([^"]*)"', request.headers.get("authorization", ""))
         return token is None or oauth_sig.utils.unescape(token.group(1)) not in self.read_only
 
+    def calls_in_last_hour(self, api_key: str) -> int:
+        """Calls made with `api_key` in the last hour: Flickr allows 3,600, whichever of
+        the key's users makes them (it says so, and sends no header: nothing is refused
+        here, tests compare this count with the limit)."""
+        with self._lock:
+            return sum(1 for t in self.calls_by_key.get(api_key, []) if t > time.time() - 3600)
+
+    def _count_call(self, request: Request) -> None:
+        key = re.search(r'oauth_consumer_key="([^"]*)"', request.headers.get("authorization", ""))
+        with self._lock:
+            self.calls_by_key.setdefault(oauth_sig.utils.unescape(key.group(1)) if key else
+                                         request.query.get("api_key", ""), []).append(time.time())
+
     def handle(self, request: Request) -> Response:
+        self._count_call(request)
         if request.path == "/services/upload/" and request.method == "POST":
             return self._upload(request)
         if request.path != "/services/rest/":

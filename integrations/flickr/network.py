@@ -31,6 +31,7 @@ from commsdesk.integrations.base import (
     Published,
 )
 from commsdesk.integrations.common import Retrier, Verdict, same_text
+from commsdesk.integrations.flickr import budget as call_budget
 
 DEFAULT_BASE = "https://api.flickr.com"
 MAX_LENGTH = 5000  # keep comments and descriptions readable; Flickr has no hard small limit
@@ -64,7 +65,8 @@ class FlickrNetwork:
 
     def __init__(self, account: AccountConfig, creds: dict[str, str], base_url: str, *,
                  max_attempts: int = 4, max_wait_seconds: float = 900.0, timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 budget: call_budget.CallBudget | None = None, photos_per_poll: int = 50):
         self.account = account
         self.base_url = base_url.rstrip("/")
         self.upload_url = ("https://up.flickr.com/services/upload/" if self.base_url == DEFAULT_BASE
@@ -78,6 +80,11 @@ class FlickrNetwork:
         self.max_attempts = max_attempts
         self.max_wait_seconds = max_wait_seconds
         self._sleep = sleep
+        # 3,600 calls an hour for the key, whichever account makes them (budget.py)
+        self.budget = budget or call_budget.for_key(self.base_url, creds["api_key"])
+        self.budget.register(account.name)
+        self.photos_per_poll = photos_per_poll
+        self._calls_made = 0
 
     # ------------------------------------------------------------ plumbing
 
@@ -99,6 +106,14 @@ class FlickrNetwork:
                        max_wait_seconds=self.max_wait_seconds, sleep=self._sleep
                        ).call(what, fn, retry_lost_answers=retry_lost_answers)
 
+    def _spend(self) -> None:
+        """Count one call against the key's hour, or refuse it (as rate limited, with the
+        wait until the hour has room) rather than take the key over Flickr's limit."""
+        if not self.budget.spend():
+            raise FlickrError(429, 0, "the Flickr API key's 3,600 calls this hour are spent",
+                              retry_after=self.budget.wait_for() + 1)
+        self._calls_made += 1
+
     @staticmethod
     def _check_http(resp: requests.Response) -> None:
         if resp.status_code == 429 or resp.status_code >= 500:
@@ -112,6 +127,7 @@ class FlickrNetwork:
 
         def call() -> dict[str, Any]:
             url = f"{self.base_url}/services/rest/"
+            self._spend()
             if post:
                 resp = self._session.post(url, data=args, auth=self._auth, timeout=self._timeout)
             else:
@@ -136,11 +152,26 @@ class FlickrNetwork:
         return str(self._rest("checking the OAuth token", "flickr.test.login")["user"]["id"])
 
     def fetch_mentions(self, since_id: str | None) -> Iterator[MentionPage]:
+        """Comments newer than the cursor on the account's recent photos. A pass costs up
+        to 1 + `photos_per_poll` calls (+1 the first time, to learn the account's id);
+        when the key's paced share for this account has not that many, the pass is
+        skipped (nothing read, the cursor stays) and the next poll tries again."""
+        pass_calls = 1 + self.photos_per_poll + (1 if self._nsid is None else 0)
+        if not self.budget.reserve_poll(self.account.name, pass_calls):
+            return
+        before = self._calls_made
+        try:
+            yield from self._fetch_comments(since_id)
+        finally:
+            self.budget.refund(self.account.name, pass_calls - (self._calls_made - before))
+
+    def _fetch_comments(self, since_id: str | None) -> Iterator[MentionPage]:
         me = self.account_user_id()
         since_date = int(since_id.split(":", 1)[0]) if since_id else None
         photos = self._rest("listing the account's photos", "flickr.people.getPhotos",
-                            user_id="me", per_page="50", extras="date_upload,path_alias")
-        for photo in (photos.get("photos") or {}).get("photo") or []:
+                            user_id="me", per_page=str(self.photos_per_poll),
+                            extras="date_upload,path_alias")
+        for photo in ((photos.get("photos") or {}).get("photo") or [])[:self.photos_per_poll]:
             params: dict[str, Any] = {"photo_id": photo["id"]}
             if since_date is not None:
                 params["min_comment_date"] = str(since_date)
@@ -201,6 +232,7 @@ class FlickrNetwork:
             signed = requests.Request("POST", self.upload_url, data=fields,
                                       auth=self._auth).prepare()
             authorization = signed.headers["Authorization"]
+            self._spend()
             resp = self._session.post(
                 self.upload_url, data=fields,
                 headers={"Authorization": authorization.decode() if isinstance(authorization, bytes)

@@ -85,7 +85,14 @@ def init(directory: str) -> None:
         if path.exists():
             click.echo(f"{path} exists: left as it is")
             continue
-        path.write_text(_template(template), encoding="utf-8")
+        body = _template(template)
+        if name == ".env.example":  # a fresh audit key, made here, for this deployment only
+            from commsdesk.audit_keys import new_key
+
+            body = body.replace("__FRESH_AUDIT_KEY__", new_key())
+        path.write_text(body, encoding="utf-8")
+        if name == ".env.example":
+            path.chmod(0o600)  # it holds a real key now
         click.echo(f"wrote {path}")
     click.echo("Next: copy .env.example to .env, fill it in, then `commsdesk check-config`.")
 
@@ -144,12 +151,38 @@ def db_upgrade() -> None:
     from commsdesk.config import load_environment
 
     env = load_environment()
-    engine = db.make_engine(env.database_url)
+    engine = db.make_engine(env.database_migration_url or env.database_url)
     before, head = db.upgrade(engine)
     if before == head:
         click.echo(f"database already at {head}")
     else:
         click.echo(f"database upgraded from {before or 'empty'} to {head}")
+    app_role = db.url_user(env.database_url)
+    if (env.database_migration_url and engine.dialect.name == "postgresql" and app_role
+            and app_role != db.url_user(env.database_migration_url)):
+        # new tables reach serve's role; the audit table stays INSERT and SELECT only
+        db.apply_grants(engine, app_role)
+        click.echo(f"privileges of role {app_role!r} (DATABASE_URL) brought up to date")
+
+
+@db_group.command("grant")
+@click.option("--role", required=True, help="The role `serve` connects as (DATABASE_URL's).")
+@click.option("--apply", "apply_", is_flag=True,
+              help="Run the statements (as DATABASE_MIGRATION_URL's role, else DATABASE_URL's).")
+@friendly
+def db_grant(role: str, apply_: bool) -> None:
+    """Print (or run) the least-privilege grants for serve's role on PostgreSQL: the audit
+    table only to INSERT and SELECT."""
+    from commsdesk import db
+    from commsdesk.config import load_environment
+
+    env = load_environment()
+    engine = db.make_engine(env.database_migration_url or env.database_url)
+    statements = db.apply_grants(engine, role) if apply_ else db.grant_statements(engine, role)
+    for stmt in statements:
+        click.echo(stmt + ";")
+    if apply_:
+        click.echo(f"granted to {role}", err=True)
 
 
 @main.command()
@@ -203,13 +236,65 @@ def _audit_engine() -> Any:
     return engine
 
 
+def _audit_keys_and_config(config: str | None) -> tuple[Any, Any]:
+    """The audit keyring (None: no key given) and the config file's settings, if there
+    is a config file (its [audit] section names the key file and the checkpoints)."""
+    from commsdesk.audit_keys import parse_keys
+    from commsdesk.config import load_environment, read_audit_key, read_config_file
+
+    env = load_environment()
+    path = Path(config or env.commsdesk_config)
+    cfg = read_config_file(path) if config or path.exists() else None
+    problems: list[str] = []
+    from_file = read_audit_key(cfg, env, problems, required=False)
+    if problems:
+        _fail(problems)
+    text = from_file or env.commsdesk_audit_key
+    return (parse_keys(text) if text and text.strip() else None), cfg
+
+
+def _anchor_check(session: Any, keyring: Any, cfg: Any) -> Any:
+    """The trail against its checkpoints (None when none are configured)."""
+    from commsdesk.config import load_environment
+    from commsdesk.services import checkpoints
+
+    if cfg is None or not (cfg.audit.checkpoint_channel or cfg.audit.checkpoint_file):
+        return None
+    found, sources, unread = [], [], []
+    if cfg.audit.checkpoint_file:
+        sources.append(cfg.audit.checkpoint_file)
+        try:
+            found += checkpoints.read_file(cfg.audit.checkpoint_file)
+        except OSError as exc:
+            unread.append(f"{cfg.audit.checkpoint_file}: {exc.strerror or exc}")
+    if cfg.audit.checkpoint_channel:
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError
+
+        env = load_environment()
+        sources.append(f"Slack channel {cfg.audit.checkpoint_channel}")
+        try:
+            found += checkpoints.read_slack(
+                WebClient(token=env.slack_bot_token, base_url=env.slack_api_url, timeout=20),
+                cfg.audit.checkpoint_channel)
+        except (SlackApiError, OSError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
+            unread.append(f"Slack channel {cfg.audit.checkpoint_channel}: {error}")
+    result = checkpoints.check(session, found, keyring, cfg.audit.checkpoint_interval_minutes,
+                               cfg.tz, " and ".join(sources))
+    return result, [f"checkpoints could not be read from {u}" for u in unread]
+
+
 @audit_group.command("verify")
+@config_option
 @friendly
-def audit_verify() -> None:
-    """Exit 0 if the audit trail is intact, 1 naming the first bad record."""
+def audit_verify(config: str | None) -> None:
+    """Exit 0 if the audit trail is intact, 1 naming the first bad record, or the records
+    gone since the latest checkpoint (read back from Slack or the checkpoint file)."""
     from commsdesk import db
     from commsdesk.domain import audit
 
+    keyring, cfg = _audit_keys_and_config(config)
     # a reading session: on SQLite a running bot's writers are not held up meanwhile
     with db.reading(db.make_sessionmaker(_audit_engine())) as session:
         from sqlalchemy import func, select
@@ -221,13 +306,25 @@ def audit_verify() -> None:
             with click.progressbar(length=total, label="verifying audit trail",
                                    file=sys.stderr) as bar:
                 result = audit.verify(session, progress=bar.update,
-                                      workers=audit.default_workers(total), total=total)
+                                      workers=audit.default_workers(total), total=total,
+                                      keyring=keyring)
         else:
-            result = audit.verify(session, workers=audit.default_workers(total), total=total)
-    if result.ok:
-        click.echo(result.message())
+            result = audit.verify(session, workers=audit.default_workers(total), total=total,
+                                  keyring=keyring)
+        anchored = _anchor_check(session, keyring, cfg)
+    problems = [] if result.ok else [result.message()]
+    if anchored is not None:
+        anchor, unread = anchored
+        problems += unread + ([] if anchor.ok else anchor.lines)
+        notes = anchor.lines if anchor.ok else []
     else:
-        _fail([result.message()])
+        notes = ["no checkpoints configured ([audit] checkpoint_channel or checkpoint_file): "
+                 "records removed from the end of the trail would not be noticed"]
+    if problems:
+        _fail(problems)
+    click.echo(result.message())
+    for note in notes:
+        click.echo(note)
 
 
 def _parse_date(value: str | None, name: str) -> datetime | None:
@@ -373,7 +470,8 @@ def stats(config: str | None, words: tuple[str, ...], fmt: str, output: str | No
     from commsdesk.domain.stats import PeriodError
     from commsdesk.services import stats as insight
 
-    settings = _settings(config, require_slack=False, require_network_credentials=False)
+    settings = _settings(config, require_slack=False, require_network_credentials=False,
+                         require_audit_key=False)
     cfg = settings.config
     try:
         scope, period = insight.split_args(cfg, words, now())
@@ -408,7 +506,8 @@ def report(config: str | None, week: str | None, output: str) -> None:
     from commsdesk.domain.stats import PeriodError
     from commsdesk.services import report as weekly
 
-    settings = _settings(config, require_slack=False, require_network_credentials=False)
+    settings = _settings(config, require_slack=False, require_network_credentials=False,
+                         require_audit_key=False)
     cfg = settings.config
     try:
         period = weekly.week_period(cfg, week, now())

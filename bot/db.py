@@ -167,8 +167,15 @@ def check_reachable(engine: Engine) -> None:
         ) from None
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str | None]:
-    """Apply pending migrations; refuse a database newer than this code."""
+def upgrade(engine: Engine, migration_url: str | None = None) -> tuple[str | None, str | None]:
+    """Apply pending migrations; refuse a database newer than this code. With
+    `migration_url` (DATABASE_MIGRATION_URL: the tables' owner) they run as that role."""
+    if migration_url and migration_url != engine.url.render_as_string(hide_password=False):
+        owner = make_engine(migration_url)
+        try:
+            return upgrade(owner)
+        finally:
+            owner.dispose()
     check_reachable(engine)
     current, head = schema_status(engine)
     script = ScriptDirectory.from_config(alembic_config())
@@ -217,3 +224,86 @@ def ping(engine: Engine) -> bool:
         return True
     except SQLAlchemyError:
         return False
+
+
+# ---------------------------------------------------------------- least privilege (PostgreSQL)
+
+_ROLE_RE = r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$"
+
+
+def grant_statements(engine: Engine, role: str) -> list[str]:
+    """What `serve`'s role needs on PostgreSQL, and no more: every table of the schema to
+    read and write, except the audit trail (SELECT and INSERT only: no UPDATE, DELETE,
+    TRUNCATE, and, not owning it, no ALTER or DROP of its triggers), the schema version
+    to read, sequences, and the owner's purge function for retention."""
+    import re
+
+    from sqlalchemy import inspect
+
+    if engine.dialect.name != "postgresql":
+        raise DatabaseError("`db grant` is for PostgreSQL: SQLite has no roles (protect the "
+                            "database file with its permissions instead)")
+    if not re.match(_ROLE_RE, role):
+        raise DatabaseError(f"{role!r} is not a role name")
+    check_reachable(engine)
+    with engine.connect() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        tables = sorted(inspect(conn).get_table_names(schema=schema))
+        has_purge = conn.exec_driver_sql(
+            "SELECT to_regprocedure('audit_events_purge(integer[])') IS NOT NULL").scalar_one()
+    if "audit_events" not in tables:
+        raise DatabaseError("the database has no audit_events table yet: run "
+                            "`commsdesk db upgrade` (as the owner role) first")
+    r, sch = f'"{role}"', f'"{schema}"'
+    out = [f"GRANT USAGE ON SCHEMA {sch} TO {r}"]
+    for t in tables:
+        if t == "audit_events":
+            out.append(f'REVOKE ALL ON {sch}."{t}" FROM {r}')
+            out.append(f'GRANT SELECT, INSERT ON {sch}."{t}" TO {r}')
+        elif t == "alembic_version":
+            out.append(f'GRANT SELECT ON {sch}."{t}" TO {r}')
+        else:
+            out.append(f'GRANT SELECT, INSERT, UPDATE, DELETE ON {sch}."{t}" TO {r}')
+    out.append(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {sch} TO {r}")
+    if has_purge:
+        out.append(f"GRANT EXECUTE ON FUNCTION {sch}.audit_events_purge(integer[]) TO {r}")
+    return out
+
+
+def apply_grants(engine: Engine, role: str) -> list[str]:
+    statements = grant_statements(engine, role)
+    with engine.begin() as conn:
+        for stmt in statements:
+            conn.exec_driver_sql(stmt)
+    return statements
+
+
+def url_user(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    return make_url(normalise_url(url)).username
+
+
+def audit_privilege_warning(engine: Engine) -> str | None:
+    """A sentence when this engine's role could rewrite the audit trail unnoticed by the
+    database: it owns the audit table (so may drop its triggers), is a superuser, or may
+    UPDATE, DELETE or TRUNCATE it. None when least privilege holds (and on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT current_user, pg_get_userbyid(c.relowner) = current_user, r.rolsuper, "
+            "has_table_privilege(c.oid, 'UPDATE') OR has_table_privilege(c.oid, 'DELETE') "
+            "OR has_table_privilege(c.oid, 'TRUNCATE') "
+            "FROM pg_class c JOIN pg_roles r ON r.rolname = current_user "
+            "WHERE c.oid = to_regclass('audit_events')").first()
+    if row is None:
+        return None
+    user, owns, superuser, rewrites = row
+    if not (owns or superuser or rewrites):
+        return None
+    why = ("owns the audit table (it may drop or disable its triggers)" if owns else
+           "is a superuser" if superuser else "may UPDATE, DELETE or TRUNCATE the audit table")
+    return (f"serve runs as database role {user!r}, which {why}: run migrations as an owner "
+            "role (DATABASE_MIGRATION_URL) and serve as a role with only what "
+            f"`commsdesk db grant --role {user}` grants")

@@ -48,6 +48,12 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
                 next_run_time=datetime.now(UTC),
                 misfire_grace_time=None,
             )
+    if poll and rt.settings.config.listening:  # keyword listening: each search when due
+        from commsdesk.services import listening
+
+        scheduler.add_job(listening.run_due, "interval", args=[rt, owner], seconds=15,
+                          id="listening", max_instances=1, coalesce=True,
+                          next_run_time=datetime.now(UTC))
     # scheduled posts, approvals whose publishing never started, crashed publishes
     scheduler.add_job(rt.publisher.sweep, "interval", seconds=5, id="publish-sweep",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
@@ -65,6 +71,13 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
 
         scheduler.add_job(retention.run, "cron", args=[rt], hour=3, minute=15,
                           id="retention", max_instances=1, coalesce=True)
+    from commsdesk.services import checkpoints
+
+    if checkpoints.configured(rt):  # the audit trail's head, signed, outside the database
+        scheduler.add_job(checkpoints.write_safely, "interval", args=[rt],
+                          minutes=rt.settings.config.audit.checkpoint_interval_minutes,
+                          id="audit-checkpoint", max_instances=1, coalesce=True,
+                          next_run_time=datetime.now(UTC))
     scheduler.start()
     stop = threading.Event()
     outbox = Outbox(rt, owner)

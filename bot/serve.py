@@ -49,7 +49,9 @@ def single_process_lock(rt: Runtime) -> object | None:
 def run(settings: Settings, host: str, port: int) -> None:
     rt = Runtime.create(settings)
     lock = single_process_lock(rt)
-    before, head = db.upgrade(rt.engine)
+    before, head = db.upgrade(rt.engine, settings.env.database_migration_url)
+    if warning := db.audit_privilege_warning(rt.engine):
+        log.warning(warning)
     if before != head:
         log.info("database migrated", from_revision=before, to_revision=head)
     with transaction(rt.sessions) as s:
@@ -93,6 +95,9 @@ def run(settings: Settings, host: str, port: int) -> None:
         bolt.listener_runner.listener_executor.shutdown(wait=True)
         if "publisher" in rt.__dict__:  # let a publish in flight finish and record its result
             rt.publisher.shutdown()
+        from commsdesk.services import checkpoints
+
+        checkpoints.write_safely(rt, "shutdown")  # the last head, anchored
         rt.engine.dispose()
         if lock is not None:
             lock.close()  # type: ignore[attr-defined]

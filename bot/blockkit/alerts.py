@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from commsdesk.blockkit.escape import escape, outside_text_sections, plain, safe_link, truncate
+from commsdesk.blockkit.escape import (
+    escape,
+    fit,
+    outside_text_sections,
+    plain,
+    safe_link,
+    truncate,
+)
 from commsdesk.models import Account, Alert, Mention
 
 NETWORK_LABEL = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "facebook": "Facebook",
@@ -91,7 +98,7 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
         blocks.append({"type": "header", "text": {"type": "plain_text", "emoji": True,
                                                    "text": ":rotating_light: URGENT: safeguarding"}})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
-            f"Matched {escape(v.alert.reason)} · also routed to: {services}")}]})
+            fit(f"Matched {escape(v.alert.reason)} · also routed to: {services}"))}]})
     blocks += [
         {"type": "context", "elements": [plain(truncate(header, 2900))]},
         {"type": "context", "elements": [plain(f"{who} {escape(handle)}".strip())]},
@@ -103,12 +110,12 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
     if m.url:
         meta.append(safe_link(m.url, f"View on {net}", v.link_hosts))
     blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": " · ".join(meta)},
+        {"type": "mrkdwn", "text": fit(" · ".join(meta))},
     ]})
     status = _status(v)
     if m.escalated and not v.is_escalation:
         status += " · :rotating_light: Escalated (safeguarding)"
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status}]})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": fit(status)}]})
     if v.moved_to is None and m.state not in ("replied", "closed"):
         value = str(v.alert.id)
         buttons = [

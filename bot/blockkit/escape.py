@@ -11,6 +11,7 @@ else is shown as inert text, never a link.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,8 @@ SECTION_TEXT_LIMIT = 3000  # Block Kit's limit for a section's text
 def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
+
+_HOST = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)+$")
 
 # each network's own web hosts (and their subdomains): the only places its links may point
 NETWORK_HOSTS: dict[str, tuple[str, ...]] = {
@@ -35,8 +38,11 @@ def link_hosts(network: str, base_url: str | None = None) -> tuple[str, ...]:
     """Where links from this network may point. Mastodon: only the account's own
     instance (its configured `base_url`); an unknown network: nowhere."""
     if network == "mastodon":
-        host = (urlsplit(base_url).hostname or "") if base_url else ""
-        return (host.lower(),) if host else ()
+        try:
+            host = (urlsplit(base_url).hostname or "") if base_url else ""
+        except ValueError:
+            host = ""
+        return (host.lower(),) if _HOST.match(host) else ()
     return NETWORK_HOSTS.get(network, ())
 
 
@@ -53,7 +59,8 @@ def allowed_url(url: str | None, allowed_hosts: tuple[str, ...] | list[str]) -> 
     if parts.scheme.lower() != "https" or not host or parts.username is not None \
             or parts.password is not None or port not in (None, 443):
         return None
-    if not any(host == h or host.endswith("." + h) for h in allowed_hosts if h):
+    if not _HOST.match(host) or not any(host == h or host.endswith("." + h)
+                                        for h in allowed_hosts if h):
         return None
     return url
 

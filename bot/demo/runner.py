@@ -154,6 +154,7 @@ class Demo:
             slack_app_token=None, slack_api_url=self.slack.api_url,
             x_api_base_url=self.x.root_url,
             database_url=f"sqlite:///{(self.data_dir / 'commsdesk.db').resolve()}",
+            commsdesk_audit_key=self._audit_key(),
             **self.others.env(),
         )
         creds = {a.credentials: XCredentials(
@@ -162,6 +163,18 @@ class Demo:
             for a in data.ACCOUNTS}
         return Settings(config=config, env=env, config_path=path, x_credentials=creds,
                         credentials=self.others.credentials())
+
+    def _audit_key(self) -> str:
+        """The demo's own audit key, made on first use and kept with its data (so a
+        restarted demo's trail still verifies), never a key shared with anything else."""
+        from commsdesk.audit_keys import new_key
+
+        path = self.data_dir / "audit.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(new_key() + "\n", encoding="utf-8")
+            path.chmod(0o600)
+        return path.read_text(encoding="utf-8").strip()
 
     def start(self) -> Demo:
         if not port_free(self.port):

@@ -76,6 +76,10 @@ def account_ids(rt: Any, session: Session) -> dict[str, int]:
     return ids
 
 
+def _cap(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else value[: limit - 1] + "…"
+
+
 def store_mentions(
     session: Session, account: Account, fetched: Sequence[FetchedMention], router: Router
 ) -> list[int]:
@@ -99,8 +103,11 @@ def store_mentions(
         rows[m.external_id] = {
             "network": account.network, "external_id": m.external_id,
             "account_id": account.id, "author_external_id": m.author_external_id,
-            "author_handle": m.author_handle, "author_name": m.author_name, "text": m.text,
-            "url": m.url, "posted_at": m.posted_at, "conversation_id": m.conversation_id,
+            # a network's fields bounded to their columns (a hostile server's 4,000-character
+            # handle must not fail the page); a URL too long to keep whole is not kept
+            "author_handle": _cap(m.author_handle, 255), "author_name": _cap(m.author_name, 255),
+            "text": m.text, "url": m.url if m.url and len(m.url) <= 512 else None,
+            "posted_at": m.posted_at, "conversation_id": m.conversation_id,
             "in_reply_to_external_id": m.in_reply_to_external_id, "state": "open",
             "escalated": term is not None,
         }

@@ -350,7 +350,7 @@ class Publisher:
     def _release(self, c: Claim, retry_at: datetime, reason: str, *, outcome: str) -> None:
         """Hand the draft back (approved, not before `retry_at`), saying why and until when."""
         local = retry_at.astimezone(self.rt.settings.config.tz)
-        reason = reason.replace("{time}", f"{local:%H:%M}")
+        reason = logs.redact(reason.replace("{time}", f"{local:%H:%M}"))  # stored and shown
         with transaction(self.rt.sessions) as s:
             if not publication.release(s, c, retry_at, reason, outcome=outcome):
                 publication.note_lost_lease(s, c, None)
@@ -365,6 +365,7 @@ class Publisher:
                  reason=reason)
 
     def _failed(self, c: Claim, error: str, *, transient: bool) -> None:
+        error = logs.redact(error)  # stored, audited and shown: never a token
         error = logs.redact(error)  # stored, audited and shown: never a token
         with transaction(self.rt.sessions) as s:
             if not publication.mark_failed(s, c, error, transient=transient):

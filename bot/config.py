@@ -297,6 +297,39 @@ class AuditConfig(_Strict):
     checkpoint_interval_minutes: int = Field(default=60, ge=1, le=60)  # at least hourly
 
 
+LISTENING_NETWORKS = ("x", "bluesky", "mastodon")  # networks with a search commsdesk uses
+
+
+class ListeningConfig(_Strict):
+    """Posts that name the council without an @ ("heard"), found with each network's
+    search (X recent search, Bluesky searchPosts, Mastodon hashtag timelines and search)
+    and alerted in the service's channel (services/listening.py)."""
+
+    service: str
+    terms: list[str]  # phrases and #hashtags, any case
+    accounts: list[str]  # searched with these accounts' networks and credentials
+    interval_seconds: int = Field(default=300, ge=30, le=86400)  # how often each is searched
+    budget: int = Field(default=30, ge=1, le=10000)  # search requests per budget window
+    budget_window_minutes: int = Field(default=15, ge=1, le=1440)
+
+    @field_validator("terms")
+    @classmethod
+    def _terms(cls, v: list[str]) -> list[str]:
+        cleaned = [" ".join(t.split()) for t in v]
+        if not cleaned or any(not t or t == "#" for t in cleaned):
+            raise ValueError("name at least one term, none blank")
+        if any(len(t) > 100 or '"' in t for t in cleaned):
+            raise ValueError("a term is longer than 100 characters or holds a double quote")
+        return cleaned
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("name at least one account to search with")
+        return v
+
+
 class Config(_Strict):
     timezone: str = "Europe/London"
     poll_interval_seconds: int = Field(default=60, ge=10, le=86400)
@@ -310,6 +343,7 @@ class Config(_Strict):
     office_hours: OfficeHoursConfig = Field(default_factory=OfficeHoursConfig)
     insight: InsightConfig = Field(default_factory=InsightConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    listening: list[ListeningConfig] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
@@ -339,6 +373,19 @@ class Config(_Strict):
                         f"services[{i}].accounts: unknown account {name!r}"
                         + _suggest(name, sorted(seen))
                     )
+        for i, listen in enumerate(self.listening):
+            if listen.service not in svc_seen:
+                problems.append(f"listening[{i}].service: unknown service {listen.service!r}"
+                                + _suggest(listen.service, sorted(svc_seen)))
+            for name in listen.accounts:
+                acc = next((a for a in self.accounts if a.name == name), None)
+                if acc is None:
+                    problems.append(f"listening[{i}].accounts: unknown account {name!r}"
+                                    + _suggest(name, sorted(seen)))
+                elif acc.network not in LISTENING_NETWORKS:
+                    problems.append(f"listening[{i}].accounts: {name!r} is on {acc.network}, "
+                                    "which commsdesk cannot search (only "
+                                    + ", ".join(LISTENING_NETWORKS) + ")")
         for i, period in enumerate(self.purdah):
             for name in period.accounts:
                 if name not in seen:

@@ -114,6 +114,9 @@ class Mention(Base):
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     escalated: Mapped[bool] = mapped_column(default=False, server_default=false())
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # mention | heard (found by keyword listening, no @) | private (a direct message)
+    origin: Mapped[str] = mapped_column(String(16), default="mention",
+                                        server_default="mention")
 
     @property
     def ref(self) -> str:
@@ -395,3 +398,21 @@ class SavedReplyUse(Base):
     used_by: Mapped[str] = mapped_column(String(32))
     via: Mapped[str] = mapped_column(String(16))  # slash|modal
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ListenCursor(Base):
+    """Where one listening search resumes (per account and query), its own interval and
+    rate budget, and a lease so two replicas never run it at once."""
+
+    __tablename__ = "listen_cursors"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # account + query digest
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    since_id: Mapped[str | None] = mapped_column(String(128))
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_used: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

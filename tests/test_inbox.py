@@ -129,3 +129,166 @@ def test_only_the_comms_team_changes_saved_replies(h: Harness) -> None:
             ("thanks", "Many thanks {author}!")]
     assert "removed" in command(h, COLIN, "saved remove thanks", "C0COMMS")
     assert h.count(SavedReply) == 0
+
+
+# ------------------------------------------------------------------ keyword listening
+
+
+def listening_config(*accounts: dict[str, Any], listen_accounts: list[str],
+                     budget: int = 30) -> dict[str, Any]:
+    from tests.net_harness import config_with
+
+    cfg = config_with(*accounts)
+    cfg["listening"] = [{"service": "highways", "terms": ["A60 roadworks", "#NottsRoads"],
+                         "accounts": listen_accounts, "interval_seconds": 30,
+                         "budget": budget, "budget_window_minutes": 15}]
+    return cfg
+
+
+def heard_alerts(h: Harness, channel: str = "C0HIGHWAYS") -> list[dict[str, Any]]:
+    return [m for m in h.alerts_in(channel) if "heard by listening" in block_texts(m)]
+
+
+def listen(h: Harness) -> list[Any]:
+    from commsdesk.services import listening
+
+    results = listening.run_due(h.rt, force=True)
+    h.settle()
+    return results
+
+
+def origins(h: Harness) -> list[tuple[str, str]]:
+    from commsdesk.models import Mention
+
+    with h.rt.sessions() as s:
+        return [(m.origin, m.text) for m in s.query(Mention).order_by(Mention.id)]
+
+
+@pytest.fixture
+def hx(database_url: str) -> Iterator[Harness]:
+    with Harness(database_url, listening_config(listen_accounts=["nottscc"], budget=4)) as harness:
+        yield harness
+
+
+def test_x_listened_phrase_is_heard_once_and_answered(hx: Harness) -> None:
+    h = hx
+    jane = h.x.add_user("5001", "jane", "Jane")["id"]
+    heard = h.x.add_tweet(jane, "The a60 ROADWORKS have made me late <!channel> again")
+    h.x.add_tweet(jane, "Queues on the A52 #NottsRoads")
+    h.x.add_tweet(jane, "Lovely day at the library")  # not a term
+    h.x.add_tweet("1111", "Update on the A60 roadworks: lane 2 reopens Monday")  # our own
+    both = h.x.add_mention("1111", "sam", "A60 roadworks still blocked, please fix")
+    listen(h)  # searched first: the @mention is left to mention polling
+    h.poll()
+    h.settle()
+    alerts = heard_alerts(h)
+    assert len(alerts) == 2
+    text = block_texts(alerts[0])
+    assert "X post heard by listening (not a mention)" in text and "heard “A60 roadworks”" in text
+    assert "&lt;!channel&gt;" in text  # outside text escaped
+    assert sorted(o for o, _ in origins(h)) == ["heard", "heard", "mention"]
+    # found again by search and by polling: nothing new, nothing alerted twice
+    listen(h)
+    h.poll()
+    h.settle()
+    assert len(heard_alerts(h)) == 2
+    assert sum(1 for c in ("C0COMMS", "C0HIGHWAYS") for m in h.alerts_in(c)
+               if "still blocked" in block_texts(m)) == 1
+    assert h.audit_actions().count("mention.heard") == 2
+    # answered with the same Draft reply flow
+    ref = next(f"M{i}" for i, (o, t) in enumerate(origins(h), 1) if "late" in t)
+    assert "Draft D1 created" in command(h, HARRY, f"reply {ref} Sorry, we are on it",
+                                         "C0HIGHWAYS")
+    h.slack.add_reaction(CARA, "C0APPROVALS", approval_message(h)["ts"], "white_check_mark")
+    wait_for(lambda: draft(h).state == "published", what="published")
+    assert h.x.posts_created()[-1]["referenced_tweets"] == [
+        {"type": "replied_to", "id": heard["id"]}]
+    assert both["id"] not in [p.get("id") for p in h.x.posts_created()]
+
+
+def test_x_search_quota_respected(hx: Harness) -> None:
+    h = hx
+    h.x.limits["search"] = (4, 900)  # the emulator's window, as the config's budget
+    jane = h.x.add_user("5001", "jane", "Jane")["id"]
+    for n in range(6):
+        h.x.add_tweet(jane, f"A60 roadworks day {n}")
+        listen(h)
+    searches = h.x.requests_to("search")
+    assert len(searches) == 4 and all(r.status == 200 for r in searches)
+    results = listen(h)
+    assert results[0].skipped == "budget spent" and len(h.x.requests_to("search")) == 4
+    # X's own 429: the next run moves past its reset; nothing is lost
+    h.x.limits["search"] = (180, 900)
+    from commsdesk.models import ListenCursor
+
+    with h.rt.sessions() as s:  # a new window
+        for c in s.query(ListenCursor):
+            c.window_start = None
+        s.commit()
+    h.x.inject("search", "429", reset_in=600)
+    results = listen(h)
+    assert "rate limited" in (results[0].error or "")
+    with h.rt.sessions() as s:
+        row = s.query(ListenCursor).filter(ListenCursor.key.like("q:%")).one()
+        assert row.next_run_at is not None and row.last_error
+    listen(h)
+    assert len(heard_alerts(h)) == 6
+
+
+def test_bluesky_listened_phrase_is_heard_once(database_url: str) -> None:
+    from commsdesk.integrations.bluesky.emulator import BlueskyEmulator
+    from tests.net_harness import NetHarness
+
+    with BlueskyEmulator() as bsky:
+        council = bsky.add_account("nottscc.bsky.social", "Notts CC", app_password="pw-1")
+        jane = bsky.add_account("jane.bsky.social", "Jane Resident")
+        bsky.search_limit = (3, 300)
+        account = {"name": "nottscc-bsky", "network": "bluesky",
+                   "handle": "nottscc.bsky.social", "credentials": "BSKY"}
+        cfg = listening_config(account, listen_accounts=["nottscc-bsky"], budget=3)
+        with NetHarness(database_url, cfg, credentials={("bluesky", "BSKY"): {
+                "app_password": "pw-1"}}, env={"bluesky_api_base_url": bsky.root_url}) as h:
+            bsky.add_post(jane, "The A60 roadworks again *sigh*")
+            bsky.add_post(jane, "Traffic everywhere #NottsRoads")
+            bsky.add_post(jane, "@nottscc.bsky.social the A60 roadworks are blocking my drive")
+            bsky.add_post(council, "A60 roadworks: lane 2 reopens Monday")
+            h.poll()
+            listen(h)
+            assert len(heard_alerts(h)) == 2
+            assert sorted(o for o, _ in origins(h)) == ["heard", "heard", "mention"]
+            for _ in range(3):
+                listen(h)
+            assert len(heard_alerts(h)) == 2
+            searches = bsky.requests_to("app.bsky.feed.searchPosts")
+            assert len(searches) == 3 and getattr(bsky, "search_refused", 0) == 0
+            assert all(r.get("sort") == "latest" for r in searches)
+
+
+def test_mastodon_listened_hashtag_and_phrase_heard_once(database_url: str) -> None:
+    from commsdesk.integrations.mastodon.emulator import MastodonEmulator
+    from tests.net_harness import NetHarness
+
+    with MastodonEmulator(domain="mastodon.example") as masto:
+        council = masto.add_account("NottsCC", "Notts CC", token="masto-tok")
+        jane = masto.add_account("jane", "Jane Resident", domain="social.example")
+        masto.search_limit = (4, 300)
+        account = {"name": "nottscc-masto", "network": "mastodon", "handle": "NottsCC",
+                   "credentials": "MASTO", "base_url": masto.root_url}
+        cfg = listening_config(account, listen_accounts=["nottscc-masto"], budget=4)
+        with NetHarness(database_url, cfg, credentials={("mastodon", "MASTO"): {
+                "access_token": "masto-tok"}}) as h:
+            masto.add_status(jane, "<p>The A60 roadworks again</p>")
+            masto.add_status(jane, "Jam on the ring road #NottsRoads")
+            masto.add_status(jane, "A60 roadworks: my private moan", visibility="direct")
+            masto.add_mention(jane, "@NottsCC@mastodon.example A60 roadworks, please fix")
+            masto.add_status(council, "A60 roadworks: lane 2 reopens #NottsRoads")
+            listen(h)
+            h.poll()
+            h.settle()
+            assert len(heard_alerts(h)) == 2
+            assert sorted(o for o, _ in origins(h)) == ["heard", "heard", "mention"]
+            listen(h)
+            listen(h)
+            assert len(heard_alerts(h)) == 2
+            calls = masto.requests_to("tag_timeline") + masto.requests_to("search")
+            assert len(calls) == 4 and getattr(masto, "search_refused", 0) == 0

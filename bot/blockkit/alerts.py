@@ -21,6 +21,8 @@ NETWORK_LABEL = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "facebo
                  "flickr": "Flickr", "pinterest": "Pinterest"}
 
 SAFEGUARDING = "safeguarding"
+# what the header calls a mention by its origin (issue 20: heard by keyword listening)
+ORIGIN_HEADER = {"heard": "post heard by listening (not a mention), searched as"}
 ACTION_DRAFT = "alert_draft_reply"
 ACTION_CLAIM = "alert_claim"
 ACTION_CLOSE = "alert_no_reply"
@@ -79,7 +81,7 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
     who = escape(truncate(m.author_name or m.author_handle or "someone", 100))
     handle = f"@{truncate(m.author_handle, 100)}" if m.author_handle else ""
     header = (
-        f"{net} mention of @{escape(acc.handle)}"
+        f"{net} {ORIGIN_HEADER.get(m.origin, 'mention of')} @{escape(acc.handle)}"
         + (f" · {escape(v.alert.service)}" if v.alert.service else "")
         + (f" · {escape(v.alert.reason)}" if v.moved_to is None else "")
     )
@@ -140,5 +142,6 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
     shown = "" if (m.escalated and not v.is_escalation and v.hide_escalated_text) \
         or m.purged_at else f": {escape(truncate(m.text, 200))}"
     prefix = "URGENT safeguarding: " if v.is_escalation else ""
-    fallback = f"{prefix}{net} mention from {who} {escape(handle)}{shown}"
+    kind = {"heard": "post heard"}.get(m.origin, "mention")
+    fallback = f"{prefix}{net} {kind} from {who} {escape(handle)}{shown}"
     return fallback, blocks

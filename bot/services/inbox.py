@@ -28,3 +28,7 @@ def stats_lines(s: Session, cfg: Config, scope: Any, period: Any) -> list[str]:
     from commsdesk.services import saved_replies
 
     return [saved_replies.stats_line(s, period.start, period.end)]
+
+
+def on_new_mentions(s: Session, rt: Runtime, mention_ids: list[int]) -> None:
+    """Called in the transaction that stored new mentions (heard ones included)."""

@@ -253,6 +253,7 @@ class BlueskyEmulator(EmulatorServer):
         ("GET", "com.atproto.identity.resolveHandle"): "_resolve_handle",
         ("GET", "app.bsky.notification.listNotifications"): "_list_notifications",
         ("GET", "app.bsky.feed.getPosts"): "_get_posts",
+        ("GET", "app.bsky.feed.searchPosts"): "_search_posts",
         ("GET", "app.bsky.actor.getProfile"): "_get_profile",
     }
 
@@ -465,6 +466,58 @@ class BlueskyEmulator(EmulatorServer):
         uris = [u for k, u in request.query.items() if k in ("uris", "uris[]")]
         return json_response({"posts": [self._post_view(self.records[u]) for u in uris
                                         if u in self.records]})
+
+    search_limit: tuple[int, int] = (100, 300)  # searchPosts calls per window (seconds)
+
+    def _search_posts(self, request: Request, body: Any, did: str) -> Response:
+        """app.bsky.feed.searchPosts: `q` (terms, "phrases", #tags), `sort` latest,
+        `since` (indexed at or after), `limit` 1-100 (25), `cursor`; {posts, cursor?,
+        hitsTotal}. Its own rate budget (`search_limit`), with ratelimit-* headers."""
+        from commsdesk.emulators.search import matches
+
+        limit_n, window = self.search_limit
+        now = time.time()
+        calls = [t for t in getattr(self, "_search_calls", []) if t > now - window] + [now]
+        self._search_calls = calls
+        headers = {"ratelimit-limit": str(limit_n),
+                   "ratelimit-remaining": str(max(0, limit_n - len(calls))),
+                   "ratelimit-reset": str(math.ceil(calls[0] + window)),
+                   "ratelimit-policy": f"{limit_n};w={window}"}
+        if len(calls) > limit_n:
+            self.search_refused = getattr(self, "search_refused", 0) + 1
+            response = _err(429, "RateLimitExceeded", "Rate Limit Exceeded")
+            response.headers.update(headers)
+            return response
+        q = request.query.get("q", "")
+        if not q:
+            return _err(400, "InvalidRequest", 'Input must have the property "q"')
+        try:
+            limit = int(request.query.get("limit", 25))
+        except ValueError:
+            return _err(400, "InvalidRequest", "limit must be an integer")
+        if not 1 <= limit <= 100:
+            return _err(400, "InvalidRequest", "limit can not be greater than 100")
+        since = None
+        if request.query.get("since"):
+            try:
+                since = datetime.fromisoformat(request.query["since"].replace("Z", "+00:00"))
+            except ValueError:
+                return _err(400, "InvalidRequest", "since must be a valid datetime")
+        hits = sorted((r for r in self.records.values()
+                       if r.value.get("$type") == richtext.POST_COLLECTION
+                       and (since is None or r.indexed_at >= since)
+                       and matches(q, str(r.value.get("text") or ""),
+                                   self.accounts[r.author].handle)),
+                      key=lambda r: (r.indexed_at, r.uri), reverse=True)
+        start = int(request.query.get("cursor") or 0)
+        page = hits[start:start + limit]
+        data: dict[str, Any] = {"posts": [self._post_view(r) for r in page],
+                                "hitsTotal": len(hits)}
+        if start + limit < len(hits):
+            data["cursor"] = str(start + limit)
+        response = json_response(data)
+        response.headers.update(headers)
+        return response
 
     def _get_profile(self, request: Request, body: Any, did: str) -> Response:
         actor = request.query.get("actor", "")

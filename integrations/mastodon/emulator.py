@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import html
 import itertools
+import json
 import re
 import threading
 import time
@@ -310,6 +311,8 @@ class MastodonEmulator(EmulatorServer):
             ("GET", r"/api/v1/accounts/(\d+)/statuses", "account_statuses", self._account_statuses),
             ("POST", r"/api/v2/media", "media", self._post_media),
             ("GET", r"/api/v1/media/(\d+)", "get_media", self._get_media),
+            ("GET", r"/api/v1/timelines/tag/([^/]+)", "tag_timeline", self._tag_timeline),
+            ("GET", r"/api/v2/search", "search", self._search),
         ]
         for m, pattern, key, handler in table:
             match = re.fullmatch(pattern, path)
@@ -454,6 +457,69 @@ class MastodonEmulator(EmulatorServer):
         if key:
             self.idempotency[(me.id, key)] = st.id
         return json_response(self._status_json(st))
+
+    search_limit: tuple[int, int] = (300, 300)  # tag timeline + search calls per window (s)
+
+    def _search_budget(self) -> Response | None:
+        """Listening's own budget (tag timelines and search), as a 429 with the headers."""
+        limit_n, window = self.search_limit
+        now = time.time()
+        calls = [t for t in getattr(self, "_search_calls", []) if t > now - window] + [now]
+        self._search_calls = calls
+        if len(calls) <= limit_n:
+            return None
+        self.search_refused = getattr(self, "search_refused", 0) + 1
+        reset = datetime.fromtimestamp(calls[0] + window, UTC)
+        return json_response({"error": "Too many requests"}, 429, {
+            "X-RateLimit-Limit": str(limit_n), "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": iso(reset)})
+
+    def _listened(self, items: list[MastoStatus], request: Request) -> Response:
+        q = request.query
+        limit = min(int(q.get("limit", 20)), 40)
+        ordered = sorted(items, key=lambda st: int(st.id), reverse=True)
+        for name in ("max_id", "since_id", "min_id"):
+            if q.get(name) and not q[name].isdigit():
+                return json_response({"error": f"Invalid {name}"}, 422)
+        if q.get("max_id"):
+            ordered = [st for st in ordered if int(st.id) < int(q["max_id"])]
+        for name in ("since_id", "min_id"):
+            if q.get(name):
+                ordered = [st for st in ordered if int(st.id) > int(q[name])]
+        return json_response([self._status_json(st) for st in ordered[:limit]])
+
+    def _tag_timeline(self, request: Request, me: MastoAccount, body: Any, tag: str) -> Response:
+        """GET /api/v1/timelines/tag/:hashtag: public statuses with the tag, newest first."""
+        from commsdesk.emulators.search import hashtags
+
+        refused = self._search_budget()
+        if refused is not None:
+            return refused
+        wanted = tag.lower()
+        return self._listened([st for st in self.statuses.values() if st.visibility == "public"
+                               and wanted in hashtags(st.text)], request)
+
+    def _search(self, request: Request, me: MastoAccount, body: Any) -> Response:
+        """GET /api/v2/search with type=statuses: public statuses matching `q` (the full
+        text search an instance with search enabled offers), as {accounts, statuses,
+        hashtags}."""
+        from commsdesk.emulators.search import matches
+
+        refused = self._search_budget()
+        if refused is not None:
+            return refused
+        q = request.query.get("q", "")
+        if not q:
+            return json_response({"error": "Validation failed: q is missing"}, 400)
+        kind = request.query.get("type")
+        found = [st for st in self.statuses.values()
+                 if st.visibility in ("public", "unlisted") and kind in (None, "statuses")
+                 and matches(q, st.text, self.accounts[st.account_id].acct)]
+        page = self._listened(found, request)
+        if page.status != 200:
+            return page
+        statuses = json.loads(page.body)
+        return json_response({"accounts": [], "statuses": statuses, "hashtags": []})
 
     def _account_statuses(self, request: Request, me: MastoAccount, body: Any, aid: str) -> Response:
         limit = min(int(request.query.get("limit", 20)), 40)

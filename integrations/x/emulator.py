@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -42,6 +42,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "delete_tweet": (50, WINDOW_15_MIN),
     "media_upload": (500, WINDOW_15_MIN),
     "media_metadata": (500, WINDOW_15_MIN),
+    "search": (180, WINDOW_15_MIN),  # recent search, user context
 }
 IMAGE_MAX_BYTES = 5 * 1024 * 1024  # X's limit for tweet_image
 ALT_TEXT_MAX = 1000
@@ -377,6 +378,7 @@ class XEmulator(EmulatorServer):
             ("GET", ["users", "*", "mentions"], "mentions", self._get_mentions),
             ("GET", ["users", "*", "tweets"], "timeline", self._get_timeline),
             ("GET", ["users", "*"], "user", self._get_user),
+            ("GET", ["tweets", "search", "recent"], "search", self._search_recent),
             ("GET", ["tweets"], "tweets", self._get_tweets),
             ("GET", ["tweets", "*"], "tweets", self._get_tweet),
             ("POST", ["tweets"], "create_tweet", self._create_tweet),
@@ -682,6 +684,27 @@ class XEmulator(EmulatorServer):
                 t for t in self.tweets.values()
                 if not t.deleted and t.author_id == user_id
                 and not ("replies" in exclude and t.in_reply_to_user_id)
+            ]
+            return self._list_page(request, candidates)
+
+    def _search_recent(self, request: Request, auth: _Auth, body: Any) -> Response:
+        """GET /2/tweets/search/recent: the last 7 days' posts matching `query` (terms,
+        "phrases", #hashtags, OR, -from:, -is:retweet), newest first; pages by
+        `next_token` (or `pagination_token`), as the OpenAPI spec has it."""
+        from commsdesk.emulators.search import matches
+
+        query = request.query.get("query", "")
+        if not query or len(query) > 512:
+            return _invalid_request("query", query[:50], "The `query` query parameter value "
+                                    "must be 1 to 512 characters")
+        if "next_token" in request.query and "pagination_token" not in request.query:
+            request.query["pagination_token"] = request.query["next_token"]
+        week_ago = datetime.now(UTC) - timedelta(days=7)
+        with self._lock:
+            candidates = [
+                t for t in self.tweets.values()
+                if not t.deleted and t.created_at >= week_ago
+                and matches(query, t.text, self.users[t.author_id].username)
             ]
             return self._list_page(request, candidates)
 

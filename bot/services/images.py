@@ -11,6 +11,7 @@ text) is an edit: a new version, and an approval already given is withdrawn.
 from __future__ import annotations
 
 import html
+import io
 import re
 import time
 from dataclasses import dataclass
@@ -139,8 +140,9 @@ def _approver_now(rt: Runtime, user: str) -> bool:
         raise ImageRefused(f"{UNCONFIRMED} Nothing was changed.") from exc
 
 
-def _check(rt: Runtime, draft_id: int, user: str) -> None:
-    """May this person add images to this draft, and can its network take them?"""
+def _check(rt: Runtime, draft_id: int, user: str) -> Any:
+    """May this person add images to this draft, and can its network take them? The
+    draft's network."""
     with rt.sessions() as s:
         draft = s.get_one(Draft, draft_id)
         account = s.get_one(Account, draft.account_id)
@@ -162,6 +164,67 @@ def _check(rt: Runtime, draft_id: int, user: str) -> None:
         raise ImageRefused(f"{ref} is a reply on {network.network}, where a reply cannot carry "
                            "images; the image was not attached. Post the image as a new post "
                            "instead.")
+    return network
+
+
+def sniff(data: bytes) -> str | None:
+    """The image type the bytes are (JPEG, PNG, GIF, WebP), whatever the file was called."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def fit_for(network: Any, got: Fetched) -> tuple[Fetched, str | None]:
+    """The image as the draft's network takes it: a network that names its `image_types`
+    (Pinterest: JPEG and PNG only) gets a GIF or WebP converted with Pillow, to PNG when
+    it has transparency or is a GIF, else JPEG; an animated one, or one that cannot be
+    read, is refused now (not at publish time). Returns the image and a note for the
+    person when it was converted."""
+    sniffed = sniff(got.data)
+    if sniffed is not None and sniffed != got.mime_type:  # the bytes, not Slack's label
+        got = Fetched(got.file_id, got.filename, sniffed, got.data, got.alt_text)
+    accepted = getattr(network, "image_types", None)
+    if not accepted or got.mime_type in accepted:
+        return got, None
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    label = str(network.network).title()
+    takes = " and ".join(IMAGE_TYPES[t] for t in IMAGE_TYPES if t in accepted)
+    kind = IMAGE_TYPES.get(got.mime_type, got.mime_type)
+    try:
+        with PILImage.open(io.BytesIO(got.data)) as im:
+            if getattr(im, "n_frames", 1) > 1:
+                raise ImageRefused(f"{got.filename} is an animated {kind}; {label} takes only "
+                                   f"still {takes} images, so it was not attached. Share a "
+                                   "still image instead.")
+            im.load()
+            alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+            if "image/png" in accepted and (alpha or got.mime_type == "image/gif"):
+                out, fmt, mime, ext = im.convert("RGBA" if alpha else "RGB"), "PNG", "image/png", "png"
+            elif "image/jpeg" in accepted:
+                out, fmt, mime, ext = im.convert("RGB"), "JPEG", "image/jpeg", "jpg"
+            else:
+                raise ImageRefused(f"{label} does not take {kind} images; it was not attached.")
+            buf = io.BytesIO()
+            out.save(buf, fmt, **({"quality": 90} if fmt == "JPEG" else {"optimize": True}))
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError,
+            PILImage.DecompressionBombError) as exc:
+        raise ImageRefused(f"{got.filename} could not be read as a {kind} image to convert it "
+                           f"for {label} (which takes only {takes}); it was not attached.") from exc
+    data = buf.getvalue()
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageRefused(f"{got.filename} converted to {fmt} for {label} is larger than "
+                           f"{MAX_IMAGE_BYTES // (1024 * 1024)} MB; it was not attached.")
+    stem = got.filename.rsplit(".", 1)[0] if "." in got.filename else got.filename
+    converted = Fetched(got.file_id, f"{stem}.{ext}"[:255], mime, data, got.alt_text)
+    return converted, f"{label} takes only {takes} images, so it was converted from {kind} to {fmt}."
 
 
 def _allowed_url(rt: Runtime, url: str) -> bool:
@@ -216,8 +279,8 @@ def fetch(rt: Runtime, file_ref: dict[str, Any], text_alt: str | None) -> Fetche
 def _attach(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
             file_ref: dict[str, Any], text_alt: str | None) -> None:
     try:
-        _check(rt, draft_id, user)
-        got = fetch(rt, file_ref, text_alt)
+        network = _check(rt, draft_id, user)
+        got, converted = fit_for(network, fetch(rt, file_ref, text_alt))
     except ImageRefused as refused:
         _refuse(rt, draft_id, user, channel, thread_ts, str(file_ref.get("id")), refused.reason)
         return
@@ -231,6 +294,8 @@ def _attach(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
         draft = s.get_one(Draft, draft_id)
         refresh_draft(s, draft)
         note = f":frame_with_picture: {escape(decision.message)}"
+        if converted:
+            note += f" {escape(converted)}"
         if not got.alt_text:
             note += (f" It has no alt text, so {draft.ref} cannot be approved yet: reply in this "
                      "thread with `alt: &lt;what the image shows&gt;`.")

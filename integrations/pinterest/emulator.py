@@ -1,6 +1,8 @@
 """Pinterest API v5 on 127.0.0.1: `POST /v5/pins`, `GET /v5/boards/{id}/pins`,
 `GET /v5/user_account`, with the documented Pin / UserAccount JSON, `{"code", "message"}`
-errors, and `x-ratelimit-*` headers.
+errors, and `x-ratelimit-*` headers. An image_base64 media source must say `content_type`
+`image/jpeg` or `image/png` (the spec's ContentType enum) and carry those bytes (20 MB at
+most); anything else is refused with 400, as Pinterest does.
 
 Faults per endpoint key (``pins``, ``board_pins``, ``user_account``): ``"429"``,
 ``"500"``/``"503"``, ``"drop"``, ``"malformed"``, ``"slow"``, ``"drop_after_commit"``.
@@ -27,6 +29,10 @@ from commsdesk.emulators.http import (
     json_response,
     transport_fault_response,
 )
+
+# the ContentType enum of Pinterest's v5 spec, with each type's leading bytes
+CONTENT_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG"}
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Pinterest's image upload limit
 
 
 def _err(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -117,12 +123,22 @@ class PinterestEmulator(EmulatorServer):
                 return _err(400, 1, f"Invalid parameters: '{name}' is too long (max {limit})")
         src = body.get("media_source") or {}
         if src.get("source_type") == "image_base64":
+            # PinMediaSourceImageBase64: content_type (ContentType: image/jpeg | image/png)
+            # and data are required; the bytes must be what content_type says
+            content_type = src.get("content_type")
+            if content_type not in CONTENT_TYPES:
+                return _err(400, 1, "Invalid parameters: media_source.content_type must be one "
+                                    f"of {', '.join(CONTENT_TYPES)}")
             try:
                 data = base64.b64decode(src.get("data") or "", validate=True)
             except (binascii.Error, ValueError):
                 return _err(400, 1, "Invalid parameters: media_source.data is not base64")
             if not data:
                 return _err(400, 1, "Invalid parameters: media_source.data is empty")
+            if not data.startswith(CONTENT_TYPES[content_type]):
+                return _err(400, 1, f"Invalid parameters: media_source.data is not {content_type}")
+            if len(data) > MAX_IMAGE_BYTES:
+                return _err(400, 1, "Invalid parameters: the image is larger than 20 MB")
         elif src.get("source_type") != "image_url":
             return _err(400, 1, "Invalid parameters: media_source is required")
         pin_id = str(next(self._ids))

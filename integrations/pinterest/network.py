@@ -29,6 +29,7 @@ from commsdesk.integrations.common import URL_RE, Retrier, Verdict, reset_wait, 
 TITLE_MAX = 100
 DESCRIPTION_MAX = 800
 ALT_TEXT_MAX = 500
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 
 
 class PinterestError(Exception):
@@ -70,6 +71,9 @@ class PinterestNetwork:
     capabilities = frozenset({Capability.POST, Capability.MEDIA, Capability.FOLLOWERS,
                               Capability.DELETE})
     max_length = TITLE_MAX + 1 + DESCRIPTION_MAX
+    # the only image types Pinterest takes (ContentType in the v5 spec): others are
+    # converted (or refused) when shared on a draft, by services/images.py
+    image_types = IMAGE_TYPES
 
     def __init__(self, account: AccountConfig, access_token: str, base_url: str, *,
                  max_attempts: int = 4, max_wait_seconds: float = 900.0, timeout: float = 30.0,
@@ -145,6 +149,8 @@ class PinterestNetwork:
                                  f"Pinterest allows {DESCRIPTION_MAX}")
         if not image.alt_text.strip() or len(image.alt_text) > ALT_TEXT_MAX:
             raise PermanentError(f"the image needs alt text of 1 to {ALT_TEXT_MAX} characters")
+        if image.mime_type not in IMAGE_TYPES:
+            raise PermanentError(f"Pinterest takes only JPEG and PNG images, not {image.mime_type}")
         body: dict[str, Any] = {
             "board_id": self.board_id, "title": title, "description": description,
             "alt_text": image.alt_text,

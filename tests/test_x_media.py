@@ -93,3 +93,78 @@ def test_image_shared_in_the_thread_is_posted_to_x_with_its_alt_text(database_ur
         assert media.data == PNG and media.alt_text == "Green bins lined up on <Elm Road>"
         wait_for(lambda: "draft.published" in h.audit_actions(), what="published")
         assert len(h.x.requests_to("create_tweet")) == 1
+
+
+GIF = b"GIF89a" + bytes((n * 7919) % 251 for n in range(1_500_000))
+
+
+def test_gif_goes_through_the_chunked_upload_as_tweet_gif(x: XEmulator) -> None:
+    """X takes a GIF only through the chunked upload with media_category tweet_gif:
+    initialize, append each segment, finalize, STATUS until processed, then the post."""
+    slept: list[float] = []
+    net = network(x)
+    net._sleep = slept.append
+    x.inject("media_upload", "503")  # the initialize is retried
+    published = net.publish("Lights switch-on tonight",
+                            images=[Image(GIF, "Lights coming on in the market square",
+                                          "lights.gif", "image/gif")])
+    [media] = x.media_of(published.external_id)
+    assert (media.data, media.mime_type, media.category) == (GIF, "image/gif", "tweet_gif")
+    assert media.alt_text == "Lights coming on in the market square"
+    calls = [(r.method, r.path.rsplit("/", 1)[-1], r.status) for r in x.requests_to("media_upload")]
+    assert calls == [("POST", "initialize", 503), ("POST", "initialize", 200),
+                     ("POST", "append", 200), ("POST", "append", 200),
+                     ("POST", "finalize", 200), ("GET", "upload", 200)]
+    init = x.requests_to("media_upload")[1].json
+    assert init == {"media_type": "image/gif", "total_bytes": len(GIF), "media_category": "tweet_gif"}
+    assert 1.0 in slept  # waited check_after_secs before asking STATUS
+
+
+def test_emulator_refuses_a_gif_in_one_request(x: XEmulator) -> None:
+    import requests
+    from requests_oauthlib import OAuth1
+
+    r = requests.post(f"{x.root_url}/2/media/upload", auth=OAuth1("ck", "cs", "tok-1111", "ts"),
+                      files={"media": ("a.gif", GIF[:2000], "image/gif")},
+                      data={"media_category": "tweet_image", "media_type": "image/gif"}, timeout=10)
+    assert r.status_code == 400 and "tweet_gif" in r.text
+    assert not x.media
+
+
+def test_rate_limit_wait_comes_from_the_reset_header(x: XEmulator) -> None:
+    """A 429 is waited out until X's x-rate-limit-reset, not a guessed minute."""
+    slept: list[float] = []
+    net = network(x)
+    net._sleep = slept.append
+    x.inject("mentions", "429", reset_in=5)
+    list(net.fetch_mentions(None))
+    [wait] = slept
+    assert 4.0 <= wait <= 7.5, wait
+
+
+def test_reset_read_from_headers_whatever_tweepy_version_raised_it(x: XEmulator) -> None:
+    """tweepy before 4.17 raises TooManyRequests without `reset_time` (4.17 added it, and
+    pyproject allows 4.14): the wait must come from the response's x-rate-limit-reset."""
+    import time as _time
+
+    import requests
+    import tweepy
+
+    slept: list[float] = []
+    net = network(x)
+    net._sleep = slept.append
+    resp = requests.Response()
+    resp.status_code = 429
+    resp.headers["x-rate-limit-reset"] = str(int(_time.time()) + 5)
+    resp._content = b'{"title": "Too Many Requests", "detail": "Too Many Requests"}'
+    raised: list[int] = []
+
+    def call() -> str:
+        if not raised:
+            raised.append(1)
+            raise tweepy.TooManyRequests(resp)  # as tweepy 4.14-4.16 raise it
+        return "ok"
+
+    assert net._call("reading", call) == "ok"
+    [wait] = slept
+    assert 4.0 <= wait <= 7.5, wait

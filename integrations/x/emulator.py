@@ -206,6 +206,31 @@ class Media:
 
 
 @dataclass
+class ChunkedUpload:
+    """A chunked upload (initialize, append segments, finalize, then STATUS until done)."""
+
+    owner_id: str
+    total_bytes: int
+    media_type: str
+    category: str
+    segments: dict[int, bytes] = field(default_factory=dict)
+    finalized: bool = False
+    polls_left: int = 0
+
+
+def _sniff(data: bytes) -> str | None:
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+@dataclass
 class _Auth:
     user_id: str | None  # None for app-only (bearer) auth
 
@@ -230,6 +255,8 @@ class XEmulator(EmulatorServer):
         self.duplicate_window_s: float = 24 * 3600
         self.requests: list[RecordedRequest] = []
         self.media: dict[str, Media] = {}
+        self.uploads: dict[str, ChunkedUpload] = {}  # chunked uploads by media id
+        self.processing_polls = 1  # STATUS answers "in_progress" this many times first
         self._last_id = 0
 
     # seeding ------------------------------------------------------------------
@@ -384,6 +411,10 @@ class XEmulator(EmulatorServer):
             ("POST", ["tweets"], "create_tweet", self._create_tweet),
             ("DELETE", ["tweets", "*"], "delete_tweet", self._delete_tweet),
             ("POST", ["media", "upload"], "media_upload", self._media_upload),
+            ("GET", ["media", "upload"], "media_upload", self._media_status),
+            ("POST", ["media", "upload", "initialize"], "media_upload", self._media_init),
+            ("POST", ["media", "upload", "*", "append"], "media_upload", self._media_append),
+            ("POST", ["media", "upload", "*", "finalize"], "media_upload", self._media_finalize),
             ("POST", ["media", "metadata"], "media_metadata", self._media_metadata),
         ]
         for verb, pattern, endpoint, handler in routes:
@@ -796,8 +827,15 @@ class XEmulator(EmulatorServer):
             return _invalid_request("media", "", "$.media: is missing but it is required")
         category = parts["media_category"].text() if "media_category" in parts else "tweet_image"
         mime = (parts["media_type"].text() if "media_type" in parts else media.content_type)
+        if mime == "image/gif" or _sniff(media.data) == "image/gif":
+            # X: a GIF goes through the chunked upload with media_category=tweet_gif
+            return _invalid_request("media_category", category, "GIFs must be uploaded with "
+                                    "the chunked upload (initialize, append, finalize) and "
+                                    "media_category tweet_gif")
         if category != "tweet_image" or mime not in IMAGE_TYPES:
             return _invalid_request("media_type", mime, "unsupported media type or category")
+        if _sniff(media.data) not in (mime, None):
+            return _invalid_request("media", mime, f"the media is not {mime}")
         if len(media.data) > IMAGE_MAX_BYTES:
             return _invalid_request("media", f"{len(media.data)} bytes",
                                     f"images must be at most {IMAGE_MAX_BYTES} bytes")
@@ -807,6 +845,116 @@ class XEmulator(EmulatorServer):
         return json_response({"data": {
             "id": media_id, "media_key": f"3_{media_id}", "size": len(media.data),
             "expires_after_secs": 86400, "image": {"image_type": mime}}})
+
+    GIF_MAX_BYTES = 15 * 1024 * 1024  # X's limit for tweet_gif
+
+    def _media_init(self, request: Request, auth: _Auth, body: Any) -> Response:
+        """POST /2/media/upload/initialize (InitializeMediaUploadRequest, JSON)."""
+        refused = self._user_context_required(auth)
+        if refused is not None:
+            return refused
+        if not isinstance(body, dict):
+            return _invalid_request("body", "", "Request body must be a JSON object")
+        unknown = set(body) - {"additional_owners", "media_category", "media_type", "shared",
+                               "total_bytes"}
+        if unknown:
+            return _invalid_request(sorted(unknown)[0], "", "additional properties are not allowed")
+        mime, category, total = body.get("media_type"), body.get("media_category"), body.get("total_bytes")
+        if not isinstance(total, int) or total <= 0:
+            return _invalid_request("total_bytes", str(total), "$.total_bytes: is required")
+        if mime not in IMAGE_TYPES or category not in ("tweet_image", "tweet_gif"):
+            return _invalid_request("media_type", str(mime), "unsupported media type or category")
+        if (mime == "image/gif") != (category == "tweet_gif"):
+            return _invalid_request("media_category", str(category),
+                                    "a GIF needs media_category tweet_gif (and only a GIF)")
+        if total > (self.GIF_MAX_BYTES if category == "tweet_gif" else IMAGE_MAX_BYTES):
+            return _invalid_request("total_bytes", str(total), "the media is too large")
+        with self._lock:
+            media_id = self._next_id()
+            self.uploads[media_id] = ChunkedUpload(auth.user_id or "", total, mime, category)
+        return json_response({"data": {"id": media_id, "media_key": f"16_{media_id}",
+                                       "expires_after_secs": 86399}})
+
+    def _upload_of(self, auth: _Auth, media_id: str) -> ChunkedUpload | Response:
+        refused = self._user_context_required(auth)
+        if refused is not None:
+            return refused
+        if not re.fullmatch(r"[0-9]{1,19}", media_id):
+            return _invalid_request("id", media_id, "$.id: does not match ^[0-9]{1,19}$")
+        upload = self.uploads.get(media_id)
+        if upload is None or upload.owner_id != auth.user_id:
+            return _invalid_request("id", media_id, "no upload with that id")
+        return upload
+
+    def _media_append(self, request: Request, auth: _Auth, body: Any, media_id: str) -> Response:
+        """POST /2/media/upload/{id}/append (multipart: media, segment_index)."""
+        upload = self._upload_of(auth, media_id)
+        if isinstance(upload, Response):
+            return upload
+        parts = request.multipart()
+        index = parts["segment_index"].text() if "segment_index" in parts else ""
+        if "media" not in parts or not index.isdigit() or int(index) > 999:
+            return _invalid_request("segment_index", index,
+                                    "media and segment_index (0-999) are required")
+        if upload.finalized:
+            return _invalid_request("id", media_id, "the upload is already finalized")
+        with self._lock:
+            upload.segments[int(index)] = parts["media"].data
+        return json_response({"data": {"expires_at": int(time.time()) + 86399}})
+
+    def _media_finalize(self, request: Request, auth: _Auth, body: Any, media_id: str) -> Response:
+        upload = self._upload_of(auth, media_id)
+        if isinstance(upload, Response):
+            return upload
+        with self._lock:
+            indexes = sorted(upload.segments)
+            data = b"".join(upload.segments[i] for i in indexes)
+            if indexes != list(range(len(indexes))) or len(data) != upload.total_bytes:
+                return _invalid_request("id", media_id, "File size does not match the "
+                                        "total_bytes of the upload (or a segment is missing)")
+            if _sniff(data) != upload.media_type:
+                return _invalid_request("media", upload.media_type,
+                                        f"the media is not {upload.media_type}")
+            upload.finalized = True
+            upload.polls_left = self.processing_polls if upload.category == "tweet_gif" else 0
+            if upload.polls_left == 0:
+                self.media[media_id] = Media(media_id, upload.owner_id, data, upload.media_type,
+                                             upload.category)
+        return json_response({"data": self._upload_json(media_id, upload)})
+
+    def _upload_json(self, media_id: str, upload: ChunkedUpload) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": media_id, "media_key": f"16_{media_id}",
+                               "size": upload.total_bytes, "expires_after_secs": 86399}
+        if upload.category == "tweet_gif":
+            done = upload.polls_left == 0
+            out["processing_info"] = {"state": "succeeded", "progress_percent": 100} if done \
+                else {"state": "pending" if not upload.segments else "in_progress",
+                      "check_after_secs": 1, "progress_percent": 50}
+        return out
+
+    def _media_status(self, request: Request, auth: _Auth, body: Any) -> Response:
+        """GET /2/media/upload?command=STATUS&media_id=..."""
+        media_id = request.query.get("media_id", "")
+        if request.query.get("command", "STATUS") != "STATUS":
+            return _invalid_request("command", request.query.get("command", ""), "must be STATUS")
+        upload = self._upload_of(auth, media_id)
+        if isinstance(upload, Response):
+            return upload
+        if not upload.finalized:
+            return _invalid_request("media_id", media_id, "the upload is not finalized")
+        with self._lock:
+            if upload.polls_left > 0:
+                upload.polls_left -= 1
+                if upload.polls_left == 0:
+                    data = b"".join(upload.segments[i] for i in sorted(upload.segments))
+                    self.media[media_id] = Media(media_id, upload.owner_id, data,
+                                                 upload.media_type, upload.category)
+                    return json_response({"data": self._upload_json(media_id, upload)})
+                return json_response({"data": {**self._upload_json(media_id, upload),
+                                               "processing_info": {"state": "in_progress",
+                                                                   "check_after_secs": 1,
+                                                                   "progress_percent": 50}}})
+        return json_response({"data": self._upload_json(media_id, upload)})
 
     def _media_metadata(self, request: Request, auth: _Auth, body: Any) -> Response:
         """``{"id": ..., "metadata": {"alt_text": {"text": ...}}}``."""

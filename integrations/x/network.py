@@ -47,6 +47,8 @@ def _api_message(exc: tweepy.HTTPException) -> str:
 MAX_IMAGES = 4
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
 ALT_TEXT_MAX = 1000
+CHUNK_BYTES = 1024 * 1024  # one APPEND segment
+MEDIA_WAIT_SECONDS = 120.0  # how long a GIF may stay "processing" before we give up
 
 
 def _answer(resp: requests.Response) -> Any:
@@ -60,6 +62,16 @@ def _answer(resp: requests.Response) -> Any:
                 404: tweepy.NotFound}.get(resp.status_code, tweepy.HTTPException)
         raise kind(resp)
     return resp.json()
+
+
+def rate_limit_reset(resp: requests.Response | None) -> float | None:
+    """When X's window resets: its `x-rate-limit-reset` header (epoch seconds), else None.
+    (tweepy's TooManyRequests carries only the response; it has no reset attribute.)"""
+    value = (resp.headers.get("x-rate-limit-reset") if resp is not None else None) or ""
+    try:
+        return float(value.strip())
+    except ValueError:
+        return None
 
 
 def shown_as_sent(shown: str, entities: Any, sent: str) -> bool:
@@ -126,7 +138,7 @@ class XNetwork:
             try:
                 return fn()
             except tweepy.TooManyRequests as exc:
-                reset = getattr(exc, "reset_time", None)
+                reset = rate_limit_reset(exc.response)
                 wait = max(1.0, (reset - time.time() + 1) if reset else 60.0)
                 waits += 1
                 if waits > self.max_attempts or wait > allowed_wait(self.max_wait_seconds):
@@ -219,19 +231,59 @@ class XNetwork:
 
     def _upload(self, image: Image) -> str:
         """POST /2/media/upload (multipart, user context), then its alt text through
-        POST /2/media/metadata. An upload is safe to repeat: an unused one just expires."""
+        POST /2/media/metadata. An upload is safe to repeat: an unused one just expires.
+        A GIF goes through the chunked upload with media_category tweet_gif (X does not
+        take one in a single request)."""
         auth = tweepy.OAuth1UserHandler(
             self.client.consumer_key, self.client.consumer_secret,
             self.client.access_token, self.client.access_token_secret).apply_auth()
-        uploaded = self._call("uploading an image", lambda: _answer(self.client.session.post(
-            f"{X_HOSTS[0]}/2/media/upload", auth=auth,
-            files={"media": (image.filename, image.data, image.mime_type)},
-            data={"media_category": "tweet_image", "media_type": image.mime_type})))
-        media_id = str(uploaded["data"]["id"])
+        if image.mime_type == "image/gif":
+            media_id = self._upload_chunked(image, auth, "tweet_gif")
+        else:
+            uploaded = self._call("uploading an image", lambda: _answer(self.client.session.post(
+                f"{X_HOSTS[0]}/2/media/upload", auth=auth,
+                files={"media": (image.filename, image.data, image.mime_type)},
+                data={"media_category": "tweet_image", "media_type": image.mime_type})))
+            media_id = str(uploaded["data"]["id"])
         self._call("setting the image's alt text", lambda: _answer(self.client.session.post(
             f"{X_HOSTS[0]}/2/media/metadata", auth=auth,
             json={"id": media_id, "metadata": {"alt_text": {"text": image.alt_text}}})))
         return media_id
+
+    def _upload_chunked(self, image: Image, auth: Any, category: str) -> str:
+        """X's chunked upload (the spec's initializeMediaUpload, appendMediaUpload,
+        finalizeMediaUpload, getMediaUploadStatus): INIT with the size, type and
+        category, APPEND each segment (at most 1 MB), FINALIZE, then STATUS while the
+        processing_info says pending/in_progress (waiting check_after_secs)."""
+        base = f"{X_HOSTS[0]}/2/media/upload"
+        init = self._call("starting the GIF upload", lambda: _answer(self.client.session.post(
+            f"{base}/initialize", auth=auth,
+            json={"media_type": image.mime_type, "total_bytes": len(image.data),
+                  "media_category": category})))
+        media_id = str(init["data"]["id"])
+        for index, start in enumerate(range(0, len(image.data), CHUNK_BYTES)):
+            chunk = image.data[start:start + CHUNK_BYTES]
+            self._call("uploading the GIF", lambda c=chunk, i=index: _answer(  # type: ignore[misc]
+                self.client.session.post(f"{base}/{media_id}/append", auth=auth,
+                                         files={"media": (image.filename, c, "application/octet-stream")},
+                                         data={"segment_index": str(i)})))
+        state = self._call("finishing the GIF upload", lambda: _answer(self.client.session.post(
+            f"{base}/{media_id}/finalize", auth=auth)))
+        waited = 0.0
+        while True:
+            info = (state.get("data") or {}).get("processing_info") or {}
+            if info.get("state") in (None, "succeeded"):
+                return media_id
+            if info.get("state") == "failed":
+                error = (info.get("error") or {}).get("message") or "X could not process it"
+                raise PermanentError(f"uploading the GIF: {error}")
+            wait = float(info.get("check_after_secs") or 1)
+            waited += wait
+            if waited > MEDIA_WAIT_SECONDS:
+                raise TransientError("uploading the GIF: X is still processing it")
+            self._sleep(wait)
+            state = self._call("checking the GIF upload", lambda: _answer(self.client.session.get(
+                base, auth=auth, params={"command": "STATUS", "media_id": media_id})))
 
     def find_published(
         self, text: str, *, in_reply_to: str | None, not_before: datetime,

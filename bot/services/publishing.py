@@ -366,7 +366,6 @@ class Publisher:
 
     def _failed(self, c: Claim, error: str, *, transient: bool) -> None:
         error = logs.redact(error)  # stored, audited and shown: never a token
-        error = logs.redact(error)  # stored, audited and shown: never a token
         with transaction(self.rt.sessions) as s:
             if not publication.mark_failed(s, c, error, transient=transient):
                 publication.note_lost_lease(s, c, None)

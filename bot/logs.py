@@ -52,6 +52,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"(?![A-Za-z0-9-])"), REDACTED),
 )
 _SENSITIVE_KEY = re.compile(r"(?i)authorization|cookie|token|secret|password|passwd|api.?key")
+_SECRET_KEY = re.compile(r"(?i)^(?:proxy-)?(?:authorization|cookie|set-cookie|password|passwd|"
+                         r"secret|[a-z_]*_secret|access_token|refresh_token|api_?key|x-api-key|"
+                         r"bearer_token|app_password|token|private_key)$")
 _secrets: set[str] = set()
 
 
@@ -71,7 +74,7 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()}
+        return {k: _scrub_item(k, v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_scrub(v) for v in value)
     if isinstance(value, BaseException):
@@ -79,8 +82,16 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _scrub_item(key: Any, value: Any) -> Any:
+    """A value under a credential's name (`password=`, `headers={"Authorization": …}`) is
+    redacted whatever it looks like."""
+    if value and isinstance(value, str) and _SECRET_KEY.match(str(key)):
+        return REDACTED
+    return _scrub(value)
+
+
 def _redact_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    return {k: _scrub(v) for k, v in event_dict.items()}
+    return {k: _scrub_item(k, v) for k, v in event_dict.items()}
 
 
 class _RedactingFilter(logging.Filter):

@@ -694,6 +694,12 @@ def test_redact_knows_the_shapes_of_credentials() -> None:
     }
     for raw, want in cases.items():
         assert want in logs.redact(raw), (raw, logs.redact(raw))
+    event = logs._redact_processor(None, "info", {
+        "event": "called", "password": "hunter22", "headers": {"Authorization": "x y"},
+        "lease_token": "keep-me", "error": "GET /a?access_token=abc"})
+    assert event == {"event": "called", "password": "[redacted]",
+                     "headers": {"Authorization": "[redacted]"}, "lease_token": "keep-me",
+                     "error": "GET /a?access_token=[redacted]"}
     for harmless in ("no audit key: set COMMSDESK_AUDIT_KEY", "Invalid OAuth access token",
                      "uuid 12345678-1234-1234-1234-123456789abc", "monkey: banana"):
         assert logs.redact(harmless) == harmless

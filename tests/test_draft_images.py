@@ -154,7 +154,7 @@ def test_network_without_media_refuses_the_image_and_stores_nothing(h: NetHarnes
     wait_for(lambda: "draft.image_refused" in h.audit_actions(), what="refusal audited")
     h.settle()
     [told] = [e for e in h.slack.ephemerals(WENDY) if "cannot publish images" in e["text"]]
-    assert "@NottsCC on x" in told["text"] and "not attached" in told["text"]
+    assert "@NottsCC on X," in told["text"] and "not attached" in told["text"]
     assert told.get("thread_ts") == msg["ts"]
     assert not _images(h) and not h.slack.calls_to("url_private")
     with h.rt.sessions() as s:

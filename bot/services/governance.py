@@ -7,6 +7,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from commsdesk.blockkit.escape import escape, truncate
+from commsdesk.blockkit.labels import account_label
 from commsdesk.clock import now
 from commsdesk.config import AccountConfig, ServiceConfig
 from commsdesk.domain import audit, drafts, permissions, purdah
@@ -44,8 +45,9 @@ def image_blockers(rt: Runtime, s: Session, draft: Draft, found: list[Finding]) 
     network = rt.network(acc.name)
     out = []
     if Capability.MEDIA not in network.capabilities:
-        out.append(f"@{escape(acc.handle)} is on {network.network}, where commsdesk cannot publish "
-                   "images; remove the image or draft it for another account.")
+        out.append(f"commsdesk cannot publish images to "
+                   f"{escape(account_label(acc.handle, acc.network))}; remove the image or "
+                   "draft it for another account.")
     if not any(f.check == "alt_text" and f.level == "block" for f in found):
         out += [f"image {escape(truncate(i.filename, 100))} has no alt text: reply in this "
                 "draft's thread with `alt: &lt;what the image shows&gt;`."
@@ -78,7 +80,7 @@ def policy(rt: Runtime, s: Session, draft: Draft, user: str) -> ApprovalPolicy:
     for period in periods(rt, acc):
         if period.rule == "block":
             blockers.append(f"{period.name} runs until {period.end:%d %B %Y}: publishing for "
-                            f"@{acc.handle} is blocked. {period.explanation}")
+                            f"{account_label(acc.handle, acc.network)} is blocked. {period.explanation}")
         else:
             required = max(required, 2)
             special = members(period.approvers_usergroup)

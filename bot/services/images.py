@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from commsdesk import logs
 from commsdesk.blockkit.escape import escape, truncate
+from commsdesk.blockkit.labels import account_label
 from commsdesk.db import transaction
 from commsdesk.domain import audit, drafts
 from commsdesk.integrations.base import Capability
@@ -157,7 +158,7 @@ def _check(rt: Runtime, draft_id: int, user: str) -> Any:
                            "image was not attached.")
     network = rt.network(name)
     if Capability.MEDIA not in network.capabilities:
-        raise ImageRefused(f"{ref} is for @{handle} on {network.network}, where commsdesk "
+        raise ImageRefused(f"{ref} is for {account_label(handle, network.network)}, where commsdesk "
                            "cannot publish images; the image was not attached. Draft the post "
                            "for an account whose network takes images.")
     if is_reply and Capability.REPLY_MEDIA not in network.capabilities:

@@ -491,6 +491,8 @@ def test_every_reply_path_shows_hostile_text_inert(h: Harness) -> None:
         h.slack.message("C0APPROVALS", second["ts"]) or {}), what="image shown")
     wait_for(lambda: any("not an image" in (e.get("text") or "") for e in h.slack.ephemerals()),
              what="file refused")
+    h.slack.click_button(WENDY, "C0APPROVALS", second["ts"], "draft_edit")  # the edit modal
+    wait_for(lambda: h.slack.open_views(WENDY), what="edit modal")
     h.slack.click_button(COLIN, "C0APPROVALS", second["ts"], "draft_reject")
     wait_for(lambda: "Rejected" in block_texts(
         h.slack.message("C0APPROVALS", second["ts"]) or {}), what="rejected")

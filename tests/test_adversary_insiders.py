@@ -383,3 +383,32 @@ def test_alert_buttons_refused_when_slack_cannot_say(h: Harness) -> None:
     got = wait_refusals(h, 2, "alert.refused")[-1]
     assert got.actor == HARRY and got.details["reason"] == "unconfirmed"
     assert mention_state(h) == "claimed"
+
+
+def test_emulator_pages_conversations_members_as_slack_does() -> None:
+    """What `Approvers.channel_members_live` reads: Slack's cursor pagination, and its
+    errors for a bad cursor or limit (the real Web API shape, from the OpenAPI spec)."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from commsdesk.emulators.slack import SlackEmulator
+
+    with SlackEmulator(bot_token="xoxb-test") as slack:
+        people = [f"U{i:05d}" for i in range(250)]
+        slack.add_channel("C0BIG", "big", members=people)
+        web = WebClient(token="xoxb-test", base_url=slack.api_url)
+        seen: list[str] = []
+        cursor, pages = None, 0
+        while True:
+            resp = web.conversations_members(channel="C0BIG", limit=100, cursor=cursor)
+            seen += resp["members"]
+            pages += 1
+            cursor = resp["response_metadata"]["next_cursor"]
+            if not cursor:
+                break
+        assert pages == 3 and seen == [*people, "U0BOT"]  # every member once, in order
+        assert len(web.conversations_members(channel="C0BIG")["members"]) == 100  # default
+        for bad in ({"cursor": "not-a-cursor"}, {"limit": 0}):
+            with pytest.raises(SlackApiError) as err:
+                web.conversations_members(channel="C0BIG", **bad)
+            assert err.value.response["error"] in ("invalid_cursor", "invalid_limit")

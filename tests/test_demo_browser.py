@@ -288,6 +288,32 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
     finally:
         again.kill()
     assert time.monotonic() - started < 90
+    assert not [line for line in demo.output if "was missed" in line]  # scheduler start-up
+
+
+def test_channel_badges_count_unread() -> None:
+    from commsdesk.demo import model
+
+    def msg(ts: str, user: str = "U0BOT", **extra: str) -> dict[str, str]:
+        return {"ts": ts, "user": user, **extra}
+
+    state = {"channels": [
+        {"id": "C0WASTE", "messages": [msg("1.0"), msg("2.0"), msg("3.0", "U0WENDY"),
+                                       msg("4.0", parent_user_id="U0BOT", thread_ts="1.0")]},
+        {"id": "C0HIGHWAYS", "messages": [msg("5.0")]},
+    ]}
+    seen: dict[str, float] = {}
+
+    def counts(selected: str) -> dict[str, int]:
+        model.mark_seen(state, selected, seen)
+        return {c["id"]: c["count"] for c in model.sidebar(state, "U0WENDY", selected, seen)
+                ["channels"] if c["id"] in ("C0WASTE", "C0HIGHWAYS")}
+
+    # my own messages and thread replies are not unread; the open channel has no badge
+    assert counts("C0HIGHWAYS") == {"C0WASTE": 2, "C0HIGHWAYS": 0}
+    assert counts("C0WASTE") == {"C0WASTE": 0, "C0HIGHWAYS": 0}
+    state["channels"][0]["messages"].append(msg("6.0"))
+    assert counts("C0HIGHWAYS") == {"C0WASTE": 1, "C0HIGHWAYS": 0}
 
 
 def test_slack_text_is_rendered_safely() -> None:

@@ -313,11 +313,16 @@ def test_polling_the_feed_retries_5xx_and_rate_limits(h: NetHarness, fb) -> None
     assert len(h.alerts_in("C0WASTE")) == 2
 
 
-def test_polling_pages_through_posts_and_comments_within_the_window(fb, monkeypatch) -> None:
+@pytest.mark.parametrize("paging", ["time", "cursor"])
+def test_polling_pages_through_posts_and_comments_within_the_window(fb, monkeypatch,
+                                                                    paging: str) -> None:
+    """The backstop asks the feed with `since`: Graph may page that by time (a `next` URL
+    with `until` and `__paging_token`, no `cursors`) or by cursors; both are followed."""
     from datetime import UTC, datetime, timedelta
 
     from commsdesk.integrations.facebook import network as fbnet
 
+    fb.time_paging = paging == "time"
     monkeypatch.setattr(fbnet, "FEED_PAGE_SIZE", 2)
     monkeypatch.setattr(fbnet, "COMMENTS_PAGE_SIZE", 2)
     old = fb.add_post(PAGE, "Last month's news")
@@ -334,7 +339,12 @@ def test_polling_pages_through_posts_and_comments_within_the_window(fb, monkeypa
     got = [m.external_id for p in pages for m in p.mentions]
     assert sorted(got) == sorted(expected)  # each once, the old post's comment not read
     feed = fb.requests_to("feed")
-    assert len(feed) == 3 and "after" not in feed[0] and feed[1]["after"]
+    assert len(feed) == 3 and "after" not in feed[0] and "until" not in feed[0]
+    if paging == "time":
+        assert feed[1]["until"] and feed[1]["__paging_token"] and "after" not in feed[1]
+        assert "access_token" not in feed[1] or feed[1]["access_token"] != "EAAB-in-the-url"
+    else:
+        assert feed[1]["after"]
     cutoff = datetime.now(UTC) - timedelta(days=fbnet.POLL_DAYS)
     assert abs(int(feed[0]["since"]) - cutoff.timestamp()) < 60
     more = fb.requests_to("comments")

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -123,6 +124,8 @@ class FacebookEmulator(EmulatorServer):
         self._lock = threading.RLock()
         self._ids = itertools.count(100_000_000_001)
         self._path = ""  # the path of the request being answered (for paging.next)
+        # a page's feed asked with since/until pages by time, as Graph's does (else cursors)
+        self.time_paging = True
 
     def _next(self) -> str:
         return str(next(self._ids))
@@ -390,9 +393,37 @@ class FacebookEmulator(EmulatorServer):
                               "GraphMethodException", 33)
             items = self._comments(target, stream=params.get("filter") == "stream",
                                    reverse=params.get("order") == "reverse_chronological")
-        items = [o for o in items if (since is None or o.created.timestamp() >= since)
-                 and (until is None or o.created.timestamp() <= until)]
+        # Graph's times are whole seconds
+        items = [o for o in items if (since is None or int(o.created.timestamp()) >= since)
+                 and (until is None or int(o.created.timestamp()) <= until)]
+        if object_id in self.pages and (since is not None or until is not None) \
+                and self.time_paging:
+            return json_response(self._time_page_of(items, params, fields, self._path))
         return json_response(self._page_of(items, params, fields, self._path))
+
+    def _time_page_of(self, items: list[FbObject], params: dict[str, Any], fields: str | None,
+                      url: str) -> dict[str, Any]:
+        """Time-based paging, as Graph answers a feed asked with `since`/`until`: no
+        `cursors`, a `next` URL with `until` (the last item's time) and `__paging_token`
+        (the last item), and a `previous` URL with `since`."""
+        limit = max(1, min(100, int(params.get("limit") or 25)))
+        token = params.get("__paging_token")
+        if token:
+            ids = [o.id for o in items]
+            if token not in ids:
+                return {"data": []}
+            items = items[ids.index(token) + 1:]
+        chunk = items[:limit]
+        out: dict[str, Any] = {"data": [self._obj_json(o, fields) for o in chunk]}
+        if chunk:
+            keep = {k: v for k, v in params.items() if k in ("fields", "since", "limit")}
+            out["paging"] = {"previous": f"{self.root_url}{url}?" + urlencode(
+                {**keep, "since": int(chunk[0].created.timestamp()), "__previous": 1})}
+            if len(items) > limit:
+                out["paging"]["next"] = f"{self.root_url}{url}?" + urlencode(
+                    {**keep, "until": int(chunk[-1].created.timestamp()),
+                     "__paging_token": chunk[-1].id, "access_token": "EAAB-in-the-url"})
+        return out
 
     def _obj_json(self, o: FbObject, fields: str | None = None) -> dict[str, Any]:
         out = {"id": o.id, "message": o.message, "from": o.author,

@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -112,6 +113,25 @@ def _usage(headers: httpx.Headers) -> tuple[float, float | None]:
             except ValueError:
                 continue
     return highest, regain
+
+
+def next_page_params(paging: Any) -> dict[str, str] | None:
+    """The query of the next page, from the `paging.next` URL Graph returns: cursor-based
+    (`after=`) or time-based (`until=`/`since=` with `__paging_token`, what a `since`
+    query on a feed may get, with no `cursors` at all). None when there is no next page.
+    The access token in Graph's URL is dropped (ours is sent as a header)."""
+    if not isinstance(paging, dict) or not paging.get("next"):
+        return None
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(str(paging["next"])).query,
+                                            keep_blank_values=True).items()}
+    query.pop("access_token", None)
+    query.pop("appsecret_proof", None)
+    if not query.get("after") and not query.get("until") and not query.get("__paging_token"):
+        after = (paging.get("cursors") or {}).get("after")
+        if not after:
+            return None
+        query["after"] = after
+    return query
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -247,8 +267,9 @@ class FacebookNetwork:
                 del self._stored[key]
         nested = (f"comments.filter(stream).order(reverse_chronological)"
                   f".limit({COMMENTS_PAGE_SIZE}){{{COMMENT_FIELDS}}}")
-        params: dict[str, Any] = {"fields": f"id,created_time,{nested}",
-                                  "since": int(cutoff.timestamp()), "limit": FEED_PAGE_SIZE}
+        base: dict[str, Any] = {"fields": f"id,created_time,{nested}",
+                                "since": int(cutoff.timestamp()), "limit": FEED_PAGE_SIZE}
+        params = dict(base)
         while True:
             feed = self._graph("reading the page's recent posts", "GET",
                                f"/{self.page_id}/feed", params=params)
@@ -268,11 +289,10 @@ class FacebookNetwork:
                         self._stored[m.external_id] = post_time or datetime.now(UTC)
             if old == len(posts) or self._paused("the page's posts"):
                 return
-            paging = feed.get("paging") or {}
-            after = (paging.get("cursors") or {}).get("after")
-            if not paging.get("next") or not after:
+            following = next_page_params(feed.get("paging"))
+            if following is None:
                 return
-            params = {**params, "after": after}
+            params = {**base, **following}
 
     def _post_comments(self, post: dict[str, Any]) -> Iterator[FetchedMention]:
         post_id = str(post["id"])

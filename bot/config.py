@@ -169,8 +169,14 @@ class ServiceConfig(_Strict):
     authors: list[str] = Field(default_factory=list)
     drafters_usergroup: UsergroupId | None = None  # only they may reply to its mentions
     sla_hours: float | None = Field(default=None, gt=0, le=1000)  # working hours; unset: insight default
+    # triage (issue 20): whole words or phrases that make a mention urgent, e.g. "flood"
+    urgent_keywords: list[str] = Field(default_factory=list)
+    urgent_sla_hours: float | None = Field(default=None, gt=0, le=1000)  # unset: insight's
+    # private messages (Messenger, Mastodon direct) are alerted here, text and all;
+    # unset: in the service's channel, with their text hidden
+    private_channel: ChannelId | None = None
 
-    @field_validator("keywords")
+    @field_validator("keywords", "urgent_keywords")
     @classmethod
     def _keywords(cls, v: list[str]) -> list[str]:
         cleaned = [k.strip() for k in v]
@@ -276,6 +282,7 @@ class InsightConfig(_Strict):
 
     comms_channel: ChannelId | None = None  # digests and reports; unset: slack.default_channel
     default_sla_hours: float = Field(default=4.0, gt=0, le=1000)  # working hours
+    urgent_sla_hours: float = Field(default=1.0, gt=0, le=1000)  # urgent mentions' target
     reminders: bool = True  # thread reminders at 75% and 100% of a mention's SLA
     daily_digest: bool = True
     digest_time: time = time(9, 0)  # working days, council time

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -117,6 +118,12 @@ class Mention(Base):
     # mention | heard (found by keyword listening, no @) | private (a direct message)
     origin: Mapped[str] = mapped_column(String(16), default="mention",
                                         server_default="mention")
+    # triage (issue 20): urgent|normal (urgent keywords, safeguarding), and the resident's
+    # tone, negative|neutral|positive (VADER's compound score), both correctable by staff
+    priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
+    priority_reason: Mapped[str | None] = mapped_column(String(255))
+    sentiment: Mapped[str | None] = mapped_column(String(8))
+    sentiment_score: Mapped[float | None] = mapped_column(Float)
 
     @property
     def ref(self) -> str:
@@ -416,3 +423,17 @@ class ListenCursor(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TriageCorrection(Base):
+    """A person's correction of a mention's priority or sentiment (audited, counted)."""
+
+    __tablename__ = "triage_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id"), index=True)
+    field: Mapped[str] = mapped_column(String(16))  # priority|sentiment
+    old_value: Mapped[str | None] = mapped_column(String(16))
+    new_value: Mapped[str] = mapped_column(String(16))
+    corrected_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

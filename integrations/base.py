@@ -54,6 +54,7 @@ class FetchedMention:
     posted_at: datetime | None = None
     conversation_id: str | None = None
     in_reply_to_external_id: str | None = None
+    private: bool = False  # a private message (Messenger, a Mastodon direct mention)
 
 
 @dataclass(frozen=True)

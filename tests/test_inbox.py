@@ -292,3 +292,177 @@ def test_mastodon_listened_hashtag_and_phrase_heard_once(database_url: str) -> N
             assert len(heard_alerts(h)) == 2
             calls = masto.requests_to("tag_timeline") + masto.requests_to("search")
             assert len(calls) == 4 and getattr(masto, "search_refused", 0) == 0
+
+
+# ------------------------------------------------------------------ triage
+
+
+def triage_config() -> dict[str, Any]:
+    import copy
+
+    from tests.harness import E2E_CONFIG
+
+    cfg = copy.deepcopy(E2E_CONFIG)
+    for svc in cfg["services"]:
+        if svc["name"] == "highways":
+            svc["urgent_keywords"] = ["flood", "fallen tree", "gas"]
+            svc["sla_hours"] = 8
+    cfg["insight"] = {"urgent_sla_hours": 1}
+    return cfg
+
+
+@pytest.fixture
+def ht(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    from tests.insight_data import local
+    from tests.test_reminders import set_clock
+
+    set_clock(monkeypatch, local(2026, 3, 3, 10, 0))  # a Tuesday morning
+    with Harness(database_url, config=triage_config()) as harness:
+        harness.slack.add_channel("C0HIGHWAYS", "highways", members=[HARRY, CARA])
+        yield harness
+
+
+def test_urgent_negative_mention_marked_first_reminded_and_corrected(
+        ht: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from commsdesk.models import Mention, TriageCorrection
+    from commsdesk.services import reminders
+    from tests.insight_data import local
+    from tests.test_reminders import set_clock
+
+    h = ht
+    h.x.add_mention("1111", "amy", "Thank you for fixing the pothole so quickly, brilliant!")
+    h.x.add_mention("1111", "bob", "A fallen tree is blocking the pothole road and nobody came. "
+                                   "Terrible, dangerous, I'm furious")
+    h.poll()
+    h.settle()
+    compliment, urgent = h.alerts_in("C0HIGHWAYS")
+    text = block_texts(urgent)
+    assert "Urgent* (urgent keyword “fallen tree”)" in text and "Negative" in text
+    assert "Normal" in block_texts(compliment) and "Positive" in block_texts(compliment)
+    # App Home: the urgent one first, though it came second
+    h.slack.open_app_home(HARRY)
+    home = wait_for(lambda: h.slack.home_view(HARRY), what="home")
+    shown = block_texts(home)
+    assert shown.index("*M2*") < shown.index("*M1*") and ":red_circle: *Urgent*" in shown
+    # its own reminder at half its 1-hour urgent target; the other waits for its 8 hours
+    set_clock(monkeypatch, local(2026, 3, 3, 10, 31))
+    assert reminders.check_reminders(h.rt) == 1
+    h.settle()
+    thread = [m.get("text") or "" for m in h.slack.thread("C0HIGHWAYS", urgent["ts"])[1:]]
+    assert len(thread) == 1 and "*Urgent* *M2*" in thread[0] and "50%" in thread[0]
+    assert any("*Urgent* *M2* in <#C0HIGHWAYS>" in (m.get("text") or "")
+               for m in h.slack.messages("C0COMMS"))
+    # stats break mentions down by both
+    stats = command(h, CARA, "stats", "C0COMMS")
+    assert "By priority: urgent *1* · normal *1*" in stats
+    assert "negative *1*" in stats and "positive *1*" in stats
+    # someone outside the channel may not correct it; a member may, audited and counted
+    h.slack.click_button(ROGUE, "C0HIGHWAYS", urgent["ts"], "alert_triage", "2:priority:normal")
+    wait_for(lambda: "alert.refused" in h.audit_actions(), what="refusal audited")
+    h.slack.click_button(HARRY, "C0HIGHWAYS", urgent["ts"], "alert_triage", "2:priority:normal")
+    wait_for(lambda: h.count(TriageCorrection) == 1, what="correction stored")
+    h.settle()
+    with h.rt.sessions() as s:
+        assert s.get_one(Mention, 2).priority == "normal"
+    assert "Normal" in block_texts(h.slack.message("C0HIGHWAYS", urgent["ts"]) or {})
+    assert h.audit_actions().count("mention.triage_corrected") == 1
+    assert "Triage corrections: *1*" in command(h, CARA, "stats", "C0COMMS")
+
+
+# ------------------------------------------------------------------ private messages
+
+
+def all_public_text(h: Harness, *channels: str) -> str:
+    out = []
+    for c in channels:
+        for m in h.slack.messages(c, include_replies=True):
+            out.append((m.get("text") or "") + "\n" + block_texts(m))
+    return "\n".join(out)
+
+
+def test_messenger_answered_inside_the_window_refused_after_and_never_public(
+        database_url: str) -> None:
+    import time as _time
+
+    from commsdesk.integrations.facebook.emulator import FacebookEmulator
+    from tests.net_harness import NetHarness, config_with
+
+    page, token, secret = "1000001", "EAAB-page-token", "fb-app-secret"
+    with FacebookEmulator(app_secret=secret) as fb:
+        fb.add_page(page, "Nottinghamshire County Council", token)
+        account = {"name": "nottscc-fb", "network": "facebook", "handle": "nottinghamshirecc",
+                   "credentials": "FB", "page_id": page}
+        cfg = config_with(account)
+        for svc in cfg["services"]:
+            if svc["name"] == "waste":
+                svc["private_channel"] = "C0WASTEPRIV"
+        with NetHarness(database_url, cfg, credentials={("facebook", "FB"): {
+                "page_access_token": token}}, env={
+                "facebook_graph_base_url": fb.root_url, "facebook_app_secret": secret,
+                "facebook_verify_token": "v"}) as h:
+            h.slack.add_channel("C0WASTEPRIV", "waste-private", is_private=True)
+            assert h.server is not None
+            url = f"{h.server.url}/webhooks/facebook"
+            old = int((_time.time() - 25 * 3600) * 1000)
+            for psid, text, ts in (("PSID1", "is the tip open? I live at 12 Elm Road", None),
+                                   ("PSID2", "pothole outside 3 Oak Lane, my number 0777", None),
+                                   ("PSID3", "bins on monday? 9 Ash Grove", old)):
+                assert fb.deliver(url, fb.message_payload(page, psid, text, ts)
+                                  ).status_code == 200
+            h.settle()
+            private = h.alerts_in("C0WASTEPRIV")
+            assert len(private) == 2 and "12 Elm Road" in block_texts(private[0])
+            [hidden] = h.alerts_in("C0HIGHWAYS")
+            assert "Private message" in block_texts(hidden)
+            assert "private message to" in block_texts(hidden)
+            # inside the window: the card shows it, approval sends it by the Send API
+            assert "Draft D1" in command(h, WENDY, "reply M1 Yes, 8am to 4pm")
+            card = block_texts(h.approval_message())
+            assert "Messenger reply window open until" in card
+            h.approve()
+            wait_for(lambda: draft(h).state == "published", what="published")
+            assert [(m["recipient"], m["text"], m["messaging_type"])
+                    for m in fb.sent_messages] == [("PSID1", "Yes, 8am to 4pm", "RESPONSE")]
+            # after the window: the card says so, and publishing refuses it with the reason
+            assert "Draft D2" in command(h, WENDY, "reply M3 Yes, as normal")
+            msg = h.approval_message(2)
+            assert "Messenger reply window closed" in block_texts(msg)
+            h.approve(2)
+            wait_for(lambda: draft(h, 2).state == "failed", what="refused")
+            h.settle()
+            thread = " ".join(m.get("text") or "" for m in h.slack.thread("C0APPROVALS",
+                                                                          msg["ts"]))
+            assert "24 hours" in thread and len(fb.sent_messages) == 1
+            # not a word of them in a public channel
+            public = all_public_text(h, "C0WASTE", "C0HIGHWAYS", "C0COMMS", "C0APPROVALS",
+                                     "C0LIBRARIES")
+            for words in ("Elm Road", "Oak Lane", "Ash Grove", "0777"):
+                assert words not in public, words
+
+
+def test_mastodon_direct_mention_is_private_and_answered_as_direct(database_url: str) -> None:
+    from commsdesk.integrations.mastodon.emulator import MastodonEmulator
+    from tests.net_harness import NetHarness, config_with
+
+    with MastodonEmulator(domain="mastodon.example") as masto:
+        council = masto.add_account("NottsCC", "Notts CC", token="masto-tok")
+        jane = masto.add_account("jane", "Jane Resident", domain="social.example")
+        account = {"name": "nottscc-masto", "network": "mastodon", "handle": "NottsCC",
+                   "credentials": "MASTO", "base_url": masto.root_url}
+        with NetHarness(database_url, config_with(account), credentials={
+                ("mastodon", "MASTO"): {"access_token": "masto-tok"}}) as h:
+            masto.add_mention(jane, "@NottsCC@mastodon.example my bins, 5 Birch Close",
+                              visibility="direct")
+            h.poll()
+            h.settle()
+            [alert] = h.alerts_in("C0WASTE")
+            assert "Private message" in block_texts(alert)
+            assert "Birch Close" not in all_public_text(h, "C0WASTE", "C0COMMS")
+            command(h, WENDY, "reply M1 Sorry Jane, they will come tomorrow")
+            msg = h.approval_message()
+            assert "sent as a direct message too" in block_texts(msg)
+            assert "Birch Close" not in block_texts(msg)
+            h.approve()
+            wait_for(lambda: draft(h).state == "published", what="published")
+            [reply] = masto.posts_by(council.id)
+            assert reply.visibility == "direct"

@@ -16,13 +16,15 @@ from commsdesk.blockkit.escape import (
     truncate,
 )
 from commsdesk.models import Account, Alert, Mention
+from commsdesk.services import triage
 
 NETWORK_LABEL = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "facebook": "Facebook",
                  "flickr": "Flickr", "pinterest": "Pinterest"}
 
 SAFEGUARDING = "safeguarding"
 # what the header calls a mention by its origin (issue 20: heard by keyword listening)
-ORIGIN_HEADER = {"heard": "post heard by listening (not a mention), searched as"}
+ORIGIN_HEADER = {"heard": "post heard by listening (not a mention), searched as",
+                 "private": "private message to"}
 ACTION_DRAFT = "alert_draft_reply"
 ACTION_CLAIM = "alert_claim"
 ACTION_CLOSE = "alert_no_reply"
@@ -43,6 +45,13 @@ class AlertView:
     hide_escalated_text: bool = True
     also_in: tuple[str, ...] = ()  # other services that have this mention
     link_hosts: tuple[str, ...] = ()  # where the network's links may point (escape.link_hosts)
+    show_private: bool = False  # a private channel: a private message's text may be shown
+
+    @property
+    def hides_private(self) -> bool:
+        """A private message in a channel that is not private: its text is not shown."""
+        return self.mention.origin == "private" and not self.show_private \
+            and not self.is_escalation
 
     @property
     def is_escalation(self) -> bool:
@@ -88,6 +97,10 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
     if m.purged_at is not None:
         text_blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": (
             "_The resident's words were removed under the council's retention policy._")}]}]
+    elif v.hides_private:
+        text_blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            ":lock: *Private message*: its text is not shown in this channel. Read it in the "
+            "Draft reply form (only you see it) or a private channel set for the service.")}]}]
     elif m.escalated and not v.is_escalation and v.hide_escalated_text:
         text_blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": (
             ":lock: The text is hidden here because it matched a safeguarding term; "
@@ -103,6 +116,8 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
             fit(f"Matched {escape(v.alert.reason)} · also routed to: {services}"))}]})
     blocks += [
         {"type": "context", "elements": [plain(truncate(header, 2900))]},
+        # triage at a glance: priority and sentiment (services/triage.py)
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(triage.badge_line(m))}]},
         {"type": "context", "elements": [plain(f"{who} {escape(handle)}".strip())]},
         *text_blocks,
     ]
@@ -132,6 +147,7 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
              "text": {"type": "plain_text", "text": "No reply needed"}},
             {"type": "button", "action_id": ACTION_REROUTE, "value": value,
              "text": {"type": "plain_text", "text": "Reroute"}},
+            triage.menu(m, v.alert.id),  # correct the priority or sentiment
         ]
         blocks.append({"type": "actions", "block_id": f"alert-{v.alert.id}", "elements": buttons})
     elif m.state == "closed" and v.moved_to is None:
@@ -140,8 +156,8 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
              "text": {"type": "plain_text", "text": "Reopen"}},
         ]})
     shown = "" if (m.escalated and not v.is_escalation and v.hide_escalated_text) \
-        or m.purged_at else f": {escape(truncate(m.text, 200))}"
+        or m.purged_at or v.hides_private else f": {escape(truncate(m.text, 200))}"
     prefix = "URGENT safeguarding: " if v.is_escalation else ""
-    kind = {"heard": "post heard"}.get(m.origin, "mention")
+    kind = {"heard": "post heard", "private": "private message"}.get(m.origin, "mention")
     fallback = f"{prefix}{net} {kind} from {who} {escape(handle)}{shown}"
     return fallback, blocks

@@ -73,7 +73,9 @@ def approval_message(v: ApprovalView, tz: ZoneInfo) -> tuple[str, list[dict[str,
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"In reply to {m.ref}"
              + (f" · {safe_link(m.url, 'view post', v.link_hosts)}" if m.url else "")},
-            plain(fit(f"{author}: {escape(truncate(m.text, 500))}")),
+            # a private message's text stays out of the approvals channel (issue 20)
+            plain(fit(f"{author}: (private message, not shown here)" if m.origin == "private"
+                      else f"{author}: {escape(truncate(m.text, 500))}")),
         ]})
     blocks += outside_text_sections(d.text)
     meta = [f"{v.length}/{v.max_length} characters"]

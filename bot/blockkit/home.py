@@ -52,6 +52,9 @@ class WaitingMention:
     link: str | None  # the alert message in its channel
     channel: str
     account_network: str = "x"
+    priority: str = "normal"  # urgent ones come first (services/triage)
+    sentiment: str | None = None
+    private: bool = False  # a private message: its text is not shown here
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,12 @@ def home_view(d: HomeData) -> dict[str, Any]:
         due = (f":rotating_light: overdue since {slack_date(w.sla_due, d.tz)}" if w.overdue
                else f"reply due {slack_date(w.sla_due, d.tz)}")
         author = escape(f"@{w.author_handle}") if w.author_handle else "someone"
+        flag = ":red_circle: *Urgent* · " if w.priority == "urgent" else ""
+        tone = f" · {escape(w.sentiment)}" if w.sentiment else ""
+        shown = ":lock: _private message_" if w.private else escape(truncate(w.text, 150))
         blocks.append(_section(
-            f"*{w.ref}* · {escape(w.service or 'comms')} · {author} → {escape(account_label(w.account_handle, w.account_network))}"
-            f"\n{escape(truncate(w.text, 150))}\n"
+            f"{flag}*{w.ref}* · {escape(w.service or 'comms')} · {author} → {escape(account_label(w.account_handle, w.account_network))}{tone}"
+            f"\n{shown}\n"
             f"_{ago(w.arrived_at, d.tz)} · {who} · {due}_", w.link))
     if d.waiting_total > len(d.waiting):
         blocks.append({"type": "context", "elements": [_md(

@@ -34,6 +34,7 @@ class Router:
     """Compiled routing rules for one config."""
 
     def __init__(self, config: Config):
+        self.config = config
         self.default_channel = config.slack.default_channel
         self.safeguarding_channel = config.safeguarding.channel
         self._safeguarding = (keyword_pattern(config.safeguarding.terms)

@@ -17,6 +17,7 @@ from commsdesk.models import Account, Alert, Draft, Mention, OutboxMessage
 from commsdesk.runtime import Runtime
 from commsdesk.services.approvers import Unconfirmed
 from commsdesk.services.outbox import SlackCall, enqueue, renderer
+from commsdesk.services.private import private_channels
 
 PENDING_DRAFT_STATES = ("pending", "approved", "publishing")
 
@@ -40,6 +41,7 @@ def alert_view(s: Session, alert: Alert, rt: Runtime) -> AlertView:
         moved_to=moved_to, also_in=others,
         link_hosts=link_hosts(account.network, getattr(acc_cfg, "base_url", None)),
         hide_escalated_text=rt.settings.config.safeguarding.hide_text_in_service_channel,
+        show_private=alert.channel in private_channels(rt.settings.config),  # issue 20
         replied_url=replied.published_url if replied else None,
         replied_by=replied.author if replied else None,
         approved_by=replied.approved_by if replied else None,

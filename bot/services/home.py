@@ -48,7 +48,8 @@ from commsdesk.models import (
     PollCursor,
 )
 from commsdesk.runtime import Runtime
-from commsdesk.services.stats import arrival, sla_hours
+from commsdesk.services import triage
+from commsdesk.services.stats import arrival
 
 log = logs.get("commsdesk.home")
 
@@ -197,15 +198,17 @@ def _waiting(rt: Runtime, s: Session, services: list[str] | None, at: datetime
             continue
         seen.add(mention.id)
         arrived = arrival(mention)
-        due = hours.add(arrived, sla_hours(cfg, alert.service) * 3600.0)
+        due = hours.add(arrived, triage.sla_hours(cfg, alert.service, mention.priority) * 3600.0)
         out.append((WaitingMention(
             ref=mention.ref, service=alert.service, account_handle=handle,
             author_handle=mention.author_handle, text=mention.text, arrived_at=arrived,
             sla_due=due, overdue=at >= due, state=mention.state, claimed_by=mention.claimed_by,
             link=permalink(base, alert.channel, alert.ts), channel=alert.channel,
-            account_network=network),
+            account_network=network, priority=mention.priority, sentiment=mention.sentiment,
+            private=mention.origin == "private"),
             alert.service or COMMS))
-    out.sort(key=lambda wm: (wm[0].arrived_at, wm[0].ref))
+    # urgent ones jump the queue (services/triage), then oldest first
+    out.sort(key=lambda wm: (wm[0].priority != "urgent", wm[0].arrived_at, wm[0].ref))
     return out
 
 

@@ -20,15 +20,32 @@ def card_lines(rt: Runtime, s: Session, draft: Draft) -> list[str]:
     saved = saved_replies.card_line(s, draft)
     if saved:
         lines.append(saved)
+    if draft.mention_id is not None and draft.state in ("pending", "approved", "failed",
+                                                        "expired"):
+        from commsdesk.clock import now
+        from commsdesk.models import Mention
+        from commsdesk.services import private
+
+        mention = s.get(Mention, draft.mention_id)
+        window = private.card_line(mention, now(), rt.settings.config.tz) if mention else None
+        if window:
+            lines.append(window)
     return lines
 
 
 def stats_lines(s: Session, cfg: Config, scope: Any, period: Any) -> list[str]:
-    """What `/social stats` adds: saved replies used in the period."""
-    from commsdesk.services import saved_replies
+    """What `/social stats` adds: mentions by priority and sentiment (and triage
+    corrections), saved replies used in the period."""
+    from commsdesk.services import saved_replies, triage
 
-    return [saved_replies.stats_line(s, period.start, period.end)]
+    services = [scope.name] if getattr(scope, "kind", "all") == "service" else None
+    return [*triage.breakdown_lines(s, period.start, period.end, services),
+            saved_replies.stats_line(s, period.start, period.end)]
 
 
-def on_new_mentions(s: Session, rt: Runtime, mention_ids: list[int]) -> None:
-    """Called in the transaction that stored new mentions (heard ones included)."""
+def on_new_mentions(s: Session, cfg: Config, mention_ids: list[int]) -> None:
+    """Called in the transaction that stored new mentions (heard ones included), after
+    their alerts: priority and sentiment (services/triage.py)."""
+    from commsdesk.services import triage
+
+    triage.classify(s, cfg, mention_ids)

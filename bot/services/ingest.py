@@ -98,6 +98,10 @@ def store_mentions(
     routed: dict[str, tuple[list[Route], str | None]] = {}
     for m in unique:
         routes = router.route(MentionFacts(account.name, m.author_handle, m.text))
+        if m.private:  # to the services' private channels, if any (services/private.py)
+            from commsdesk.services.private import private_routes
+
+            routes = private_routes(router.config, routes)
         term = router.safeguarding_term(m.text)
         routed[m.external_id] = (routes, term)
         rows[m.external_id] = {
@@ -109,7 +113,7 @@ def store_mentions(
             "text": m.text, "url": m.url if m.url and len(m.url) <= 512 else None,
             "posted_at": m.posted_at, "conversation_id": m.conversation_id,
             "in_reply_to_external_id": m.in_reply_to_external_id, "state": "open",
-            "escalated": term is not None,
+            "escalated": term is not None, "origin": "private" if m.private else "mention",
         }
     conn = session.connection()
     mention = Mention.__table__
@@ -145,6 +149,9 @@ def store_mentions(
         conn.execute(insert(Alert.__table__), alert_rows)
         _queue_alerts(conn, [mention_id for mention_id, _ in new])
     audit.record_many(session, entries)
+    from commsdesk.services import inbox  # priority and sentiment (issue 20)
+
+    inbox.on_new_mentions(session, router.config, [mention_id for mention_id, _ in new])
     return [mention_id for mention_id, _ in new]
 
 

@@ -233,7 +233,7 @@ def store_heard(s: Session, rt: Runtime, account: Account, fetched: Sequence[Fet
     new_ids = [mention_id for mention_id, _ in new]
     from commsdesk.services import inbox
 
-    inbox.on_new_mentions(s, rt, new_ids)
+    inbox.on_new_mentions(s, cfg, new_ids)
     return new_ids
 
 

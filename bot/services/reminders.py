@@ -22,12 +22,17 @@ from commsdesk.domain.stats import hours_text
 from commsdesk.domain.working_hours import WorkingHours
 from commsdesk.models import Alert, Draft, InsightRun, Mention, SlaReminder
 from commsdesk.runtime import Runtime
+from commsdesk.services import triage
 from commsdesk.services.outbox import enqueue
 from commsdesk.services.stats import arrival, sla_hours
 
 log = logs.get("commsdesk.reminders")
 
 LEVELS = (75, 100)
+# an urgent mention (services/triage) has its own, earlier reminder at half its (shorter)
+# target, posted in its alert's thread and to the comms channel
+URGENT_LEVEL = 50
+URGENT_LEVELS = (URGENT_LEVEL, *LEVELS)
 UNANSWERED = ("open", "claimed")
 REMINDER_CHUNK = 500  # alerts examined per query by check_reminders
 DIGEST_LINES = 25
@@ -63,7 +68,10 @@ class _Due:
 def _reminder_text(level: int, mention: Mention, sla: float, due: datetime,
                    elapsed_hours: float, pending: int, cfg: Config) -> str:
     when = slack_date(due, cfg.tz)
-    if level >= 100:
+    if mention.priority == "urgent":
+        head = (f":red_circle: *Urgent* *{mention.ref}* has no answer yet: {level}% of its "
+                f"{sla:g}-working-hour urgent target ({hours_text(elapsed_hours)} so far).")
+    elif level >= 100:
         head = (f":rotating_light: *{mention.ref}* has passed its {sla:g}-working-hour "
                 f"response target without an answer (it was due {when}).")
     else:
@@ -95,7 +103,7 @@ def check_reminders(rt: Runtime) -> int:
         while True:
             rows = s.execute(
                 select(Alert.id, Alert.service, Mention.id.label("mention_id"),
-                       Mention.posted_at, Mention.fetched_at)
+                       Mention.posted_at, Mention.fetched_at, Mention.priority)
                 .join(Mention, Mention.id == Alert.mention_id)
                 .where(Alert.active.is_(True), Alert.service.is_not(None),
                        Alert.ts.is_not(None), Mention.state.in_(UNANSWERED),
@@ -109,12 +117,13 @@ def check_reminders(rt: Runtime) -> int:
                 .where(SlaReminder.alert_id.in_([r.id for r in rows])))}
             for row in rows:
                 alert_id = row.id
-                if all((alert_id, lvl) in done for lvl in LEVELS):
+                levels = URGENT_LEVELS if row.priority == "urgent" else LEVELS
+                if all((alert_id, lvl) in done for lvl in levels):
                     continue
-                sla = sla_hours(cfg, row.service)
+                sla = triage.sla_hours(cfg, row.service, row.priority)
                 arrived = arrival(row)  # uses posted_at and fetched_at only
                 reached = {}
-                for lvl in LEVELS:
+                for lvl in levels:
                     if (alert_id, lvl) in done:
                         continue
                     at = hours.add(arrived, sla * 3600.0 * lvl / 100.0)
@@ -155,6 +164,10 @@ def _remind(rt: Runtime, d: _Due, hours: WorkingHours, t: datetime) -> int:
         elapsed = hours.hours_between(arrival(mention), t)
         text = _reminder_text(top, mention, d.sla, d.levels[top], elapsed, pending, cfg)
         enqueue(s, alert.channel, "notice", payload={"text": text, "thread_ts": alert.ts})
+        if mention.priority == "urgent" and alert.channel != comms_channel(cfg):
+            enqueue(s, comms_channel(cfg), "notice", payload={"text": (
+                f":red_circle: *Urgent* *{mention.ref}* in <#{alert.channel}> has no answer "
+                f"yet ({top}% of its {d.sla:g}-working-hour target).")})
         audit.record(s, actor="system", action="mention.sla_reminder", subject_kind="mention",
                      subject_id=mention.id,
                      details={"service": alert.service, "channel": alert.channel, "level": top,

@@ -20,7 +20,7 @@ from commsdesk.domain import stats
 from commsdesk.domain.stats import Figures, Period
 from commsdesk.models import OutboxMessage
 from commsdesk.runtime import Runtime
-from commsdesk.services import reach
+from commsdesk.services import reach, triage
 from commsdesk.services.outbox import SlackCall, enqueue, renderer
 from commsdesk.services.reminders import claim_run, comms_channel
 from commsdesk.services.stats import Scope, table, total_figures
@@ -43,6 +43,7 @@ class WeeklyReport:
     growth: list[reach.Growth]
     # handle -> new followers in each trend week (None: not counted that week)
     new_followers: dict[str, list[int | None]] = field(default_factory=dict)
+    triage: list[str] = field(default_factory=list)  # mentions by priority and sentiment
 
 
 def week_period(cfg: Config, key: str | None, at: datetime) -> Period:
@@ -74,7 +75,8 @@ def build(s: Session, cfg: Config, period: Period, at: datetime) -> WeeklyReport
         period=period, key=stats.week_key(period, cfg.tz), total=total, previous=previous,
         services=services, trend=trend,
         growth=reach.growth(s, start_day, start_day + timedelta(days=6)),
-        new_followers={h: v for h, v in new_followers.items() if any(x is not None for x in v)})
+        new_followers={h: v for h, v in new_followers.items() if any(x is not None for x in v)},
+        triage=triage.breakdown_lines(s, period.start, period.end))
 
 
 def _change(now_value: int, before: int) -> str:
@@ -110,6 +112,7 @@ def summary(r: WeeklyReport) -> str:
         reach_parts.append(f"@{g.handle} {g.followers:,}{gained}")
     if reach_parts:
         lines.append("Followers: " + " · ".join(reach_parts))
+    lines += r.triage
     return "\n".join(lines)
 
 

@@ -73,6 +73,10 @@ def facts_for(s: Session, cfg: Config, mentions: Sequence[tuple[Mention, str]]
     for m, account in mentions:
         svcs = services.get(m.id, ())
         sla = min((sla_hours(cfg, x) for x in svcs), default=sla_hours(cfg, None))
+        if m.priority == "urgent":  # urgent ones have the shorter target (services/triage)
+            from commsdesk.services.triage import urgent_sla_hours
+
+            sla = min(sla, *(urgent_sla_hours(cfg, x) for x in svcs or (None,)))
         out.append(MentionFacts(
             id=m.id, account=account, services=svcs, arrived_at=arrival(m), sla_hours=sla,
             claimed_at=m.claimed_at, replied_at=replies.get(m.id),

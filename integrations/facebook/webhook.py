@@ -88,6 +88,7 @@ def parse(payload: Any) -> dict[str, list[FetchedMention]]:
                 url=f"https://www.facebook.com/{page_id}/inbox",
                 posted_at=datetime.fromtimestamp(ts / 1000, UTC) if ts else None,
                 conversation_id=f"m:{sender}",
+                private=True,  # never shown in a public channel (services/private.py)
             ))
     return out
 

@@ -192,6 +192,7 @@ class MastodonNetwork:
             posted_at=created,
             conversation_id=str(reply_to) if reply_to else str(status["id"]),
             in_reply_to_external_id=str(reply_to) if reply_to else None,
+            private=status.get("visibility") == "direct",  # answered as direct too
         )
 
     def _reply_text(self, text: str, original: Any) -> str:

@@ -1,0 +1,226 @@
+"""Triage: every new mention gets a priority and a sentiment, in the transaction that
+stores it, so its alert shows both from the start.
+
+- **Priority**: `urgent` when the text has one of an its services' `urgent_keywords`
+  (whole words or phrases, any case; a mention routed to no service is checked against
+  every service's) or a safeguarding term; else `normal`. Urgent mentions have the
+  shorter `urgent_sla_hours` (the service's, else `[insight]`'s), an urgent reminder of
+  their own (services/reminders.py), and come first in App Home's queue.
+- **Sentiment**: VADER (vaderSentiment, its lexicon bundled with the package: no
+  network, no model download), compound score ≥ 0.05 positive, ≤ -0.05 negative.
+- **Corrections**: staff who may act on the alert pick the right value from its
+  "Triage" menu: a compare-and-set on the mention, a `triage_corrections` row (counted in
+  `/social stats` and the weekly report) and an audit record `mention.triage_corrected`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from commsdesk.config import Config
+from commsdesk.domain import audit
+from commsdesk.domain.routing import keyword_pattern
+from commsdesk.models import Alert, Mention, TriageCorrection
+
+URGENT, NORMAL = "urgent", "normal"
+PRIORITIES = (URGENT, NORMAL)
+SENTIMENTS = ("negative", "neutral", "positive")
+ACTION_TRIAGE = "alert_triage"
+
+_analyzer: Any = None
+_analyzer_lock = threading.Lock()
+
+
+def _vader() -> Any:
+    global _analyzer
+    with _analyzer_lock:
+        if _analyzer is None:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+            _analyzer = SentimentIntensityAnalyzer()
+        return _analyzer
+
+
+def sentiment(text: str) -> tuple[str, float]:
+    score = float(_vader().polarity_scores(text[:5000])["compound"])
+    if score >= 0.05:
+        return "positive", score
+    if score <= -0.05:
+        return "negative", score
+    return "neutral", score
+
+
+def priority(cfg: Config, services: Sequence[str], text: str, escalated: bool
+             ) -> tuple[str, str | None]:
+    if escalated:
+        return URGENT, "safeguarding term"
+    named = [sv for sv in cfg.services if sv.name in services] or list(cfg.services)
+    for sv in named:
+        pattern = keyword_pattern(sv.urgent_keywords)
+        m = pattern.search(text) if pattern is not None else None
+        if m is not None:
+            return URGENT, f"urgent keyword “{m.group(0)}”"
+    return NORMAL, None
+
+
+def urgent_sla_hours(cfg: Config, service: str | None) -> float:
+    svc = next((x for x in cfg.services if x.name == service), None)
+    if svc is not None and svc.urgent_sla_hours is not None:
+        return svc.urgent_sla_hours
+    return cfg.insight.urgent_sla_hours
+
+
+def sla_hours(cfg: Config, service: str | None, prio: str | None) -> float:
+    from commsdesk.services.stats import sla_hours as normal
+
+    base = normal(cfg, service)
+    return min(base, urgent_sla_hours(cfg, service)) if prio == URGENT else base
+
+
+def classify(s: Session, cfg: Config, mention_ids: Sequence[int]) -> None:
+    """Priority and sentiment for mentions just stored (their alerts already inserted)."""
+    if not mention_ids:
+        return
+    services: dict[int, list[str]] = {}
+    for mid, service in s.execute(select(Alert.mention_id, Alert.service).where(
+            Alert.mention_id.in_(list(mention_ids)), Alert.service.is_not(None))):
+        services.setdefault(mid, []).append(service)
+    for mid, text, escalated in s.execute(select(Mention.id, Mention.text, Mention.escalated)
+                                          .where(Mention.id.in_(list(mention_ids)))).all():
+        prio, reason = priority(cfg, services.get(mid, []), text, bool(escalated))
+        tone, score = sentiment(text)
+        s.execute(update(Mention).where(Mention.id == mid).values(
+            priority=prio, priority_reason=reason, sentiment=tone, sentiment_score=score))
+
+
+# ------------------------------------------------------------------ shown on alerts
+
+
+PRIORITY_BADGE = {URGENT: ":red_circle: *Urgent*", NORMAL: ":white_circle: Normal"}
+SENTIMENT_BADGE = {"negative": ":slightly_frowning_face: Negative",
+                   "neutral": ":neutral_face: Neutral",
+                   "positive": ":slightly_smiling_face: Positive"}
+
+
+def badge_line(m: Mention, *, corrected: bool = False) -> str:
+    """mrkdwn: priority and sentiment at a glance (nothing from outside but a keyword of
+    the council's own config, escaped)."""
+    from commsdesk.blockkit.escape import escape
+
+    prio = PRIORITY_BADGE.get(m.priority or NORMAL, escape(m.priority or NORMAL))
+    if m.priority == URGENT and m.priority_reason:
+        prio += f" ({escape(m.priority_reason)})"
+    line = prio
+    if m.sentiment:
+        line += " · " + SENTIMENT_BADGE.get(m.sentiment, escape(m.sentiment))
+    return line + (" · _corrected by staff_" if corrected else "")
+
+
+def menu(m: Mention, alert_id: int) -> dict[str, Any]:
+    """The alert's "Triage" menu: the values it could be corrected to."""
+    options = []
+    for p in PRIORITIES:
+        if p != (m.priority or NORMAL):
+            options.append((f"priority:{p}", f"Mark {p}"))
+    for t in SENTIMENTS:
+        if t != m.sentiment:
+            options.append((f"sentiment:{t}", f"Sentiment: {t}"))
+    return {"type": "overflow", "action_id": ACTION_TRIAGE, "options": [
+        {"text": {"type": "plain_text", "text": label}, "value": f"{alert_id}:{value}"}
+        for value, label in options]}
+
+
+# ------------------------------------------------------------------ corrections
+
+
+@dataclass(frozen=True)
+class Correction:
+    alert_id: int
+    field: str  # priority|sentiment
+    value: str
+
+
+def parse_choice(value: str) -> Correction | None:
+    try:
+        alert, field, new = value.split(":", 2)
+        alert_id = int(alert)
+    except ValueError:
+        return None
+    allowed = PRIORITIES if field == "priority" else SENTIMENTS if field == "sentiment" else ()
+    return Correction(alert_id, field, new) if new in allowed else None
+
+
+def correct(s: Session, c: Correction, user: str) -> tuple[bool, str]:
+    """Set the mention's priority or sentiment (CAS on the value shown), record and audit
+    the correction, refresh its alerts."""
+    from commsdesk.services.alerts import refresh_alerts
+
+    alert = s.get(Alert, c.alert_id)
+    if alert is None:
+        return False, "That alert no longer exists."
+    mention = s.get_one(Mention, alert.mention_id)
+    column = Mention.priority if c.field == "priority" else Mention.sentiment
+    old = mention.priority if c.field == "priority" else mention.sentiment
+    if old == c.value:
+        return False, f"{mention.ref} is already marked {c.value}."
+    values: dict[str, Any] = {c.field: c.value}
+    if c.field == "priority":
+        values["priority_reason"] = "set by staff" if c.value == URGENT else None
+    done = s.execute(update(Mention).where(Mention.id == mention.id, column == old)
+                     .values(**values)).rowcount
+    if done != 1:
+        return False, f"{mention.ref} was changed by someone else meanwhile; look again."
+    s.add(TriageCorrection(mention_id=mention.id, field=c.field, old_value=old,
+                           new_value=c.value, corrected_by=user))
+    audit.record(s, actor=user, action="mention.triage_corrected", subject_kind="mention",
+                 subject_id=mention.id, details={"field": c.field, "from": old, "to": c.value,
+                                                 "alert": alert.id})
+    refresh_alerts(s, mention.id)
+    return True, f"{mention.ref}: {c.field} is now {c.value}."
+
+
+def corrected_ids(s: Session, mention_ids: Sequence[int]) -> set[int]:
+    if not mention_ids:
+        return set()
+    return set(s.scalars(select(TriageCorrection.mention_id).where(
+        TriageCorrection.mention_id.in_(list(mention_ids)))))
+
+
+# ------------------------------------------------------------------ stats and report
+
+
+def breakdown(s: Session, start: datetime, end: datetime, services: Sequence[str] | None = None
+              ) -> tuple[Counter[str], Counter[str], int]:
+    """Mentions that arrived in [start, end) by priority and by sentiment, and how many
+    triage corrections were made in it."""
+    q = select(Mention.id, Mention.priority, Mention.sentiment).where(
+        Mention.fetched_at >= start, Mention.fetched_at < end)
+    if services is not None:
+        q = q.where(Mention.id.in_(select(Alert.mention_id).where(
+            Alert.service.in_(list(services)), Alert.active.is_(True))))
+    prio: Counter[str] = Counter()
+    tone: Counter[str] = Counter()
+    for _mid, p, t in s.execute(q):
+        prio[p or NORMAL] += 1
+        tone[t or "unknown"] += 1
+    corrections = s.scalar(select(func.count()).select_from(TriageCorrection).where(
+        TriageCorrection.created_at >= start, TriageCorrection.created_at < end)) or 0
+    return prio, tone, int(corrections)
+
+
+def breakdown_lines(s: Session, start: datetime, end: datetime,
+                    services: Sequence[str] | None = None) -> list[str]:
+    prio, tone, corrections = breakdown(s, start, end, services)
+    return [
+        "By priority: " + " · ".join(f"{p} *{prio.get(p, 0)}*" for p in PRIORITIES),
+        "By sentiment: " + " · ".join(f"{t} *{tone.get(t, 0)}*" for t in SENTIMENTS)
+        + f" · Triage corrections: *{corrections}*",
+    ]

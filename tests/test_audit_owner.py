@@ -207,9 +207,13 @@ def pg_roles() -> Any:
         admin.dispose()
 
 
-def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cli(args: list[str], env: dict[str, str | None],
+         cwd: Path) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "COMMSDESK_"))}
-    full.update({"COMMSDESK_AUDIT_KEY": AUDIT_KEY, **env})
+    full.update({"COMMSDESK_AUDIT_KEY": AUDIT_KEY})
+    full.update({k: v for k, v in env.items() if v is not None})
+    for k in [k for k, v in env.items() if v is None]:  # None: not set at all
+        full.pop(k, None)
     return subprocess.run([sys.executable, "-m", "commsdesk.cli", *args], cwd=cwd, env=full,
                           capture_output=True, text=True, timeout=120)
 
@@ -256,3 +260,29 @@ def test_app_role_cannot_rewrite_the_trail(pg_roles: Any, tmp_path: Path) -> Non
     finally:
         owner_engine.dispose()
         app_engine.dispose()
+
+
+# ---------------------------------------------------------------- the key's setup
+
+
+def test_init_writes_a_fresh_key_and_check_config_asks_for_one(tmp_path: Path) -> None:
+    keys = []
+    for d in ("a", "b"):
+        r = _cli(["init", "--dir", str(tmp_path / d)], {}, tmp_path)
+        assert r.returncode == 0, r
+        example = (tmp_path / d / ".env.example").read_text()
+        line = next(x for x in example.splitlines() if x.startswith("COMMSDESK_AUDIT_KEY="))
+        keys.append(line.split("=", 1)[1])
+        assert ((tmp_path / d / ".env.example").stat().st_mode & 0o077) == 0
+    assert keys[0] != keys[1] and all(len(k) >= 32 for k in keys), keys
+    (tmp_path / "a" / ".env.example").rename(tmp_path / "a" / ".env")
+    r = _cli(["check-config"], {"COMMSDESK_AUDIT_KEY": None}, tmp_path / "a")
+    assert "COMMSDESK_AUDIT_KEY" not in r.stderr  # .env's key was taken
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(to_toml(BASE_CONFIG))
+    env: dict[str, str | None] = {"COMMSDESK_AUDIT_KEY": None, "COMMSDESK_CONFIG": str(cfg), "SLACK_BOT_TOKEN": BOT_TOKEN,
+           "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    r = _cli(["check-config"], env, tmp_path)
+    assert r.returncode == 1 and "COMMSDESK_AUDIT_KEY is not set" in r.stderr, r
+    r = _cli(["check-config"], {**env, "COMMSDESK_AUDIT_KEY": "short"}, tmp_path)
+    assert r.returncode == 1 and "too short" in r.stderr and "short" not in r.stdout, r

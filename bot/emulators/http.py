@@ -219,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             log.exception("emulator failed on %s %s", request.method, request.path)
             response = json_response({"error": "emulator_exception"}, 500)
+        self.server.emulator.exchanges.append((request, response))
         if response.delay:
             time.sleep(response.delay)
         if response.drop:
@@ -249,6 +250,9 @@ class EmulatorServer:
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self.faults = FaultQueue()
+        # every request and the answer given, for checking both against the network's
+        # published spec (tests/spec_check.py); the latest 5,000
+        self.exchanges: deque[tuple[Request, Response]] = deque(maxlen=5000)
 
     # lifecycle -------------------------------------------------------------
     @property

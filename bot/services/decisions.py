@@ -20,7 +20,8 @@ Kind = Literal["approve", "reject", "retry"]
 def decide(rt: Runtime, draft_id: int, user: str, kind: Kind, via: str,
            version: int | None = None) -> drafts.Decision:
     """`version`: the draft version the person was shown (buttons carry it); a decision
-    on a version that has since changed is refused."""
+    on a version that has since changed is refused. A reaction decides the version
+    current when it is handled (the approval records which)."""
     with reading(rt.sessions) as s:
         draft = s.get(Draft, draft_id)
         if draft is None:

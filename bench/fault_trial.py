@@ -61,6 +61,9 @@ import uvicorn
 # the bot's modules are imported here so that the forkserver holds them and each bot
 # process starts without importing anything
 import commsdesk.handlers  # noqa: F401
+
+# the network trial's publisher processes are forked from this module's forkserver too
+from bench import fault_trial_networks
 from commsdesk import clock, db
 from commsdesk.app import build_bolt_app
 from commsdesk.config import Environment, Settings, XCredentials, parse_config
@@ -898,10 +901,26 @@ def main(argv: list[str] | None = None) -> int:
                    help="also answer Slack calls with malformed JSON (each costs a 60 s lease)")
     p.add_argument("--episode-seed", type=int, default=None,
                    help="run the one episode with this seed (as printed with a violation)")
+    p.add_argument("--mode", choices=["loop", "networks"], default="loop",
+                   help="loop: the whole loop on X through Slack (default); networks: "
+                        "publishing on all six networks (bench/fault_trial_networks.py)")
+    p.add_argument("--network", default=None,
+                   help="networks mode: only this network (with --episode-seed: its network)")
     args = p.parse_args(argv)
     if args.db == "postgresql" and not pg_available():
         print(f"PostgreSQL not reachable at {PG_ADMIN_URL}", file=sys.stderr)
         return 2
+    if args.mode == "networks":
+        if args.episode_seed is not None:
+            one = fault_trial_networks.run_network_episode(args.episode_seed,
+                                                           args.network or "x", args.db)
+            print(one)
+            return 1 if one.violations else 0
+        seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+        networks = (args.network,) if args.network else fault_trial_networks.NETWORKS
+        net_summary = fault_trial_networks.run_network_trial(args.episodes, seed, args.db,
+                                                             args.jobs, networks=networks)
+        return 1 if net_summary.violations else 0
     if args.episode_seed is not None:
         res = run_episode(args.episode_seed, args.db, args.slack_malformed)
         print(res)

@@ -454,6 +454,9 @@ class Episode:
                       .where(OutboxMessage.status.in_(("pending", "blocked")),
                              OutboxMessage.not_before > t)
                       .values(not_before=t))
+            # a publish waiting for a rate limit or for a lost answer to show: due now
+            s.execute(sa.update(Draft).where(Draft.state == "approved", Draft.retry_at > t)
+                      .values(retry_at=t))
 
     def _stop_bot(self) -> None:
         if self.proc is not None:

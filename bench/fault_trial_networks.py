@@ -249,8 +249,10 @@ class NetEpisode:
         dead = [n for n, p in self.procs.items() if p.exitcode is not None]
         if not dead:
             return
+        owners = []
         for name in dead:
             proc = self.procs.pop(name)
+            owners.append(f"{name}-{proc.pid}:")
             if proc.exitcode == -signal.SIGKILL:
                 self.result.kills += 1
             proc.close()
@@ -258,16 +260,18 @@ class NetEpisode:
         while self.inflight() and time.monotonic() < deadline:  # what it left in flight lands
             time.sleep(0.02)
         self.kit.emulator.faults.clear()
-        if not self.procs:  # restarted "later": the dead process's leases ran out
-            self._leases_run_out()
+        self._leases_run_out(owners)  # restarted "later": the dead process's leases ran out
         for name in dead:
             self._start(name)
 
-    def _leases_run_out(self) -> None:
+    def _leases_run_out(self, owners: list[str]) -> None:
+        """The claims the dead processes held ran out (a live replica's are renewed)."""
         past = datetime.now(UTC) - timedelta(seconds=1)
         with db.transaction(self.sessions) as s:
-            s.execute(sa.update(Draft).where(Draft.state == "publishing")
-                      .values(lease_until=past))
+            for owner in owners:
+                s.execute(sa.update(Draft).where(Draft.state == "publishing",
+                                                 Draft.lease_token.startswith(owner))
+                          .values(lease_until=past))
 
     def _jump_past_lease(self) -> bool:
         """The clock jumps past the lease of a publish whose call is in flight: another
@@ -512,8 +516,13 @@ def run_network_trial(episodes: int, seed: int, db_kind: str, jobs: int,
                 out(f"VIOLATION episode seed={ep_seed} network={network} db={db_kind}: {v}")
             if summary.episodes % progress_every == 0 or summary.episodes == episodes:
                 summary.elapsed = time.monotonic() - started
-                out(f"  [{summary.episodes}/{episodes}] kills={summary.kills} "
+                out(f"  [{summary.episodes}/{episodes}] "
+                    f"per_network={dict(sorted(summary.per_network.items()))} "
+                    f"drafts={summary.drafts} posts={summary.posts} kills={summary.kills} "
                     f"faults={summary.faults} jumps={summary.jumps} "
+                    f"takeovers={summary.takeovers} deferred={summary.deferred} "
+                    f"double_posts={summary.double_posts} "
+                    f"live_failed={summary.live_failed} lost={summary.lost} "
                     f"violations={len(summary.violations)} elapsed={summary.elapsed:.0f}s")
 
     try:

@@ -85,6 +85,7 @@ class Retrier:
                 verdict = self.classify(exc)
                 if verdict is None:
                     raise
+                caught = exc
             if verdict.kind == "rate_limited":
                 wait = max(1.0, verdict.wait if verdict.wait is not None else 60.0)
                 waits += 1
@@ -95,10 +96,29 @@ class Retrier:
             elif verdict.kind == "transient":
                 failures += 1
                 if failures >= self.max_attempts or not retry_lost_answers:
-                    raise TransientError(f"{what}: {verdict.detail}") from None
+                    error = TransientError(f"{what}: {verdict.detail}")
+                    error.timed_out = timed_out(caught)  # type: ignore[attr-defined]
+                    raise error from None
                 self._sleep(min(30.0, 0.5 * 2 ** (failures - 1)) * (0.5 + random.random()))
             else:
                 raise PermanentError(f"{what}: {verdict.detail}") from None
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a failure was us giving up waiting (a read timeout): the server may still be
+    making the post, so a look on the timeline right now proves nothing."""
+    import httpx
+    import requests
+
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, (httpx.TimeoutException, requests.Timeout, TimeoutError)) \
+                or "timed out" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def reset_wait(reset: str | float | None) -> float | None:

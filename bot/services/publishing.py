@@ -58,6 +58,7 @@ MAX_ATTEMPTS = 4
 INLINE_WAIT = 30.0  # the longest rate-limit wait slept while holding a claim
 SETTLE = timedelta(seconds=60)  # how long a call of a worker whose lease ran out may still land
 UNKNOWN_RETRY = timedelta(minutes=2)  # a run that could not tell whether it posted: again then
+LANDING = timedelta(seconds=60)  # after we stopped waiting for an answer: time to show the post
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ class Publisher:
         error: NetworkError | None = None
         media = {"images": job.images} if job.images else {}
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            posting = False
             try:
                 if unknown:
                     found = self._look(c, job)
@@ -268,6 +270,7 @@ class Publisher:
                     taken_over_at = None
                 self._fence(c)
                 crash_point("publish:before_network")
+                posting = True
                 published = job.network.publish(job.text, in_reply_to=job.in_reply_to,
                                                 key=job.key, **media)
                 crash_point("publish:after_network")
@@ -289,6 +292,12 @@ class Publisher:
                     self._sleep(exc.retry_after)
                     continue
                 unknown = True  # timeout, reset, 5xx, lost answer: it may be live
+                if posting and getattr(exc, "timed_out", False):
+                    # we gave up waiting, the network may still be making the post: a look
+                    # now proves nothing, so look once it has had time to show it
+                    self._release(c, now() + LANDING, f"{job.label} did not answer in time; "
+                                  "checking for the post at {time}", outcome="unknown")
+                    return
                 log.warning("publish attempt failed", draft_id=c.draft_id, attempt=attempt,
                             error=str(exc))
                 self._sleep(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random()))

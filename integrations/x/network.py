@@ -151,7 +151,9 @@ class XNetwork:
                 if failures >= self.max_attempts or not retry_lost_answers:
                     detail = (_api_message(exc) if isinstance(exc, tweepy.HTTPException)
                               else f"{type(exc).__name__}")
-                    raise TransientError(f"{what}: {detail}") from None
+                    error = TransientError(f"{what}: {detail}")
+                    error.timed_out = isinstance(exc, requests.Timeout)  # type: ignore[attr-defined]
+                    raise error from None
                 self._sleep(min(30.0, 0.5 * 2 ** (failures - 1)) * (0.5 + random.random()))
             except tweepy.HTTPException as exc:  # 400/401/403/404: trying again won't help
                 raise PermanentError(f"{what}: {_api_message(exc)}") from None

@@ -517,6 +517,10 @@ def test_every_reply_path_shows_hostile_text_inert(h: Harness) -> None:
     h.slack.click_button(WENDY, "C0WASTE", alert["ts"], "alert_claim")
     h.slack.click_button(ROGUE, "C0WASTE", alert["ts"], "alert_claim")
     h.slack.click_button(WENDY, "C0WASTE", alert["ts"], "alert_draft_reply")
+    h.slack.click_button(CARA, "C0WASTE", alert["ts"], "alert_reroute")
+    view = wait_for(lambda: h.slack.open_views(CARA), what="reroute modal")[-1]
+    h.slack.submit_view(CARA, view["id"], {"service": {"service_select": "highways"}})
+    wait_for(lambda: h.alerts_in("C0HIGHWAYS"), what="rerouted alert")
     h.slack.open_app_home(WENDY)
     h.slack.open_app_home(CARA)
     h.settle(timeout=60)

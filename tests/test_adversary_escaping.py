@@ -720,7 +720,8 @@ def test_check_config_warns_when_dotenv_is_readable_by_others(tmp_path: Path,
 
     monkeypatch.chdir(tmp_path)
     env = tmp_path / ".env"
-    env.write_text("SLACK_BOT_TOKEN=xoxb-1\n")
+    env.write_text("COMMSDESK_ADVERSARY_MARKER=1\n")
+    monkeypatch.setenv("COMMSDESK_ADVERSARY_MARKER", "0")  # .env loading leaves os.environ as it was
     for mode, warned in ((0o644, True), (0o640, True), (0o600, False)):
         os.chmod(env, mode)
         result = CliRunner().invoke(main, ["check-config", "--config",

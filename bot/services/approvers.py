@@ -7,9 +7,10 @@ Two kinds of answer, kept apart on purpose:
   buttons). When Slack cannot answer they raise `Unconfirmed`: the caller refuses the
   action. Nothing is ever granted from a remembered list, so removal from a group takes
   effect on the next decision.
-- **cached** (`members_cached`, `members_of`, `is_approver_cached`): for display only
-  (App Home, `/social whoami`, drafting hints); a minute old at most, empty when Slack
-  has never answered.
+- **cached** (`members_cached`, `members_of`, `is_approver_cached`): for what is shown
+  (App Home, `/social whoami`) and for who may *propose* a draft (`drafters_usergroup`;
+  every draft still needs a live-checked approval); a minute old at most, empty when
+  Slack cannot answer.
 """
 
 from __future__ import annotations

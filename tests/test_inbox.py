@@ -74,6 +74,11 @@ def test_saved_reply_starts_a_draft_named_on_its_card_and_counted(h: Harness) ->
     stats = command(h, CARA, "stats", "C0COMMS")
     assert "Saved replies used: *1* (bins-missed 1)" in stats
     assert "saved_reply.used" in h.audit_actions()
+    # the comms team sees them, with their use, in App Home
+    h.slack.open_app_home(CARA)
+    home = wait_for(lambda: "*Saved replies* (1)" in block_texts(h.slack.home_view(CARA) or {})
+                    and h.slack.home_view(CARA), what="App Home lists saved replies")
+    assert "`bins-missed` (1 used)" in block_texts(home)
 
 
 def test_saved_reply_from_the_draft_reply_modal(h: Harness) -> None:

@@ -95,6 +95,7 @@ class HomeData:
     approvals_total: int = 0
     queues: list[ServiceQueue] | None = None  # admins: every service
     system: list[str] | None = None  # admins: health lines
+    saved_replies: list[str] | None = None  # comms: the saved replies (mrkdwn, escaped)
 
 
 def _md(text: str) -> dict[str, Any]:
@@ -180,6 +181,13 @@ def home_view(d: HomeData) -> dict[str, Any]:
             blocks.append({"type": "context", "elements": [_md(
                 f"…and {d.approvals_total - len(d.approvals)} more in the approvals channel.")]})
 
+    if d.saved_replies is not None:  # the comms team keeps them (services/saved_replies)
+        blocks.append({"type": "divider"})
+        blocks.append(_section(f"*Saved replies* ({len(d.saved_replies)})\n"
+                               + ("\n".join(d.saved_replies[:20]) or "None yet.")))
+        blocks.append({"type": "context", "elements": [_md(
+            "Keep them with `/social saved add|edit|remove &lt;[service/]name&gt; &lt;text&gt;`; "
+            "`{author}`, `{ref}` and `{service}` are filled in when one is used.")]})
     if d.queues is not None:
         blocks.append({"type": "divider"})
         lines = [f"• *{escape(q.name)}*: {q.waiting} waiting"

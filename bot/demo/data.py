@@ -67,7 +67,9 @@ SERVICES: tuple[dict[str, Any], ...] = (
     {"name": "waste", "channel": "C0WASTE",
      "keywords": ["bin", "bins", "recycling", "tip", "fly-tipping", "collection"]},
     {"name": "highways", "channel": "C0HIGHWAYS",
-     "keywords": ["pothole", "potholes", "gritting", "gritter", "roadworks", "street light"]},
+     "keywords": ["pothole", "potholes", "gritting", "gritter", "roadworks", "street light"],
+     # triage: these make a mention urgent (a shorter target, its own reminder)
+     "urgent_keywords": ["flood", "flooding", "fallen tree", "gas leak", "gets hurt"]},
     {"name": "libraries", "channel": "C0LIBRARIES", "keywords": ["library", "libraries"],
      "accounts": ["libraries"]},
     {"name": "adult-care", "channel": "C0ADULTCARE",
@@ -87,6 +89,9 @@ def config_dict() -> dict[str, Any]:
         "accounts": [{"name": a.name, "network": "x", "handle": a.handle, "user_id": a.user_id,
                       "credentials": a.credentials} for a in ACCOUNTS],
         "services": [dict(s) for s in SERVICES],
+        # keyword listening: posts that name the roadworks without an @ are "heard"
+        "listening": [{"service": "highways", "terms": ["A60 roadworks", "#NottsRoads"],
+                       "accounts": ["nottscc"], "interval_seconds": 30, "budget": 30}],
     }
 
 
@@ -124,4 +129,7 @@ SEED_MENTIONS: tuple[tuple[str, str, str, int], ...] = (
     ("worksop_dad", "NottsCC",
      "@NottsCC is the youth club at the Worksop young people's centre still on Thursday "
      "evenings over the summer?", 6),
+    # no @: found by keyword listening and alerted in Highways as "heard"
+    ("beeston_dave", "NottsCC",
+     "Forty minutes through the A60 roadworks at Daybrook again this morning #NottsRoads", 3),
 )

@@ -28,6 +28,9 @@ EMOJI: dict[str, str] = {
     "arrow_forward": "▶️", "ballot_box_with_ballot": "🗳️", "busts_in_silhouette": "👥",
     "double_vertical_bar": "⏸️", "frame_with_picture": "🖼️", "globe_with_meridians": "🌐",
     "octagonal_sign": "🛑", "rotating_light": "🚨",
+    # triage and saved replies (issue 20)
+    "red_circle": "🔴", "white_circle": "⚪", "slightly_frowning_face": "🙁",
+    "neutral_face": "😐", "floppy_disk": "💾",
 }  # tests/test_demo_emoji.py checks that every shortcode the bot writes is here
 
 _ENTITY = re.compile(r"<([^<>]*)>")

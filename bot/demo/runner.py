@@ -53,8 +53,8 @@ def config_toml(extra_accounts: list[dict[str, Any]] | None = None) -> str:
     lines = ["# The demo's config: written by `commsdesk demo`, rewritten on each start.", ""]
     lines += [f"{k} = {_toml_value(v)}" for k, v in cfg.items() if not isinstance(v, dict | list)]
     lines += ["", "[slack]"] + [f"{k} = {_toml_value(v)}" for k, v in cfg["slack"].items()]
-    for table in ("accounts", "services"):
-        for entry in cfg[table]:
+    for table in ("accounts", "services", "listening"):
+        for entry in cfg.get(table, []):
             lines += ["", f"[[{table}]]"] + [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
     return "\n".join(lines) + "\n"
 

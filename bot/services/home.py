@@ -260,6 +260,10 @@ def home_data(rt: Runtime, s: Session, user: str) -> HomeData:
             *open_first, Draft.state.not_in(OPEN_DRAFTS),
             Draft.updated_at >= at - timedelta(days=14))
             .order_by(Draft.id.desc()).limit(MAX_DRAFTS - len(data.drafts)), base, cfg)
+    if comms:
+        from commsdesk.services import saved_replies
+
+        data.saved_replies = saved_replies.home_lines(s)
     if approve_for or admin:
         accounts = [a.id for a in s.scalars(select(Account)) if admin or a.name in approve_for]
         pending = (Draft.state == "pending", Draft.account_id.in_(accounts))

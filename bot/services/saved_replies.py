@@ -353,3 +353,11 @@ def use_from_modal(s: Session, meta: dict[str, Any]) -> Use | None:
     if saved is None or mention is None:
         return None
     return Use(saved.id, saved.scope, saved.name, fill_for(s, saved, mention))
+
+
+def home_lines(s: Session) -> list[str]:
+    """App Home (comms team): each saved reply, its use count and its text (escaped)."""
+    uses = dict(s.execute(select(SavedReplyUse.saved_reply_id, func.count()).group_by(
+        SavedReplyUse.saved_reply_id)).all())
+    return [f"• `{escape(label(r.scope, r.name))}` ({uses.get(r.id, 0)} used): "
+            f"{escape(truncate(r.text.replace(chr(10), ' '), 120))}" for r in available(s)]

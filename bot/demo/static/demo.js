@@ -147,6 +147,19 @@
     }
   });
 
+  // an overflow menu or a select in an actions block: the choice is the action's value
+  document.addEventListener("change", (ev) => {
+    const el = ev.target.closest("select[data-sel]");
+    if (!el || !el.value) return;
+    const d = el.dataset, value = el.value;
+    el.value = "";
+    if (d.sel === "click") {
+      post("click", { channel: d.channel, ts: d.ts, action_id: d.actionId, block_id: d.blockId, value });
+    } else {
+      post("view-click", { view_id: d.viewId, action_id: d.actionId, block_id: d.blockId, value });
+    }
+  });
+
   function formValues(form) {
     const out = {};
     form.querySelectorAll("[data-kind]").forEach((c) => {

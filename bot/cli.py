@@ -204,9 +204,11 @@ def serve(config: str | None, host: str, port: int) -> None:
 @click.option("--once", is_flag=True, required=True, help="One pass over every account.")
 @friendly
 def poll(config: str | None, once: bool) -> None:
-    """Poll every account for new mentions once, deliver alerts, then exit."""
+    """Poll every account for new mentions once (and run every [[listening]] search that
+    is due), deliver alerts, then exit."""
     from commsdesk import db
     from commsdesk.runtime import Runtime
+    from commsdesk.services import listening
     from commsdesk.services.polling import deliver_outbox_until_empty, poll_all
 
     settings = _settings(config)
@@ -214,9 +216,14 @@ def poll(config: str | None, once: bool) -> None:
     rt = Runtime.create(settings)
     db.upgrade(rt.engine)
     results = poll_all(rt)
+    heard = listening.run_due(rt, owner="poll-once")
     sent = deliver_outbox_until_empty(rt)
     for r in results:
         click.echo(f"{r.account}: {r.stored} new mention(s)" + (f" ({r.error})" if r.error else ""))
+    for h in heard:
+        if h.skipped != "not due":
+            click.echo(f"listening {h.service} via {h.account} ({h.query}): {h.stored} heard"
+                       + (f" ({h.error or h.skipped})" if h.error or h.skipped else ""))
     click.echo(f"{sent} Slack message(s) delivered")
     if any(r.error for r in results):
         sys.exit(1)

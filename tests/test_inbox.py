@@ -361,6 +361,15 @@ def test_urgent_negative_mention_marked_first_reminded_and_corrected(
     stats = command(h, CARA, "stats", "C0COMMS")
     assert "By priority: urgent *1* · normal *1*" in stats
     assert "negative *1*" in stats and "positive *1*" in stats
+    from commsdesk.clock import now
+    from commsdesk.domain import stats as figures
+    from commsdesk.services import report
+
+    cfg = h.rt.settings.config
+    with h.rt.sessions() as s:  # the weekly report breaks them down too
+        week = figures.week_of(now().astimezone(cfg.tz).date(), cfg.tz)
+        summary = report.summary(report.build(s, cfg, week, now()))
+    assert "By priority: urgent *1* · normal *1*" in summary and "negative *1*" in summary
     # someone outside the channel may not correct it; a member may, audited and counted
     h.slack.click_button(ROGUE, "C0HIGHWAYS", urgent["ts"], "alert_triage", "2:priority:normal")
     wait_for(lambda: "alert.refused" in h.audit_actions(), what="refusal audited")

@@ -529,6 +529,54 @@ def report(config: str | None, week: str | None, output: str) -> None:
     click.echo(f"chart written to {output}", err=True)
 
 
+@main.group("schedule")
+def schedule_group() -> None:
+    """Bulk scheduling."""
+
+
+@schedule_group.command("import")
+@config_option
+@click.argument("csv_file", type=click.Path(dir_okay=False))
+@click.option("--author", default="cli", show_default=True,
+              help="Who the drafts are by (a Slack user id): they cannot approve them.")
+@click.option("--no-post", is_flag=True, help="Store the drafts; leave the batch card to "
+              "the running bot's outbox.")
+@friendly
+def schedule_import(config: str | None, csv_file: str, author: str, no_post: bool) -> None:
+    """Drafts from a CSV (account(s), time, text, image, alt text, campaign). Every row is
+    checked first; any bad row stores nothing (exit 1, naming each bad row and why)."""
+    import time as _time
+
+    from commsdesk import db
+    from commsdesk.runtime import Runtime
+    from commsdesk.services import schedule_import as importer
+    from commsdesk.services.polling import deliver_outbox_until_empty
+
+    settings = _settings(config)
+    _setup_logging(settings)
+    rt = Runtime.create(settings)
+    db.upgrade(rt.engine)
+    path = Path(csv_file)
+    started = _time.monotonic()
+    lines = max(1, sum(1 for _ in path.open("rb"))) if path.is_file() else 1
+    with click.progressbar(length=lines - 1, label="checking", file=sys.stderr) as bar:
+        checked = importer.check(rt, path, progress=bar.update)
+    if not checked.ok:
+        click.echo(f"{path.name}: nothing was stored; fix these and import the file again:",
+                   err=True)
+        _fail(checked.problems)
+    total = sum(len(r.accounts) for r in checked.rows)
+    with click.progressbar(length=total, label="storing ", file=sys.stderr) as bar:
+        done = importer.store(rt, checked, author, path.name, progress=bar.update)
+    took = _time.monotonic() - started
+    click.echo(f"{len(done.draft_ids)} draft(s) from {len(checked.rows)} row(s) stored as batch "
+               f"{done.group_ref}, awaiting approval ({took:.1f} s).")
+    if not no_post:
+        deliver_outbox_until_empty(rt, timeout=30)
+        click.echo("The batch card is in the approvals channel: approve row by row or all at "
+                   "once.")
+
+
 @main.command()
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--reset", is_flag=True, help="Start the demo afresh.")

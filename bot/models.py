@@ -437,3 +437,36 @@ class TriageCorrection(Base):
     new_value: Mapped[str] = mapped_column(String(16))
     corrected_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class DraftGroup(Base):
+    """Drafts shown together on one approval card (issue 21): a CSV `batch` or a
+    `campaign` (one message, a variant per account). Each draft is still decided,
+    audited and published on its own."""
+
+    __tablename__ = "draft_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # batch|campaign
+    name: Mapped[str | None] = mapped_column(String(255))  # campaign name / file name
+    author: Mapped[str] = mapped_column(String(32))
+    approval_channel: Mapped[str | None] = mapped_column(String(32))
+    approval_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def ref(self) -> str:
+        return f"{'B' if self.kind == 'batch' else 'C'}{self.id}"
+
+
+class DraftGroupItem(Base):
+    """A draft on a group's card: its row (CSV line) and the campaign that tags it."""
+
+    __tablename__ = "draft_group_items"
+    __table_args__ = (UniqueConstraint("group_id", "draft_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("draft_groups.id"), index=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    campaign: Mapped[str | None] = mapped_column(String(128), index=True)

@@ -8,7 +8,7 @@ from commsdesk.runtime import Runtime
 
 
 def register_all(app: Any, rt: Runtime) -> None:
-    from commsdesk.handlers import actions, commands, events, inbox, views
+    from commsdesk.handlers import actions, commands, events, inbox, plans, views
 
-    for module in (commands, events, actions, views, inbox):
+    for module in (commands, events, actions, views, inbox, plans):
         module.register(app, rt)

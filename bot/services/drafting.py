@@ -149,7 +149,11 @@ def post_link(rt: Runtime, s: Session, draft: Draft, url: str | None) -> str:
 
 def refresh_draft(s: Session, draft: Draft) -> None:
     """Queue updates of everything that shows this draft."""
-    if draft.approval_channel:
+    from commsdesk.services import plans
+
+    if plans.refresh_group_of(s, draft):  # shown on a batch's or campaign's one card
+        pass
+    elif draft.approval_channel:
         enqueue(s, draft.approval_channel, "update_approval", draft_id=draft.id)
     if draft.mention_id is not None:
         refresh_alerts(s, draft.mention_id)

@@ -89,6 +89,10 @@ def _render_notice(_s: Session, row: OutboxMessage, _rt: Runtime) -> SlackCall:
         from commsdesk.models import Draft
 
         ts = _s.get_one(Draft, row.draft_id).approval_ts
+        if not ts:  # a draft on a batch's or campaign's card: that card's thread
+            from commsdesk.services.plans import thread_ts
+
+            ts = thread_ts(_s, row.draft_id)
         if ts:
             kwargs["thread_ts"] = ts
     if row.payload.get("blocks"):
@@ -101,6 +105,7 @@ class Outbox:
         # importing registers the alert and draft renderers
         import commsdesk.services.alerts
         import commsdesk.services.drafting
+        import commsdesk.services.plans
         import commsdesk.services.report  # noqa: F401
 
         self.rt = rt

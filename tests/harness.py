@@ -90,7 +90,11 @@ class Harness:
         settings = self.settings()
         for acc in settings.config.accounts:
             creds = settings.x_credentials[acc.credentials]
-            self.x.register_credentials(acc.user_id or "", access_token=creds.access_token)
+            # with the secrets: the emulator checks each OAuth 1.0a signature, as X does
+            self.x.register_credentials(acc.user_id or "", access_token=creds.access_token,
+                                        consumer_key=creds.consumer_key,
+                                        consumer_secret=creds.consumer_secret,
+                                        access_token_secret=creds.access_token_secret)
         return settings
 
     def start(self) -> Harness:

@@ -71,7 +71,10 @@ def _x() -> Case:
     emu.add_user("2222", "NottsLibraries", "Inspire Libraries")
     emu.add_user("3333", "NottsContract", "Nottinghamshire County Council (contract)")
     emu.add_user("4444", "janeres", "Jane Resident")
-    emu.register_credentials("3333", access_token="3333-at-contractx")
+    # the credentials make_settings gives the account: signatures are checked (OAuth 1.0a)
+    emu.register_credentials("3333", access_token="3333-at-contractx", consumer_key="ck-contractx",
+                             consumer_secret="cs-contractx-secret",
+                             access_token_secret="ats-contractx-secret")
     account = {"name": "contract-x", "network": "x", "handle": "NottsContract", "user_id": "3333",
                "credentials": "CONTRACTX"}
     case = Case("x", emu, account, env={"x_api_base_url": emu.root_url},

@@ -249,6 +249,8 @@ class XEmulator(EmulatorServer):
         self.tweets: dict[str, Tweet] = {}
         self._bearers: set[str] = set()
         self._user_tokens: dict[str, str] = {}  # access token / OAuth 2.0 user token -> user id
+        # access token -> (consumer key, consumer secret, token secret): signatures checked
+        self._oauth_secrets: dict[str, tuple[str, str, str]] = {}
         self.accept_any_bearer = True
         self.limits: dict[str, tuple[int, int]] = dict(DEFAULT_LIMITS)
         self._windows: dict[str, tuple[float, int]] = {}
@@ -273,15 +275,23 @@ class XEmulator(EmulatorServer):
         bearer: str | None = None,
         access_token: str | None = None,
         oauth2_user_token: str | None = None,
+        consumer_key: str | None = None,
+        consumer_secret: str | None = None,
+        access_token_secret: str | None = None,
     ) -> None:
         """Tie credentials to an account: ``access_token`` is OAuth 1.0a's ``oauth_token``;
         ``oauth2_user_token`` a user-context Bearer; ``bearer`` an app-only Bearer (reads only;
-        once any is registered, with ``accept_any_bearer`` False only registered ones work)."""
+        once any is registered, with ``accept_any_bearer`` False only registered ones work).
+        With the consumer key and secret and the token secret, every OAuth 1.0a request with
+        that token must carry a valid HMAC-SHA1 signature (401 otherwise), as X checks."""
         with self._lock:
             if bearer:
                 self._bearers.add(bearer)
             if access_token:
                 self._user_tokens[access_token] = user_id
+                if consumer_key and consumer_secret and access_token_secret is not None:
+                    self._oauth_secrets[access_token] = (consumer_key, consumer_secret,
+                                                         access_token_secret)
             if oauth2_user_token:
                 self._user_tokens[oauth2_user_token] = user_id
 
@@ -439,8 +449,43 @@ class XEmulator(EmulatorServer):
             token = unquote(match.group(1)) if match else ""
             with self._lock:
                 user_id = self._user_tokens.get(token)
+                secrets = self._oauth_secrets.get(token)
+            if secrets is not None and not self._signed(request, header, secrets):
+                return None
             return _Auth(user_id) if user_id else None
         return None
+
+    def _signed(self, request: Request, header: str, secrets: tuple[str, str, str]) -> bool:
+        """OAuth 1.0a HMAC-SHA1 over the method, the URL (as the client addressed it: X's
+        hosts or this emulator) and the query, form-body and oauth_* parameters (a JSON or
+        multipart body is not signed)."""
+        import base64
+        import hmac
+        from urllib.parse import urlencode
+
+        from oauthlib.oauth1.rfc5849 import signature as oauth_sig
+
+        oauth = {k: oauth_sig.utils.unescape(v)
+                 for k, v in re.findall(r'(oauth_[a-z_]+)="([^"]*)"', header)}
+        consumer_key, consumer_secret, token_secret = secrets
+        if oauth.get("oauth_consumer_key") != consumer_key \
+                or oauth.get("oauth_signature_method") != "HMAC-SHA1":
+            return False
+        body = request.form() if request.content_type == "application/x-www-form-urlencoded" \
+            else {}
+        params = oauth_sig.normalize_parameters(oauth_sig.collect_parameters(
+            uri_query=urlencode(request.query), body=body, headers={"Authorization": header},
+            exclude_oauth_signature=True))
+        key = f"{oauth_sig.utils.escape(consumer_secret)}&{oauth_sig.utils.escape(token_secret)}"
+        given = oauth.get("oauth_signature", "")
+        for root in ("https://api.twitter.com", "https://api.x.com", self.root_url):
+            base = oauth_sig.signature_base_string(
+                request.method, oauth_sig.base_string_uri(root + request.path), params)
+            expected = base64.b64encode(hmac.new(key.encode(), base.encode(),
+                                                 hashlib.sha1).digest()).decode()
+            if oauth_sig.safe_string_equals(expected, given):
+                return True
+        return False
 
     def _rate_headers(self, endpoint: str, *, count: bool) -> tuple[dict[str, str], bool]:
         """Count a request in the endpoint's window; returns headers and whether it is over."""

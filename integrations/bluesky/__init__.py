@@ -1,5 +1,17 @@
 """Bluesky (AT Protocol XRPC over httpx): mention/reply/quote notifications in, posts and
-threaded replies (root + parent refs, rich-text facets) out."""
+threaded replies (root + parent refs, rich-text facets) out.
+
+Checked against the lexicons in `../shared/specs/bluesky/lexicons` by tests/spec_check.py
+`check_bluesky` (a small lexicon validator) in tests/test_network_contract.py: each call's
+parameters, input and output against its lexicon: com.atproto.server.createSession and
+refreshSession, com.atproto.identity.resolveHandle, app.bsky.notification.listNotifications
+(polled with its `cursor`; the stored cursor is the notifications' indexedAt, record keys
+being the client's), app.bsky.feed.getPosts, com.atproto.repo.uploadBlob and
+com.atproto.repo.createRecord, whose record is checked against app.bsky.feed.post
+(text 300 graphemes, facets as app.bsky.richtext.facet, reply strongRefs,
+app.bsky.embed.images with alt and blob refs). A method without a lexicon in the folder
+(app.bsky.actor.getProfile, com.atproto.repo.listRecords/getRecord) is reported as a
+problem if called; the contract's flows do not call them, so they are not yet judged."""
 
 from commsdesk.integrations.base import CredentialSpec
 

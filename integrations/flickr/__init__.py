@@ -1,5 +1,14 @@
 """Flickr (REST API, OAuth 1.0a): comments on the council's recent photos in, replies as
-comments on the photo, photos published with title, description and tags."""
+comments on the photo, photos published with title, description and tags.
+
+Checked against `../shared/specs/flickr/NOTES.md` (no machine-readable spec) by
+tests/spec_check.py `check_flickr` in tests/test_network_contract.py and by the emulator
+itself: §1 endpoints (`/services/rest/`, `/services/upload/`, writes by POST), §2 OAuth
+1.0a HMAC-SHA1 on every call, §3 the upload rule (every field but `photo` signed; error 96
+otherwise), §4 response formats (`format=json&nojsoncallback=1`, `{stat, code, message}`,
+`<rsp stat>` for uploads), §5 3,600 calls an hour per API key across its accounts
+(`budget.py`, shown in /healthz), §6 the methods used (flickr.test.login,
+flickr.people.getPhotos, flickr.photos.comments.getList / addComment)."""
 
 from commsdesk.integrations.base import CredentialSpec
 

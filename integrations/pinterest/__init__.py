@@ -1,4 +1,12 @@
-"""Pinterest (API v5): pins with image, alt text, link and board; follower count."""
+"""Pinterest (API v5): pins with image, alt text, link and board; follower count.
+
+Checked against `../shared/specs/pinterest/v5/openapi.json` (Pinterest API v5 OpenAPI
+3.0.3, 5.23.0) by tests/spec_check.py in tests/test_network_contract.py: requests and
+answers of `GET /user_account` (UserAccount), `POST /pins` (PinCreate: board_id, title,
+description, link, alt_text, media_source PinMediaSourceImageBase64 with ContentType
+image/jpeg | image/png) and `GET /boards/{board_id}/pins` (paged Pin list). GIF and WebP
+are converted to PNG/JPEG when shared (services/images.py); the emulator refuses other
+content types and bytes that are not the type named."""
 
 from commsdesk.integrations.base import CredentialSpec
 

@@ -247,25 +247,34 @@ def test_bluesky_listened_phrase_is_heard_once(database_url: str) -> None:
     with BlueskyEmulator() as bsky:
         council = bsky.add_account("nottscc.bsky.social", "Notts CC", app_password="pw-1")
         jane = bsky.add_account("jane.bsky.social", "Jane Resident")
-        bsky.search_limit = (3, 300)
+        bsky.search_limit = (5, 300)
         account = {"name": "nottscc-bsky", "network": "bluesky",
                    "handle": "nottscc.bsky.social", "credentials": "BSKY"}
-        cfg = listening_config(account, listen_accounts=["nottscc-bsky"], budget=3)
+        cfg = listening_config(account, listen_accounts=["nottscc-bsky"], budget=5)
         with NetHarness(database_url, cfg, credentials={("bluesky", "BSKY"): {
                 "app_password": "pw-1"}}, env={"bluesky_api_base_url": bsky.root_url}) as h:
             bsky.add_post(jane, "The A60 roadworks again *sigh*")
             bsky.add_post(jane, "Traffic everywhere #NottsRoads")
             bsky.add_post(jane, "@nottscc.bsky.social the A60 roadworks are blocking my drive")
-            bsky.add_post(council, "A60 roadworks: lane 2 reopens Monday")
+            ours = bsky.add_post(council, "A60 roadworks: lane 2 reopens Monday")
             h.poll()
             listen(h)
             assert len(heard_alerts(h)) == 2
             assert sorted(o for o, _ in origins(h)) == ["heard", "heard", "mention"]
+            # heard first, then it comes as a mention (a reply notification): alerted once
+            bsky.add_post(jane, "Monday? The A60 roadworks were meant to end in May",
+                          reply_to=ours)
+            listen(h)
+            h.poll()
+            h.settle()
+            assert len(heard_alerts(h)) == 3
+            assert sum(1 for c in ("C0HIGHWAYS", "C0COMMS") for m in h.alerts_in(c)
+                       if "meant to end in May" in block_texts(m)) == 1
             for _ in range(3):
                 listen(h)
-            assert len(heard_alerts(h)) == 2
+            assert len(heard_alerts(h)) == 3
             searches = bsky.requests_to("app.bsky.feed.searchPosts")
-            assert len(searches) == 3 and getattr(bsky, "search_refused", 0) == 0
+            assert len(searches) == 5 and getattr(bsky, "search_refused", 0) == 0
             assert all(r.get("sort") == "latest" for r in searches)
 
 
@@ -480,3 +489,25 @@ def test_mastodon_direct_mention_is_private_and_answered_as_direct(database_url:
             wait_for(lambda: draft(h).state == "published", what="published")
             [reply] = masto.posts_by(council.id)
             assert reply.visibility == "direct"
+
+
+def test_listening_config_errors_name_the_key() -> None:
+    import copy
+
+    from commsdesk.config import ConfigError, parse_config
+    from tests.harness import E2E_CONFIG
+
+    cfg = copy.deepcopy(E2E_CONFIG)
+    cfg["accounts"].append({"name": "parks-flickr", "network": "flickr", "handle": "parks",
+                            "credentials": "FLICKR", "user_id": "1@N01"})
+    cfg["listening"] = [{"service": "waste", "terms": [" "], "accounts": ["nottscc"]}]
+    with pytest.raises(ConfigError) as err:
+        parse_config(cfg)
+    assert "listening[0].terms: name at least one term, none blank" in str(err.value.problems)
+    cfg["listening"] = [{"service": "highway", "terms": ["A60"], "accounts": ["nottscc"]},
+                        {"service": "waste", "terms": ["bins"], "accounts": ["parks-flickr"]}]
+    with pytest.raises(ConfigError) as err:
+        parse_config(cfg)
+    text = str(err.value.problems)
+    assert "listening[0].service: unknown service 'highway'" in text
+    assert "listening[1].accounts: 'parks-flickr' is on flickr" in text

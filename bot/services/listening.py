@@ -285,6 +285,11 @@ def run_job(rt: Runtime, job: Job, owner: str = "listener", *, force: bool = Fal
                  next_run=now() + max(interval, timedelta(seconds=wait)), error=str(exc))
         log.warning("listening failed", account=job.account.name, error=str(exc))
         return result(stored, spent[0], error=str(exc))
+    except Exception as exc:  # a malformed answer: this search waits its interval, others run
+        _release(rt, job, owner, since=None, next_run=now() + interval,
+                 error=f"{type(exc).__name__}: {exc}"[:500])
+        log.exception("listening failed", account=job.account.name)
+        return result(stored, spent[0], error=f"{type(exc).__name__}")
     _release(rt, job, owner, since=cursor, next_run=now() + interval, error=None)
     if stored:
         log.info("heard posts stored", account=job.account.name, service=job.listen.service,

@@ -623,6 +623,8 @@ def check_exchanges(network: str, emulator: Any) -> list[str]:
         return check_flickr(exchanges)
     if network == "facebook":
         return check_facebook(exchanges)
+    if network == "slack":
+        return check_slack(exchanges)
     raise ValueError(network)
 
 
@@ -633,3 +635,104 @@ def wrong(exchange: tuple[Any, Any], **changes: Any) -> tuple[Any, Any]:
         target, _, attr = name.partition("__")
         setattr(request if target == "request" else response, attr, value)
     return request, response
+
+
+# ------------------------------------------------------------------ Slack Web API
+
+# methods newer than the frozen October 2020 spec, checked against Slack's method pages
+# (https://api.slack.com/methods/<name>): their required arguments
+SLACK_NEWER_METHODS = {
+    "files.getUploadURLExternal": {"filename", "length"},
+    "files.completeUploadExternal": {"files"},
+}
+
+
+@cache
+def slack_spec() -> dict[str, Any]:
+    return json.loads((SPECS / "slack" / "web-api" / "slack_web_openapi_v2.json").read_text())
+
+
+def _slack_args(request: Any) -> dict[str, Any]:
+    args: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json" and request.body:
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = {}
+        if isinstance(body, dict):
+            args.update(body)
+    elif request.content_type == "application/x-www-form-urlencoded":
+        args.update(request.form())
+    elif request.content_type == "multipart/form-data":
+        args.update({k: v.text() for k, v in request.multipart().items() if v.filename is None})
+    return args
+
+
+def check_slack(exchanges: Iterable[tuple[Any, Any]]) -> list[str]:
+    """Each Web API call (`/api/<method>`) against `slack/web-api/slack_web_openapi_v2.json`
+    (Swagger 2.0, tolerant: its "or null" tuple `items` are read by Draft 4 as tuples): the
+    method exists (or is one of the newer ones, by their docs), its required arguments are
+    there (the token may come as a bearer header), and the answer matches the method's
+    success schema (`ok: true`) or its error schema (`ok: false`). Other paths (file
+    downloads, response_url, the emulator's own) are not the Web API."""
+    spec = slack_spec()
+    problems: list[str] = []
+    for request, response in exchanges:
+        if not request.path.startswith("/api/"):
+            continue
+        method = request.path.removeprefix("/api/")
+        where = f"slack {method}"
+        args = _slack_args(request)
+        item = spec["paths"].get(f"/{method}")
+        if item is None:
+            required = SLACK_NEWER_METHODS.get(method)
+            if required is None:
+                problems.append(f"{where}: not a Web API method (spec or method docs)")
+            else:
+                problems += [f"{where}: argument {name!r} is required" for name in required
+                             if name not in args]
+            continue
+        op = item.get("post") or item.get("get") or {}
+        for param in op.get("parameters") or []:
+            if param.get("required") and param["name"] != "token" and param["name"] not in args:
+                problems.append(f"{where}: argument {param['name']!r} is required")
+        if "token" not in args and not request.headers.get("authorization", "").startswith(
+                "Bearer "):
+            problems.append(f"{where}: no token")
+        if response.drop or response.status != 200 or not response.body:
+            continue
+        try:
+            answer = json.loads(response.body)
+        except ValueError:
+            continue
+        if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+            problems.append(f"{where}: an answer carries ok: true|false")
+            continue
+        outcome = (op.get("responses") or {}).get("200" if answer["ok"] else "default") or {}
+        schema = outcome.get("schema")
+        if schema is None:
+            continue
+        validator = jsonschema.Draft4Validator({**spec, **schema})
+        for e in validator.iter_errors(answer):
+            at = "/".join(map(str, e.absolute_path))
+            if _slack_tolerated(method, at, e):
+                continue
+            problems.append(f"{where} answer {at or '(body)'}: {e.message[-200:]}")
+    return problems
+
+
+# Where the frozen 2020 spec is wrong or too old, not our emulator (each checked against
+# Slack's method pages and real answers): chat.update's `message.blocks` is an array, not
+# an object; Slack has added fields since 2020 (`additionalProperties: false` would refuse
+# `app_id` on a message); test workspaces use short readable ids (C0WASTE, B0BOT) where
+# real ones are 9+ characters.
+SLACK_SPEC_ERRATA = {("chat.update", "message/blocks")}
+
+
+def _slack_tolerated(method: str, at: str, error: Any) -> bool:
+    if (method, at) in SLACK_SPEC_ERRATA:
+        return True
+    if error.validator == "additionalProperties":
+        return True
+    return error.validator == "pattern" and str(error.schema.get("pattern", "")).startswith(
+        ("^[CGD]", "^B[", "^U[", "^[UW]", "^T[", "^S[", "^F[", "^A[", "^[CDG]"))

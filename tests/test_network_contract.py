@@ -8,7 +8,8 @@ gave checked against the network's published spec (tests/spec_check.py).
   once, the cursor saved, and resumed by a new runtime (a restart) without repeats;
 - reply (where the network has replies), post, an image with its alt text;
 - limits checked before anything is sent;
-- a 429 waited out until the reset the network gave, a 5xx tried again.
+- a 429 waited out until the reset the network gave, a 5xx tried again;
+- and the bot's Slack calls in the mentions story, by Slack's Web API spec.
 
 Lost answers and find_published are tests/test_exactly_once_networks.py's.
 """
@@ -265,6 +266,12 @@ def test_mentions_in_with_a_late_one_cursor_saved_and_resumed(case: Case, databa
         again.poll()
         again.poll()
         assert sorted(_stored(again, case)) == sorted(after)  # nothing twice, nothing lost
+        again.settle()
+    # the bot's side of Slack (alerts posted, users and channels asked), by Slack's spec
+    for bot in (h, again):
+        problems = spec_check.check_exchanges("slack", bot.slack)
+        assert not problems, "\n".join(dict.fromkeys(problems))
+    assert any(r.path == "/api/chat.postMessage" for r, _ in h.slack.exchanges)
 
 
 # ------------------------------------------------------------------ publishing

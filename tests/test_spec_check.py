@@ -120,3 +120,23 @@ def test_notes_rules_reject_a_wrong_request_and_a_wrong_answer() -> None:
     assert _one("facebook", feed, _resp({"items": []}))
     assert _one("facebook", _req("GET", "/v21.0/1000001/feed"), _resp({"data": []}))
     assert _one("facebook", feed, _resp({"error": "limit"}, 400))
+
+
+def test_slack_web_api_rejects_a_wrong_request_and_a_wrong_answer() -> None:
+    bearer = {"authorization": "Bearer xoxb-1"}
+    post = _req("POST", "/api/chat.postMessage", body={"channel": "C012AB3CD", "text": "Hi"},
+                headers=bearer)
+    sent = {"ok": True, "channel": "C012AB3CD", "ts": "1503435956.000247",
+            "message": {"type": "message", "text": "Hi", "ts": "1503435956.000247",
+                        "user": "U012AB3CD"}}
+    assert _one("slack", post, _resp(sent)) == []
+    assert _one("slack", _req("POST", "/api/chat.postMessage", body={"text": "Hi"},
+                              headers=bearer), _resp(sent))  # no channel
+    assert _one("slack", _req("POST", "/api/chat.postMessage", body={"channel": "C012AB3CD"}),
+                _resp(sent))  # no token
+    assert _one("slack", post, _resp({"ok": True, "channel": "C012AB3CD"}))  # no ts, message
+    assert _one("slack", post, _resp({"ok": False}))  # an error names itself
+    assert _one("slack", _req("POST", "/api/chat.postMessages", headers=bearer), _resp(sent))
+    upload = _req("POST", "/api/files.getUploadURLExternal", body={"filename": "a.png"},
+                  headers=bearer)
+    assert _one("slack", upload, _resp({"ok": True}))  # length is required (method docs)

@@ -697,8 +697,12 @@ class SlackEmulator(EmulatorServer):
                 bot_id=msg.bot_id,
                 app_id=self.app_id,
                 user=msg.user,
-                bot_profile={"id": msg.bot_id, "app_id": self.app_id,
-                             "name": self.users[self.bot_user_id].name, "team_id": self.team_id},
+                # Slack's Bot Profile Object (objs_bot_profile): all seven fields
+                bot_profile={"id": msg.bot_id, "app_id": self.app_id, "deleted": False,
+                             "name": self.users[self.bot_user_id].name, "team_id": self.team_id,
+                             "updated": 1700000000, "icons": {
+                                 f"image_{n}": f"https://a.slack-edge.com/80588/img/plugins/app/bot_{n}.png"
+                                 for n in (36, 48, 72)}},
             )
         else:
             data["user"] = msg.user

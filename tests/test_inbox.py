@@ -511,3 +511,30 @@ def test_listening_config_errors_name_the_key() -> None:
     text = str(err.value.problems)
     assert "listening[0].service: unknown service 'highway'" in text
     assert "listening[1].accounts: 'parks-flickr' is on flickr" in text
+
+
+def test_retention_purges_heard_posts_and_filled_saved_replies(
+        hx: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from commsdesk import clock
+    from commsdesk.models import AuditEvent, Mention
+    from commsdesk.services import retention
+    from tests.test_reminders import set_clock
+
+    h = hx
+    jane = h.x.add_user("5001", "jane", "Jane")["id"]
+    h.x.add_tweet(jane, "The A60 roadworks outside 4 Elm Road again")
+    listen(h)
+    command(h, CARA, "saved add sorry Sorry {author}, we are on it", "C0COMMS")
+    command(h, HARRY, "reply M1 saved:sorry", "C0HIGHWAYS")
+    wait_for(lambda: h.count(Draft) == 1)
+    h.slack.add_reaction(COLIN, "C0APPROVALS", approval_message(h)["ts"], "white_check_mark")
+    wait_for(lambda: draft(h).state == "published", what="published")
+    set_clock(monkeypatch, clock.now() + timedelta(days=3))
+    retention.run(h.rt, days=1)
+    with h.rt.sessions() as s:
+        heard = s.query(AuditEvent).filter(AuditEvent.action == "mention.heard").one()
+        assert heard.details.get("_purged") is True and "Elm Road" not in str(heard.details)
+        assert s.get_one(Mention, 1).text == ""
+        assert s.query(SavedReplyUse).one().filled_text == ""

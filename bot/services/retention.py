@@ -19,12 +19,20 @@ from sqlalchemy.orm import Session
 from commsdesk.clock import now
 from commsdesk.db import transaction
 from commsdesk.domain import audit
-from commsdesk.models import AuditEvent, Draft, DraftImage, DraftVersion, Mention
+from commsdesk.models import (
+    AuditEvent,
+    Draft,
+    DraftImage,
+    DraftVersion,
+    Mention,
+    SavedReplyUse,
+)
 from commsdesk.runtime import Runtime
 
 FINAL_DRAFT_STATES = ("published", "rejected", "superseded", "cancelled", "expired", "failed")
 PERSONAL_ACTIONS = ("mention.received", "draft.created", "draft.edited", "draft.refused",
-                    "draft.image_added", "draft.image_alt_text_set")
+                    "draft.image_added", "draft.image_alt_text_set",
+                    "mention.heard")  # heard by keyword listening (migration 0013)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,9 @@ def run(rt: Runtime, *, dry_run: bool = False, days: int | None = None) -> Reten
                       .values(text=""))
             s.execute(update(DraftImage).where(DraftImage.draft_id.in_(drafts))
                       .values(data=b"", alt_text=None))
+            # a saved reply as it was filled in names the resident ({author})
+            s.execute(update(SavedReplyUse).where(SavedReplyUse.draft_id.in_(drafts))
+                      .values(filled_text=""))
         _purge_audit_details(s, records)
         audit.record(s, actor="system", action=audit.PURGE_ACTION, subject_kind="retention",
                      subject_id=cutoff.date().isoformat(), details={

@@ -529,6 +529,40 @@ def report(config: str | None, week: str | None, output: str) -> None:
     click.echo(f"chart written to {output}", err=True)
 
 
+@main.command()
+@config_option
+@click.option("--week", default=None, metavar="YYYY-Www",
+              help="ISO week (default: this week).")
+@click.option("--ics", "ics_file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write an iCalendar file (the week given, or four weeks back to "
+              "thirteen ahead).")
+@friendly
+def calendar(config: str | None, week: str | None, ics_file: str | None) -> None:
+    """Scheduled and published posts by day and account, what waits for approval, and
+    pre-election periods."""
+    from sqlalchemy.orm import Session
+
+    from commsdesk.clock import now
+    from commsdesk.services import calendar as cal
+
+    settings = _settings(config, require_slack=False, require_network_credentials=False,
+                         require_audit_key=False)
+    cfg = settings.config
+    try:
+        start = cal.week_start(week, cfg.tz, now())
+    except cal.WeekError as err:
+        _fail([str(err)])
+        return
+    with Session(_insight_db(settings)) as session:
+        shown = cal.build(session, cfg, start)
+        feed = shown if week or not ics_file else cal.build(session, cfg,
+                                                            *cal.feed_range(cfg, now()))
+    click.echo(cal.text(shown))
+    if ics_file:
+        Path(ics_file).write_bytes(cal.ics(feed))
+        click.echo(f"iCalendar ({len(feed.entries)} post(s)) written to {ics_file}", err=True)
+
+
 @main.group("schedule")
 def schedule_group() -> None:
     """Bulk scheduling."""

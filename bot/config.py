@@ -432,6 +432,7 @@ class Environment(BaseSettings):
     database_url: str = "sqlite:///commsdesk.db"
     database_migration_url: str | None = None  # owner role for migrations (PostgreSQL)
     commsdesk_audit_key: str | None = None  # the audit chain's key(s): see audit_keys.py
+    commsdesk_calendar_token: str | None = None  # the calendar feed's URL secret (serve)
     commsdesk_config: str = "./commsdesk.toml"
     commsdesk_log_format: Literal["console", "json"] = "console"
     commsdesk_log_level: str = "INFO"
@@ -473,7 +474,8 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret value in play, so logs can scrub them."""
         values = [self.env.slack_bot_token, self.env.slack_signing_secret, self.env.slack_app_token,
-                  self.env.facebook_app_secret, self.env.facebook_verify_token]
+                  self.env.facebook_app_secret, self.env.facebook_verify_token,
+                  self.env.commsdesk_calendar_token]
         # each audit key, however it was given (a key too short to use signs nothing)
         with contextlib.suppress(ValueError):
             values += (self.audit_keyring() or _NO_KEYS).secrets()

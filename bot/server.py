@@ -150,6 +150,7 @@ def build_asgi(rt: Runtime, bolt: App, commands: App | None = None, *,
         payload = await run_in_threadpool(health, rt)
         return JSONResponse(payload, status_code=200 if payload["database"] == "ok" else 503)
 
+    from commsdesk.calendar_feed import routes as calendar_routes
     from commsdesk.integrations.facebook.webhook import routes as facebook_routes
 
     @contextlib.asynccontextmanager
@@ -164,6 +165,7 @@ def build_asgi(rt: Runtime, bolt: App, commands: App | None = None, *,
             *slack,  # HTTP mode only: in Socket Mode Slack's requests come over the socket
             Route("/healthz", healthz, methods=["GET"]),
             *facebook_routes(rt),  # GET/POST /webhooks/facebook
+            *calendar_routes(rt),  # GET /calendar/<token>/calendar.ics
         ],
         middleware=[Middleware(BodyLimit, limits={
             "/slack/events": SLACK_MAX_BODY_BYTES,

@@ -27,6 +27,13 @@ def register(app: Any, rt: Runtime) -> None:
     def social(ack: Any, command: dict[str, Any]) -> None:
         user = command.get("user_id") or ""
         try:
+            from commsdesk.services import plan_commands  # calendar; several accounts
+
+            planned = plan_commands.answer(rt, user, command.get("text") or "")
+            if planned is not None:
+                ack(response_type="ephemeral", **planned)
+                rt.kick_outbox()
+                return
             parsed = slash.parse(command.get("text") or "")
             if isinstance(parsed, slash.Help):
                 ack(response_type="ephemeral", text=slash.HELP_TEXT)

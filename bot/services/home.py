@@ -303,7 +303,10 @@ def _system(s: Session, cfg: Config) -> list[str]:
 
 def build_home(rt: Runtime, user: str) -> dict[str, Any]:
     with reading(rt.sessions) as s:
-        return home_view(home_data(rt, s, user))
+        view = home_view(home_data(rt, s, user))
+        from commsdesk.services import calendar  # this week's calendar (issue 21)
+
+        return calendar.add_to_home(rt, s, view)
 
 
 def _digest(view: dict[str, Any]) -> str:

@@ -78,7 +78,7 @@ class World:
 
     def settled(self, draft_id: int) -> str:
         return wait_for(lambda: (st := self.state(draft_id)) in ("published", "failed")
-                        and st, what="publish outcome")
+                        and st, timeout=60, what="publish outcome")
 
     def audit(self, action: str, draft_id: int) -> int:
         return self.h.count(AuditEvent, AuditEvent.action == action,

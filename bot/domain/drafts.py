@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -24,10 +24,9 @@ from sqlalchemy.orm import Session
 
 from commsdesk.clock import now
 from commsdesk.domain import audit
-from commsdesk.models import Approval, Draft, DraftImage, DraftVersion, PublishAttempt
+from commsdesk.models import Approval, Draft, DraftImage, DraftVersion
 
 OPEN_STATES = ("pending", "approved", "failed", "expired")
-PUBLISH_LEASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -375,63 +374,5 @@ def retry(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy) -> De
 
 
 # ---------------------------------------------------------------- publishing steps
-
-
-def claim_for_publishing(s: Session, draft_id: int, owner: str) -> PublishAttempt | None:
-    """approved -> publishing, with the intent recorded before any network call."""
-    t = now()
-    if not _cas(s, draft_id, ("approved",), state="publishing", lease_until=t + PUBLISH_LEASE):
-        return None
-    return _start_attempt(s, draft_id, owner)
-
-
-def reclaim_stuck(s: Session, draft_id: int, owner: str) -> PublishAttempt | None:
-    """A draft left in `publishing` by a crashed process (its lease ran out)."""
-    t = now()
-    res = s.execute(update(Draft).where(Draft.id == draft_id, Draft.state == "publishing",
-                                        Draft.lease_until < t)
-                    .values(lease_until=t + PUBLISH_LEASE, updated_at=t))
-    if res.rowcount != 1:
-        return None
-    audit.record(s, actor="system", action="draft.publish_reconciling", subject_kind="draft",
-                 subject_id=draft_id, details={"owner": owner})
-    return _start_attempt(s, draft_id, owner)
-
-
-def _start_attempt(s: Session, draft_id: int, owner: str) -> PublishAttempt:
-    draft = s.get_one(Draft, draft_id)
-    draft.attempts += 1
-    attempt = PublishAttempt(draft_id=draft_id, outcome="started")
-    s.add(attempt)
-    s.flush()
-    audit.record(s, actor="system", action="draft.publishing", subject_kind="draft",
-                 subject_id=draft_id, details={"attempt": attempt.id, "owner": owner,
-                                               "version": draft.version})
-    return attempt
-
-
-def mark_published(s: Session, draft_id: int, attempt_id: int, external_id: str, url: str,
-                   *, reconciled: bool = False) -> bool:
-    t = now()
-    if not _cas(s, draft_id, ("publishing",), state="published", published_external_id=external_id,
-                published_url=url, published_at=t, lease_until=None, last_error=None):
-        return False
-    s.execute(update(PublishAttempt).where(PublishAttempt.id == attempt_id).values(
-        outcome="reconciled" if reconciled else "published", external_id=external_id,
-        finished_at=t))
-    audit.record(s, actor="system", action="draft.published", subject_kind="draft",
-                 subject_id=draft_id, details={"external_id": external_id, "url": url,
-                                               "reconciled": reconciled})
-    return True
-
-
-def mark_failed(s: Session, draft_id: int, attempt_id: int, error: str, *, transient: bool) -> bool:
-    t = now()
-    if not _cas(s, draft_id, ("publishing",), state="failed", last_error=error, lease_until=None):
-        return False
-    s.execute(update(PublishAttempt).where(PublishAttempt.id == attempt_id).values(
-        outcome="transient_error" if transient else "permanent_error", error=error,
-        finished_at=t))
-    audit.record(s, actor="system", action="draft.publish_failed", subject_kind="draft",
-                 subject_id=draft_id, details={"error": error, "transient": transient})
-    return True
+# The publishing claim (approved -> publishing -> published | failed, fenced by a token,
+# renewed, released with a retry time) is domain/publication.py.

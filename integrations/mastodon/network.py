@@ -113,6 +113,9 @@ class MastodonNetwork:
             return Verdict("transient", f"Mastodon answered {_status(exc)}")
         if isinstance(exc, MastodonNetworkError):
             return Verdict("transient", f"cannot reach {self.base_url} ({type(exc).__name__})")
+        if isinstance(exc, MastodonAPIError) and "Could not parse response as JSON" in str(exc):
+            # a 200 whose body is not JSON: an answer lost in transit, not a refusal
+            return Verdict("transient", "Mastodon sent a malformed answer")
         if isinstance(exc, MastodonAPIError):
             return Verdict("permanent", f"Mastodon answered {_status(exc)}: {_message(exc)}")
         return None

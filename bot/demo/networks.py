@@ -38,6 +38,11 @@ BLUESKY_MENTIONS = (
 FACEBOOK_COMMENTS = (
     "Is the library in Retford open on Saturday afternoons now?",
 )
+# a Messenger message: a private message, alerted without its text in a public channel
+FACEBOOK_MESSAGES = (
+    ("7700123", "Hi, our bins were missed again at 14 Church Lane, Arnold. Can someone "
+                "come back today? My number is 07700 900123"),
+)
 FLICKR_COMMENTS = ("Lovely photo! Is the play area at Rufford suitable for under-fives?",)
 
 
@@ -80,13 +85,16 @@ class OtherNetworks:
         for n, text in enumerate(FACEBOOK_COMMENTS):
             _, payload = self.facebook.add_comment(post, f"55500{n}", "Claire Evans", text)
             self._pending_webhooks.append(payload)
+        for psid, text in FACEBOOK_MESSAGES:
+            self._pending_webhooks.append(self.facebook.message_payload(FB_PAGE, psid, text))
         photo = self.flickr.add_photo(flickr_council, "The new play area at Rufford Abbey")
         visitor = self.flickr.add_user("99999999@N02", "ruffordfan", "Rufford Fan")
         for text in FLICKR_COMMENTS:
             self.flickr.add_comment(photo, visitor, text)
 
     def deliver_webhooks(self, bot_url: str) -> None:
-        """Facebook pushes comments: send the seeded ones once the bot is listening."""
+        """Facebook pushes comments and messages: send the seeded ones once the bot is
+        listening."""
         for payload in self._pending_webhooks:
             self.facebook.deliver(f"{bot_url}/webhooks/facebook", payload)
         self._pending_webhooks.clear()

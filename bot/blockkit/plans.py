@@ -56,6 +56,23 @@ def _when(dt: datetime | None, tz: tzinfo) -> str:
     return f"{dt.astimezone(tz):%a %d %b %H:%M}" if dt else "when approved"
 
 
+def _row_buttons(r: Row, *, edit: bool) -> list[dict[str, Any]]:
+    from commsdesk.blockkit.approvals import ACTION_EDIT
+
+    value = f"{r.draft_id}:v{r.version}"
+    out: list[dict[str, Any]] = []
+    if r.state == "pending":
+        out.append({"type": "button", "action_id": ACTION_APPROVE_ROW, "value": value,
+                    "text": {"type": "plain_text", "text": "Approve"}})
+    if r.state in ("failed", "expired"):
+        out.append({"type": "button", "action_id": ACTION_RETRY_ROW, "value": value,
+                    "style": "primary", "text": {"type": "plain_text", "text": "Retry"}})
+    if edit and r.state in ("pending", "approved", "expired", "failed"):
+        out.append({"type": "button", "action_id": ACTION_EDIT, "value": str(r.draft_id),
+                    "text": {"type": "plain_text", "text": "Edit"}})
+    return out
+
+
 def group_message(view: GroupView, tz: tzinfo) -> tuple[str, list[dict[str, Any]]]:
     counts: dict[str, int] = {}
     for r in view.rows:
@@ -95,14 +112,15 @@ def group_message(view: GroupView, tz: tzinfo) -> tuple[str, list[dict[str, Any]
             body += f"\n:warning: {escape(truncate(r.error, 300))}"
         block: dict[str, Any] = {"type": "section", "block_id": f"row:{r.draft_id}",
                                  "text": {"type": "mrkdwn", "text": fit(head + body)}}
-        if r.state == "pending":
-            block["accessory"] = {"type": "button", "action_id": ACTION_APPROVE_ROW,
-                                  "text": {"type": "plain_text", "text": "Approve"},
-                                  "value": f"{r.draft_id}:v{r.version}"}
-        elif r.state in ("failed", "expired"):
-            block["accessory"] = {"type": "button", "action_id": ACTION_RETRY_ROW,
-                                  "text": {"type": "plain_text", "text": "Retry"},
-                                  "value": f"{r.draft_id}:v{r.version}"}
+        buttons = _row_buttons(r, edit=view.kind == "campaign")
+        if view.kind == "campaign":  # a few variants: each its own Approve, Edit, Retry
+            blocks.append(block)
+            if buttons:
+                blocks.append({"type": "actions", "block_id": f"variant:{r.draft_id}",
+                               "elements": buttons})
+            continue
+        if buttons:
+            block["accessory"] = buttons[0]
         blocks.append(block)
     if len(order) > len(shown):
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (

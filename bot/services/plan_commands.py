@@ -22,6 +22,10 @@ def answer(rt: Runtime, user: str, text: str) -> dict[str, Any] | None:
     verb = words[0].lower()
     if verb == "calendar":
         return calendar_answer(rt, words[1:])
+    if verb in ("post", "schedule") and len(words) > 1 and "," in words[1]:
+        from commsdesk.services import campaigns
+
+        return campaigns.slash_answer(rt, user, text)
     return None
 
 

@@ -474,6 +474,7 @@ MASTODON_ROUTES = [
     ("DELETE", r"/api/v1/statuses/\d+"), ("GET", r"/api/v1/accounts/\d+/statuses"),
     ("GET", r"/api/v1/accounts/\d+"), ("POST", r"/api/v2/media"), ("GET", r"/api/v1/media/\d+"),
     ("GET", r"/api/v1/instance"), ("GET", r"/api/v2/instance"),
+    ("GET", r"/api/v1/timelines/tag/[^/]+"), ("GET", r"/api/v2/search"),
 ]
 MASTODON_NOTIFICATION_PARAMS = {"max_id", "since_id", "min_id", "limit", "types[]", "types",
                                 "exclude_types[]", "account_id", "include_filtered"}

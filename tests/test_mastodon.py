@@ -247,3 +247,20 @@ def test_late_federated_mention_with_an_older_status_id_still_arrives(
     with h.rt.sessions() as s:
         assert s.query(Mention).count() == 2
     assert len(h.alerts_in("C0WASTE")) == 2
+
+
+def test_a_token_without_write_scope_reads_but_cannot_post(masto: MastodonEmulator) -> None:
+    """The emulator checks scopes as Mastodon does: 403 outside the token's scopes."""
+    from commsdesk.integrations.base import PermanentError
+
+    reader = masto.add_account("NottsRead", token="read-only-token", scopes="read")
+    masto.add_mention(masto.jane, "@NottsRead hello")  # type: ignore[attr-defined]
+    acc = parse_config({"slack": {"approvals_channel": "C0A", "default_channel": "C0B",
+                                  "approvers_usergroup": "S0C"},
+                        "accounts": [{"name": "r", "network": "mastodon", "handle": "NottsRead",
+                                      "credentials": "R", "base_url": masto.root_url}]}).accounts[0]
+    net = MastodonNetwork(acc, "read-only-token", sleep=lambda s: None)
+    assert [m.text for p in net.fetch_mentions(None) for m in p.mentions] == ["@NottsRead hello"]
+    with pytest.raises(PermanentError, match="403"):
+        net.publish("Bins are on time")
+    assert not masto.posts_by(reader.id)

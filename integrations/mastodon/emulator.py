@@ -102,6 +102,15 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+# the OAuth scope each call needs (Mastodon's API docs; `read`/`write` cover their parts)
+_SCOPES = {("GET", "notifications"): "read:notifications", ("GET", "status"): "read:statuses",
+           ("POST", "post_status"): "write:statuses", ("DELETE", "delete_status"): "write:statuses",
+           ("POST", "media"): "write:media", ("GET", "get_media"): "write:media",
+           ("GET", "verify_credentials"): "read:accounts",
+           ("GET", "account_statuses"): "read:statuses", ("GET", "tag_timeline"): "read:statuses",
+           ("GET", "search"): "read:search"}
+
+
 @dataclass
 class MastoNotification:
     id: str
@@ -121,6 +130,7 @@ class MastodonEmulator(EmulatorServer):
         self.statuses: dict[str, MastoStatus] = {}
         self.notifications: list[MastoNotification] = []
         self.tokens: dict[str, str] = {}
+        self.token_scopes: dict[str, set[str]] = {}
         self.idempotency: dict[tuple[str, str], str] = {}
         self.media: dict[str, MastoMedia] = {}
         self.async_media_over = 1024 * 1024  # bytes; bigger uploads answer 202 (processing)
@@ -142,14 +152,17 @@ class MastodonEmulator(EmulatorServer):
         return str(next(self._note_ids))
 
     def add_account(self, username: str, display_name: str = "", *, domain: str | None = None,
-                    token: str | None = None, followers: int = 0, account_id: str | None = None
-                    ) -> MastoAccount:
+                    token: str | None = None, followers: int = 0, account_id: str | None = None,
+                    scopes: str = "read write") -> MastoAccount:
+        """An account; `token` its access token, granted `scopes` (OAuth scopes: `read`,
+        `write`, or granular ones such as `write:statuses`)."""
         with self._lock:
             acc = MastoAccount(account_id or self._next_id(), username, display_name or username,
                                domain, followers)
             self.accounts[acc.id] = acc
             if token:
                 self.tokens[token] = acc.id
+                self.token_scopes[token] = set(scopes.split())
             return acc
 
     def _by_acct(self, acct: str) -> MastoAccount | None:
@@ -347,6 +360,11 @@ class MastodonEmulator(EmulatorServer):
         account_id = self.tokens.get(auth.removeprefix("Bearer ").strip())
         if account_id is None:
             return json_response({"error": "The access token is invalid"}, 401)
+        granted = self.token_scopes.get(auth.removeprefix("Bearer ").strip(), {"read", "write"})
+        needed = _SCOPES.get((request.method, key), "read:accounts" if request.method == "GET"
+                             else "write:statuses")
+        if needed not in granted and needed.split(":")[0] not in granted:
+            return json_response({"error": "This action is outside the authorized scopes"}, 403)
         headers, over = self._rate_headers()
         if over:
             return json_response({"error": "Too many requests"}, 429, headers)

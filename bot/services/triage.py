@@ -1,7 +1,7 @@
 """Triage: every new mention gets a priority and a sentiment, in the transaction that
 stores it, so its alert shows both from the start.
 
-- **Priority**: `urgent` when the text has one of an its services' `urgent_keywords`
+- **Priority**: `urgent` when the text has one of its services' `urgent_keywords`
   (whole words or phrases, any case; a mention routed to no service is checked against
   every service's) or a safeguarding term; else `normal`. Urgent mentions have the
   shorter `urgent_sla_hours` (the service's, else `[insight]`'s), an urgent reminder of
@@ -93,12 +93,15 @@ def classify(s: Session, cfg: Config, mention_ids: Sequence[int]) -> None:
     for mid, service in s.execute(select(Alert.mention_id, Alert.service).where(
             Alert.mention_id.in_(list(mention_ids)), Alert.service.is_not(None))):
         services.setdefault(mid, []).append(service)
+    rows = []
     for mid, text, escalated in s.execute(select(Mention.id, Mention.text, Mention.escalated)
                                           .where(Mention.id.in_(list(mention_ids)))).all():
         prio, reason = priority(cfg, services.get(mid, []), text, bool(escalated))
         tone, score = sentiment(text)
-        s.execute(update(Mention).where(Mention.id == mid).values(
-            priority=prio, priority_reason=reason, sentiment=tone, sentiment_score=score))
+        rows.append({"id": mid, "priority": prio, "priority_reason": reason,
+                     "sentiment": tone, "sentiment_score": score})
+    if rows:  # one executemany (a burst of mentions is one statement, not one each)
+        s.execute(update(Mention), rows)
 
 
 # ------------------------------------------------------------------ shown on alerts

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from requests_oauthlib import OAuth1
 
+from commsdesk import logs
 from commsdesk.config import AccountConfig, Settings
 from commsdesk.integrations.base import (
     Capability,
@@ -33,6 +34,7 @@ from commsdesk.integrations.base import (
 from commsdesk.integrations.common import Retrier, Verdict, same_text
 from commsdesk.integrations.flickr import budget as call_budget
 
+log = logs.get("commsdesk.flickr")
 DEFAULT_BASE = "https://api.flickr.com"
 MAX_LENGTH = 5000  # keep comments and descriptions readable; Flickr has no hard small limit
 AUTH_CODES = {96, 97, 98, 99, 100}
@@ -158,6 +160,8 @@ class FlickrNetwork:
         skipped (nothing read, the cursor stays) and the next poll tries again."""
         pass_calls = 1 + self.photos_per_poll + (1 if self._nsid is None else 0)
         if not self.budget.reserve_poll(self.account.name, pass_calls):
+            log.info("Flickr poll deferred: the API key's hourly calls are paced",
+                     account=self.account.name, calls_last_hour=self.budget.used())
             return
         before = self._calls_made
         try:

@@ -103,6 +103,9 @@ class AccountConfig(_Strict):
     approvers_usergroup: UsergroupId | None = None  # may approve for this account only
     drafters_usergroup: UsergroupId | None = None  # only they (and approvers) may draft
     required_approvals: int = Field(default=1, ge=1, le=2)
+    # ordered approval steps (issue 21), each a user group: each step's approver is a
+    # different person from every earlier step's and from every author and editor
+    approval_steps: list[UsergroupId] = Field(default_factory=list, max_length=3)
     # network-specific (optional; see NETWORK_ACCOUNT_KEYS for which network needs which)
     base_url: str | None = None  # Mastodon: the instance, e.g. https://mastodon.social
     page_id: str | None = None  # Facebook: the page's id

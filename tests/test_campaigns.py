@@ -5,6 +5,7 @@ Retry while the others are published; the campaign name tags the posts."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from bench.net_kits import Kit, make_kit
-from commsdesk.models import AuditEvent, Draft, DraftGroupItem, PublishAttempt
+from commsdesk.models import Approval, AuditEvent, Draft, DraftGroupItem, PublishAttempt
 from commsdesk.services.decisions import decide
-from tests.harness import CARA, COLIN, WENDY, block_texts, wait_for
+from tests.harness import CARA, COLIN, E2E_CONFIG, WENDY, Harness, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
 TEXT = "Gritters are out tonight on all A roads. Drive carefully"
@@ -132,3 +133,100 @@ def test_a_variant_too_long_for_one_network_stores_nothing(w: World) -> None:
     answer = send(w, WENDY, f"post nottscc,nottscounty {TEXT}")
     assert "no account called `nottscounty`" in answer
     assert w.h.count(Draft) == 0
+
+
+# ------------------------------------------------------------- multi-step approval
+
+LENA, HUGO = "U0LEAD1", "U0HEAD1"  # a service lead; a head of service
+
+
+@pytest.fixture
+def steps(database_url: str) -> Iterator[Harness]:
+    config = copy.deepcopy(E2E_CONFIG)
+    config["accounts"][0]["approval_steps"] = ["S0LEAD", "S0HEAD", "S0COMMS"]
+    with Harness(database_url, config=config) as h:
+        h.slack.add_user(LENA, "lena")
+        h.slack.add_user(HUGO, "hugo")
+        h.slack.add_usergroup("S0LEAD", "leads", [LENA])
+        h.slack.add_usergroup("S0HEAD", "heads", [HUGO, CARA])
+        yield h
+
+
+def react(h: Harness, user: str, ts: str) -> None:
+    if user in h.slack.reactions("C0APPROVALS", ts).get("white_check_mark", []):
+        h.slack.remove_reaction(user, "C0APPROVALS", ts, "white_check_mark")
+    h.slack.add_reaction(user, "C0APPROVALS", ts, "white_check_mark")
+
+
+def card_text(h: Harness, ts: str) -> str:
+    return block_texts(h.slack.message("C0APPROVALS", ts) or {})
+
+
+def steps_done(h: Harness) -> list[tuple[int, str, str]]:
+    with h.rt.sessions() as s:
+        return [(a.draft_version, a.user_id, a.decision) for a in s.scalars(
+            sa.select(Approval).where(Approval.decision.in_(("approve", "skipped")))
+            .order_by(Approval.id))]
+
+
+def test_three_steps_need_three_different_people_in_order_and_an_edit_restarts(
+        steps: Harness) -> None:
+    h = steps
+    r = h.slack.send_command(WENDY, "C0WASTE", "post nottscc Gritting tonight on the A60")
+    assert "Draft D1" in r.json()["text"]
+    msg = wait_for(lambda: h.alerts_in("C0APPROVALS"), timeout=60, what="card")[0]
+    wait_for(lambda: "1. <!subteam^S0LEAD> ← now" in card_text(h, msg["ts"]), timeout=60,
+             what="steps on the card")
+    react(h, CARA, msg["ts"])  # comms, but step 1 is the service lead's
+    wait_for(lambda: "draft.decision_refused" in h.audit_actions(), what="refused")
+    react(h, LENA, msg["ts"])
+    wait_for(lambda: len(steps_done(h)) == 1, what="step 1")
+    wait_for(lambda: f"1. <!subteam^S0LEAD> :white_check_mark: <@{LENA}>" in card_text(
+        h, msg["ts"]) and "2. <!subteam^S0HEAD> ← now" in card_text(h, msg["ts"]),
+        timeout=60, what="card at step 2")
+    react(h, CARA, msg["ts"])  # step 2: CARA is a head too
+    wait_for(lambda: len(steps_done(h)) == 2, what="step 2")
+    react(h, CARA, msg["ts"])  # step 3 (comms): not the same person again
+    wait_for(lambda: h.audit_actions().count("draft.decision_refused") >= 1
+             and len(steps_done(h)) == 2, what="same person refused")
+    assert h.x.posts_created() == []
+    # an edit sends it back to step one
+    h.slack.click_button(WENDY, "C0APPROVALS", msg["ts"], "draft_edit", "1")
+    view = wait_for(lambda: h.slack.open_views(WENDY))[-1]
+    h.slack.submit_view(WENDY, view["id"], {"draft_text": {
+        "draft_text_input": "Gritting tonight on the A60 and A614"}})
+    wait_for(lambda: "1. <!subteam^S0LEAD> ← now" in card_text(h, msg["ts"])
+             and "v2" in card_text(h, msg["ts"]), timeout=60, what="back to step 1")
+    react(h, HUGO, msg["ts"])  # a head cannot start it
+    react(h, LENA, msg["ts"])
+    wait_for(lambda: [d for d in steps_done(h) if d[0] == 2] == [(2, LENA, "approve")],
+             what="v2 step 1")
+    react(h, HUGO, msg["ts"])
+    wait_for(lambda: len([d for d in steps_done(h) if d[0] == 2]) == 2, what="v2 step 2")
+    with h.rt.sessions() as s:
+        assert s.get_one(Draft, 1).state == "pending"
+    react(h, COLIN, msg["ts"])
+    wait_for(lambda: [p.get("sent_text") for p in h.x.posts_created()]
+             == ["Gritting tonight on the A60 and A614"], timeout=60, what="published once")
+    assert [d for d in steps_done(h) if d[0] == 2] == [(2, LENA, "approve"),
+                                                       (2, HUGO, "approve"),
+                                                       (2, COLIN, "approve")]
+
+
+def test_only_comms_may_skip_a_step_and_it_is_audited(steps: Harness) -> None:
+    h = steps
+    h.slack.send_command(WENDY, "C0WASTE", "post nottscc Libraries open late")
+    msg = wait_for(lambda: h.alerts_in("C0APPROVALS"), timeout=60, what="card")[0]
+    answer = h.slack.send_command(LENA, "C0WASTE", "skip D1 lead is away").json()["text"]
+    assert "Only the comms approvers group" in answer
+    answer = h.slack.send_command(COLIN, "C0WASTE", "skip D1 lead is away").json()["text"]
+    assert "Step 1 (S0LEAD) of D1 skipped" in answer
+    assert "draft.step_skipped" in h.audit_actions()
+    wait_for(lambda: f"1. <!subteam^S0LEAD> skipped by <@{COLIN}>" in card_text(h, msg["ts"]),
+             timeout=60, what="skip shown")
+    answer = h.slack.send_command(COLIN, "C0WASTE", "skip D1 again").json()["text"]
+    assert "Step 2 (S0HEAD) of D1 skipped" in answer
+    answer = h.slack.send_command(COLIN, "C0WASTE", "skip D1 and again").json()["text"]
+    assert "last step" in answer
+    react(h, CARA, msg["ts"])  # the last step, comms
+    wait_for(lambda: len(h.x.posts_created()) == 1, timeout=60, what="published")

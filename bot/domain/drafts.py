@@ -39,6 +39,7 @@ class ApprovalPolicy:
     special_group: frozenset[str] | None = None  # one approval must come from this group
     special_label: str = ""
     blockers: tuple[str, ...] = ()  # reasons it cannot be approved now
+    step: int | None = None  # approval steps: the step (0-based) this approval is for
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,9 @@ def approve(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
     if user in earlier:
         return Decision(False, f"You have already approved {draft.ref}; it needs another "
                         "approver.", draft_id)
+    if policy.step is not None and policy.step != _steps_done(s, draft):
+        return Decision(False, f"{draft.ref} moved on to another approval step meanwhile; "
+                        "look at its card and try again.", draft_id)
     approvers = earlier | {user}
     s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
                    decision="approve", via=via))
@@ -286,6 +290,13 @@ def approve(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
     supersede_competitors(s, draft, user)
     return Decision(True, f"{draft.ref} approved.", draft_id,
                     publish_now=draft.scheduled_for is None)
+
+
+def _steps_done(s: Session, draft: Draft) -> int:
+    """Approval steps passed on the current version: approvals and skipped steps."""
+    return len(list(s.scalars(select(Approval.id).where(
+        Approval.draft_id == draft.id, Approval.draft_version == draft.version,
+        Approval.decision.in_(("approve", "skipped"))))))
 
 
 def _approvers_of(s: Session, draft: Draft) -> set[str]:

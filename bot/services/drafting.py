@@ -160,7 +160,7 @@ def refresh_draft(s: Session, draft: Draft) -> None:
 
 
 def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
-    from commsdesk.services import governance, inbox
+    from commsdesk.services import approval_steps, governance, inbox
 
     account = s.get_one(Account, draft.account_id)
     mention = s.get(Mention, draft.mention_id) if draft.mention_id else None
@@ -178,7 +178,8 @@ def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
         draft, account, mention, network.weighted_length(draft.text), network.max_length,
         slack_cfg.approve_reaction, slack_cfg.reject_reaction,
         banners=[*(governance.banners(rt, s, draft) if draft.state in open_states else []),
-                 *inbox.card_lines(rt, s, draft)],
+                 *inbox.card_lines(rt, s, draft),
+                 *approval_steps.card_lines(rt, s, draft)],
         findings=governance.findings(rt, s, draft) if draft.state in open_states else [],
         approvals=approvals, required=required,
         hold=governance.hold_reason(rt, s, draft) if draft.state == "approved" else None,

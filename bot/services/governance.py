@@ -88,7 +88,10 @@ def policy(rt: Runtime, s: Session, draft: Draft, user: str) -> ApprovalPolicy:
     found = findings(rt, s, draft)
     blockers += [f"House style: {escape(f.message)}" for f in blocking(found)]
     blockers += image_blockers(rt, s, draft, found)
-    return ApprovalPolicy(verdict.ok, verdict.reason, required, special, label, tuple(blockers))
+    made = ApprovalPolicy(verdict.ok, verdict.reason, required, special, label, tuple(blockers))
+    from commsdesk.services import approval_steps  # ordered steps (issue 21)
+
+    return approval_steps.apply(rt, s, draft, user, made, members)
 
 
 def hold_reason(rt: Runtime, s: Session, draft: Draft) -> str | None:

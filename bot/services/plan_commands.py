@@ -22,6 +22,11 @@ def answer(rt: Runtime, user: str, text: str) -> dict[str, Any] | None:
     verb = words[0].lower()
     if verb == "calendar":
         return calendar_answer(rt, words[1:])
+    if verb == "skip":
+        from commsdesk.services import approval_steps
+
+        return {"text": approval_steps.skip_command(rt, user, text.split(None, 1)[1]
+                                                    if len(words) > 1 else "")}
     if verb in ("post", "schedule") and len(words) > 1 and "," in words[1]:
         from commsdesk.services import campaigns
 

@@ -340,6 +340,25 @@ class ListeningConfig(_Strict):
         return v
 
 
+class LinksConfig(_Strict):
+    """Tracked links (issue 21): links to these domains (and their subdomains) get UTM
+    parameters before approval: source = the network, medium = social, campaign = the
+    campaign's name."""
+
+    tracked_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("tracked_domains")
+    @classmethod
+    def _domains(cls, v: list[str]) -> list[str]:
+        out = []
+        for d in v:
+            d = d.strip().lower().removeprefix("https://").removeprefix("http://").strip("/")
+            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", d):
+                raise ValueError(f"{d!r} is not a domain (e.g. nottinghamshire.gov.uk)")
+            out.append(d)
+        return out
+
+
 class Config(_Strict):
     timezone: str = "Europe/London"
     poll_interval_seconds: int = Field(default=60, ge=10, le=86400)
@@ -353,6 +372,7 @@ class Config(_Strict):
     office_hours: OfficeHoursConfig = Field(default_factory=OfficeHoursConfig)
     insight: InsightConfig = Field(default_factory=InsightConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    links: LinksConfig = Field(default_factory=lambda: LinksConfig())
     listening: list[ListeningConfig] = Field(default_factory=list)
 
     @field_validator("timezone")

@@ -48,7 +48,9 @@ def w(database_url: str) -> Iterator[World]:
     masto, bsky = make_kit("mastodon"), make_kit("bluesky")
     try:
         assert masto.config_account and bsky.config_account
-        h = NetHarness(database_url, config_with(masto.config_account, bsky.config_account),
+        config = config_with(masto.config_account, bsky.config_account)
+        config["links"] = {"tracked_domains": ["nottinghamshire.gov.uk"]}
+        h = NetHarness(database_url, config,
                        credentials={**masto.credentials, **bsky.credentials},
                        env={**masto.env, **bsky.env})
         x = make_kit("x", h.x)
@@ -230,3 +232,40 @@ def test_only_comms_may_skip_a_step_and_it_is_audited(steps: Harness) -> None:
     assert "last step" in answer
     react(h, CARA, msg["ts"])  # the last step, comms
     wait_for(lambda: len(h.x.posts_created()) == 1, timeout=60, what="published")
+
+
+# ------------------------------------------------------------------ tracked links
+
+COUNCIL = "https://www.nottinghamshire.gov.uk/roads/gritting"
+
+
+def test_council_links_gain_utm_parameters_visible_on_the_card(w: World) -> None:
+    h = w.h
+    answer = send(w, WENDY, f"post nottscc,nottscc-masto campaign:winter-roads Gritting routes "
+                            f"{COUNCIL}. Also https://example.com/weather?a=1")
+    assert "Campaign C1" in answer
+    card = w.card()
+    text = block_texts(card)
+    assert f"{COUNCIL}?utm_source=x&amp;utm_medium=social&amp;utm_campaign=winter-roads." \
+        in text
+    assert f"{COUNCIL}?utm_source=mastodon&amp;utm_medium=social&amp;utm_campaign=winter-roads" \
+        in text
+    assert "https://example.com/weather?a=1" in text and "weather?a=1&amp;utm" not in text
+    h.slack.click_button(CARA, "C0APPROVALS", card["ts"], "group_approve_all")
+    wait_for(lambda: w.state(1) == "published" and w.state(2) == "published", timeout=90,
+             what="published")
+    sent = [p["sent_text"] for p in h.x.posts_created()]
+    assert sent == [f"Gritting routes {COUNCIL}?utm_source=x&utm_medium=social&"
+                    "utm_campaign=winter-roads. Also https://example.com/weather?a=1"]
+
+
+def test_x_still_counts_a_tagged_link_as_23(w: World) -> None:
+    h = w.h
+    body = "A" * 256  # 256 + space + a link counted as 23 = 280, X's limit exactly
+    answer = send(w, WENDY, f"post nottscc {body} {COUNCIL}")
+    assert "Draft D1 created" in answer, answer
+    msg = wait_for(lambda: h.alerts_in("C0APPROVALS"), timeout=60, what="card")[0]
+    text = block_texts(msg)
+    assert f"{COUNCIL}?utm_source=x&amp;utm_medium=social" in text and "280/280" in text
+    answer = send(w, WENDY, f"post nottscc {body}A {COUNCIL}")
+    assert "281 characters" in answer and h.count(Draft) == 1

@@ -67,7 +67,8 @@ def check(rt: Runtime, s: Any, text: str) -> tuple[list[DraftRequest], str | Non
     requests = []
     for account in names:
         try:
-            requests.append(check_command(rt, s, dataclasses.replace(cmd, account=account)))
+            requests.append(check_command(rt, s, dataclasses.replace(cmd, account=account),
+                                          campaign=name))
         except slash.SlashError as err:
             if len(names) > 1 and not err.message.startswith("There is no account"):
                 err.message = f"For {account}: {err.message}"

@@ -86,9 +86,26 @@ def check_length(rt: Runtime, account: str, text: str, usage: str | None = None)
     return length
 
 
-def check_command(rt: Runtime, s: Session, cmd: slash.Reply | slash.Post | slash.Schedule
-                  ) -> DraftRequest:
-    """Validate a parsed command against the config and database. Raises SlashError."""
+def check_command(rt: Runtime, s: Session, cmd: slash.Reply | slash.Post | slash.Schedule,
+                  campaign: str | None = None) -> DraftRequest:
+    """Validate a parsed command against the config and database. Raises SlashError.
+    Links to the council's own domains come back tagged (`domain/tracking.py`), checked
+    for length as the network counts them."""
+    req = _check_command(rt, s, cmd)
+    from dataclasses import replace
+
+    from commsdesk.domain import tracking
+
+    domains = rt.settings.config.links.tracked_domains
+    tagged = tracking.tag(req.text, rt.network(req.account).network, campaign, domains)
+    if tagged == req.text:
+        return req
+    check_length(rt, req.account, tagged)
+    return replace(req, text=tagged)
+
+
+def _check_command(rt: Runtime, s: Session, cmd: slash.Reply | slash.Post | slash.Schedule
+                   ) -> DraftRequest:
     config = rt.settings.config
     if isinstance(cmd, slash.Reply):
         mention = find_mention(s, cmd.ref)

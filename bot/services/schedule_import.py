@@ -18,7 +18,7 @@ from pathlib import Path
 
 from commsdesk.clock import now
 from commsdesk.db import transaction
-from commsdesk.domain import audit, slash
+from commsdesk.domain import audit, slash, tracking
 from commsdesk.integrations.base import Capability
 from commsdesk.models import Draft, DraftImage, DraftVersion
 from commsdesk.runtime import Runtime
@@ -45,6 +45,7 @@ class PlannedRow:
     accounts: tuple[str, ...]
     when: datetime  # UTC
     text: str
+    texts: dict[str, str]  # per account: links to council domains tagged for its network
     image: tuple[str, str, bytes] | None  # (file name, MIME type, bytes)
     alt_text: str | None
     campaign: str | None
@@ -175,12 +176,16 @@ def _check_row(rt: Runtime, config: object, base: Path, line: int, row: dict[str
         else:
             when = local.astimezone(t_now.tzinfo)
     text = row["text"]
+    texts: dict[str, str] = {}
+    campaign = row["campaign"] or None
     if not text:
         bad.append("no text")
     else:
+        domains = config.links.tracked_domains  # type: ignore[attr-defined]
         for a in known:
+            texts[a] = tracking.tag(text, rt.network(a).network, campaign, domains)
             try:
-                check_length(rt, a, text)
+                check_length(rt, a, texts[a])
             except slash.SlashError as err:
                 bad.append(f"for {a}: {err.message}")
     image: tuple[str, str, bytes] | None = None
@@ -210,14 +215,13 @@ def _check_row(rt: Runtime, config: object, base: Path, line: int, row: dict[str
                        "see it)")
     elif alt:
         bad.append("alt text given but no image")
-    campaign = row["campaign"] or None
     if campaign and len(campaign) > 128:
         bad.append("the campaign name is longer than 128 characters")
     if bad:
         problems.append(f"row {line}: " + "; ".join(bad) + ".")
         return None
     assert when is not None
-    return PlannedRow(line, names, when, text, image, alt, campaign)
+    return PlannedRow(line, names, when, text, texts, image, alt, campaign)
 
 
 def store(rt: Runtime, checked: Checked, author: str, source: str,
@@ -235,17 +239,18 @@ def store(rt: Runtime, checked: Checked, author: str, source: str,
         for row in checked.rows:
             for name in row.accounts:
                 made.append((row, Draft(account_id=accounts[name], author=author,
-                                        text=row.text, kind="post", mention_id=None,
+                                        text=row.texts[name], kind="post", mention_id=None,
                                         scheduled_for=row.when, approval_channel=channel,
                                         state="pending", version=1)))
         s.add_all([d for _, d in made])
         s.flush()
         for n, (row, draft) in enumerate(made, 1):
-            s.add(DraftVersion(draft_id=draft.id, version=1, text=row.text, edited_by=author))
+            s.add(DraftVersion(draft_id=draft.id, version=1, text=draft.text,
+                               edited_by=author))
             audit.record(s, actor=author, action="draft.created", subject_kind="draft",
                          subject_id=draft.id, details={
                              "kind": "post", "account_id": draft.account_id, "mention_id": None,
-                             "text": row.text, "via": "csv",
+                             "text": draft.text, "via": "csv",
                              "scheduled_for": row.when.isoformat(),
                              "batch": group.id, "row": row.line, "campaign": row.campaign})
             if row.image is not None:

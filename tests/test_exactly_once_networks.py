@@ -261,3 +261,57 @@ def test_a_post_with_a_link_is_found_on_x_after_a_lost_answer(w: World) -> None:
     assert "https://t.co/" in post["text"] and "nottinghamshire.gov.uk" not in post["text"]
     assert w.draft(draft_id).published_external_id == post["id"]
     assert w.kit.posts(text) == 1
+
+
+def test_bluesky_refuses_a_record_key_twice_and_the_second_publish_is_the_first_post() -> None:
+    from commsdesk.config import parse_config
+    from commsdesk.integrations.bluesky import richtext
+    from commsdesk.integrations.bluesky.network import BlueskyNetwork, XrpcError
+
+    kit = make_kit("bluesky")
+    try:
+        acc = parse_config({"slack": {"approvals_channel": "C0A", "default_channel": "C0B",
+                                      "approvers_usergroup": "S0C"},
+                            "accounts": [kit.config_account]}).accounts[0]
+        net = BlueskyNetwork(acc, "abcd-efgh-ijkl-mnop", kit.emulator.root_url,
+                             sleep=lambda s: None)
+        key = richtext.tid(1_765_000_000_000_000, 7)
+        first = net.publish("Bins go out on Tuesday this week", key=key)
+        assert first.external_id.startswith(key + "/")
+        with pytest.raises(XrpcError) as refused:  # the PDS itself: a taken key is refused
+            net._xrpc("POST", "com.atproto.repo.createRecord", body={
+                "repo": kit.council.did, "collection": richtext.POST_COLLECTION, "rkey": key,
+                "record": {"$type": richtext.POST_COLLECTION, "text": "other",
+                           "createdAt": "2026-12-07T00:00:00.000Z"}})
+        assert refused.value.status == 500
+        again = net.publish("Bins go out on Tuesday this week", key=key)
+        assert again == first
+        assert kit.posts("Bins go out on Tuesday this week") == 1
+        found = net.find_published("whatever the text", in_reply_to=None,
+                                   not_before=clock.now() - timedelta(hours=1), key=key)
+        assert found == first
+    finally:
+        kit.stop()
+
+
+def test_posts_are_matched_as_the_networks_show_them() -> None:
+    from commsdesk.integrations.common import html_to_text, same_text
+    from commsdesk.integrations.x.emulator import tco_wrap, x_escape
+    from commsdesk.integrations.x.network import shown_as_sent
+
+    sent = "Roads & gritting:  https://www.nottinghamshire.gov.uk/roads?a=1&b=2\nStay safe"
+    wrapped, urls = tco_wrap(sent, "seed")
+    assert "nottinghamshire" not in wrapped
+    assert shown_as_sent(x_escape(wrapped), {"urls": urls}, sent)
+    assert not shown_as_sent(x_escape(wrapped), {"urls": urls}, sent + "!")
+    # X added a scheme to a bare link: the text still matches with links left out
+    bare = "See nottinghamshire.gov.uk/roads today"
+    shown = "See https://t.co/abc today"
+    assert shown_as_sent(shown, {"urls": [{"url": "https://t.co/abc",
+                                           "expanded_url": "http://nottinghamshire.gov.uk/roads"}]},
+                         "See http://nottinghamshire.gov.uk/roads today")
+    assert not shown_as_sent(shown, {}, bare + " now")
+    html = ('<p>Roads &amp; gritting: <a href="https://example.org/x"><span class="invisible">'
+            'https://</span><span>example.org/x</span></a></p>')
+    assert same_text(html_to_text(html), "Roads & gritting: https://example.org/x")
+    assert same_text("Line one\n\nline  two ", "Line one line two")

@@ -21,6 +21,8 @@ USAGE = {
     "saved edit": "/social saved edit <[service/]name> <text>",
     "saved remove": "/social saved remove <[service/]name>",
     "reply saved": "/social reply <ref> saved:<name>",
+    "calendar": "/social calendar [YYYY-Www]",
+    "skip": "/social skip <draft> <reason>",
 }
 
 def _escape(text: str) -> str:
@@ -43,6 +45,10 @@ HELP_TEXT = (
     f"• `{_shown('saved')}`: the comms team's saved replies; `{_shown('reply saved')}` starts "
     "a draft from one (`{author}`, `{ref}`, `{service}` filled in)\n"
     f"• `{_shown('saved add')}` (also `edit`, `remove`): comms team only\n"
+    "• several accounts, comma-separated (`/social post nottscc,nottscc-masto <text>`, "
+    "`campaign:<name>` first to tag them): one campaign, a variant per account, one card\n"
+    f"• `{_shown('calendar')}`: the week's scheduled and published posts (only you see it)\n"
+    f"• `{_shown('skip')}`: comms team only: skip an approval step (audited)\n"
     f"• `{_shown('help')}`: this message"
 )
 

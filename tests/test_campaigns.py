@@ -269,3 +269,23 @@ def test_x_still_counts_a_tagged_link_as_23(w: World) -> None:
     assert f"{COUNCIL}?utm_source=x&amp;utm_medium=social" in text and "280/280" in text
     answer = send(w, WENDY, f"post nottscc {body}A {COUNCIL}")
     assert "281 characters" in answer and h.count(Draft) == 1
+
+
+def test_new_post_modal_with_more_accounts_makes_one_campaign(w: World) -> None:
+    h = w.h
+    h.slack.open_app_home(WENDY)
+    view = wait_for(lambda: h.slack.home_view(WENDY), timeout=60, what="home")
+    h.slack.click_view_button(WENDY, view["id"], "home_new_post")
+    modal = wait_for(lambda: h.slack.open_views(WENDY), timeout=30, what="modal")[-1]
+    also = next(b for b in modal["blocks"] if b.get("block_id") == "post_also")
+    assert also["element"]["type"] == "multi_static_select"
+    r = h.slack.submit_view(WENDY, modal["id"], {
+        "post_account_select": "nottscc", "post_also_select": ["nottscc-masto", "nottscc-bsky"],
+        "post_campaign_name": "Winter roads", "post_text_input": TEXT})
+    assert r.status_code == 200 and not r.content.strip(), r.text
+    card = w.card()
+    text = block_texts(card)
+    assert "Campaign C1 “Winter roads”" in text and "3 draft(s)" in text
+    with h.rt.sessions() as s:
+        tags = list(s.scalars(sa.select(DraftGroupItem.campaign).order_by(DraftGroupItem.id)))
+    assert tags == ["Winter roads"] * 3

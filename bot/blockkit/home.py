@@ -23,6 +23,9 @@ ACTION_JUMP = "home_jump"  # url buttons: Slack still tells the app, which only 
 
 NEW_POST_CALLBACK = "home_new_post_modal"
 ACCOUNT_BLOCK, ACCOUNT_ACTION = "post_account", "post_account_select"
+# a campaign (issue 21): the same post to more accounts, a variant each, one approval card
+ALSO_BLOCK, ALSO_ACTION = "post_also", "post_also_select"
+CAMPAIGN_BLOCK, CAMPAIGN_ACTION = "post_campaign", "post_campaign_name"
 TEXT_BLOCK, TEXT_ACTION = "post_text", "post_text_input"
 DATE_BLOCK, DATE_ACTION = "post_date", "post_date_pick"
 TIME_BLOCK, TIME_ACTION = "post_time", "post_time_pick"
@@ -231,6 +234,18 @@ def new_post_modal(accounts: list[tuple[str, str]], *, schedule: bool, today: da
          "element": {"type": "plain_text_input", "action_id": TEXT_ACTION, "multiline": True,
                      "min_length": 1, "max_length": 3000}},
     ]
+    if len(options) > 1:
+        blocks += [
+            {"type": "input", "block_id": ALSO_BLOCK, "optional": True,
+             "label": {"type": "plain_text", "text": "Also post to (a campaign: one card)"},
+             "element": {"type": "multi_static_select", "action_id": ALSO_ACTION,
+                         "options": options,
+                         "placeholder": {"type": "plain_text", "text": "More accounts"}}},
+            {"type": "input", "block_id": CAMPAIGN_BLOCK, "optional": True,
+             "label": {"type": "plain_text", "text": "Campaign name (tags the posts)"},
+             "element": {"type": "plain_text_input", "action_id": CAMPAIGN_ACTION,
+                         "max_length": 128}},
+        ]
     if schedule:
         blocks += [
             {"type": "input", "block_id": DATE_BLOCK,

@@ -123,3 +123,32 @@ def slash_answer(rt: Runtime, user: str, text: str) -> dict[str, Any]:
     return {"text": f":memo: Campaign {ref}{named} created: {summary}, "
                     "sent to the comms team for approval on one card in "
                     f"<#{rt.settings.config.slack.approvals_channel}>.{later}"}
+
+
+def from_modal(rt: Runtime, user: str, cmd: slash.Post | slash.Schedule, accounts: list[str],
+               campaign: str | None) -> dict[str, str] | None:
+    """The New post modal with more accounts: one campaign. Errors by block id, or None."""
+    from commsdesk.blockkit import home as hb
+
+    name = (campaign or "").strip()[:128] or None
+    try:
+        with transaction(rt.sessions) as s:
+            requests = []
+            for account in accounts:
+                try:
+                    requests.append(check_command(rt, s, dataclasses.replace(cmd, account=account),
+                                                  campaign=name))
+                except slash.SlashError as err:
+                    err.message = f"For {account}: {err.message}"
+                    raise
+            for req in requests:
+                check_permission(rt, s, user, req)
+            create(rt, s, requests, user, name, via="home")
+    except slash.SlashError as err:
+        block = hb.DATE_BLOCK if "past" in err.message else hb.TEXT_BLOCK
+        return {block: err.message[:150]}
+    except DraftRefused as refused:
+        record_refusal(rt, user, refused, via="home")
+        return {hb.ALSO_BLOCK: refused.reason[:150]}
+    rt.kick_outbox()
+    return None

@@ -407,6 +407,14 @@ def submit_new_post(rt: Runtime, user: str, view: dict[str, Any]) -> dict[str, s
                                  text)
         except (TypeError, ValueError):
             return {hb.DATE_BLOCK: "Pick a date and a time."}
+    also = [o.get("value") for o in
+            value(hb.ALSO_BLOCK, hb.ALSO_ACTION, "selected_options") or []]
+    if any(a and a != account for a in also):  # a campaign (issue 21)
+        from commsdesk.services import campaigns
+
+        more = [a for a in dict.fromkeys(also) if a and a != account]
+        return campaigns.from_modal(rt, user, cmd, [account, *more],
+                                    value(hb.CAMPAIGN_BLOCK, hb.CAMPAIGN_ACTION, "value"))
     try:
         with transaction(rt.sessions) as s:
             req = check_command(rt, s, cmd)

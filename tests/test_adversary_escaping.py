@@ -293,6 +293,25 @@ def _modals() -> Iterator[Any]:
                          today=NOW.date(), tz_name="Europe/London")
 
 
+def _plans() -> Iterator[Any]:
+    """A batch's and a campaign's card (issue 21): hostile file, campaign and account
+    names, texts, errors and links, with more rows than a message can hold."""
+    from commsdesk.blockkit.plans import GroupView, Row, group_message
+
+    states = ("pending", "approved", "published", "failed", "expired", "rejected")
+    for kind in ("batch", "campaign"):
+        rows = [Row(draft_id=i, ref=f"D{i}", version=1, position=i + 1, account=SHORT,
+                    network=SHORT, state=states[i % len(states)], text=HOSTILE, length=4000,
+                    limit=280, scheduled_for=NOW if i % 2 else None, campaign=HOSTILE,
+                    link=esc.safe_link(HOSTILE_URLS[i % len(HOSTILE_URLS)], "view",
+                                       esc.link_hosts("x")),
+                    error=HOSTILE, steps=LINE[:300], images=i % 2)
+                for i in range(60 if kind == "batch" else 10)]
+        for author in ("U0WASTE", HOSTILE[:200]):
+            yield group_message(GroupView("B1" if kind == "batch" else "C1", kind, HOSTILE,
+                                          author, rows), ZoneInfo("Europe/London"))
+
+
 def _mrkdwn(text: str) -> dict[str, Any]:
     return {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
@@ -313,6 +332,7 @@ def _escape_helpers() -> Iterator[Any]:
 BUILDERS: dict[str, Callable[[], Iterator[Any]]] = {
     "alerts.alert_message": _alerts,
     "approvals.approval_message": _approvals,
+    "plans.group_message": _plans,
     "home.home_view": _home,
     "home.new_post_modal": _modals,
     "modals.reroute_modal": _modals,

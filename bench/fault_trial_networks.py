@@ -65,7 +65,8 @@ from commsdesk.services.ingest import sync_accounts
 os.environ.setdefault("COMMSDESK_AUDIT_KEY", "fault-trial-audit-key-0123456789abcdefghijklmnop")
 CLIENT_TIMEOUT = 1.0
 SLOW = 1.4  # past the client's timeout: the post is made after the client gave up
-SETTLE_TIMEOUT = 60.0
+SETTLE_TIMEOUT = 90.0
+QUIET = 2.0  # seconds without a request in flight before waits are fast-forwarded
 AUTHOR, APPROVER = "U0WASTE", "U0COMMS1"
 
 
@@ -167,6 +168,7 @@ class NetEpisode:
         self.result = NetEpisodeResult(seed, dbs.kind, network)
         self.procs: dict[str, Any] = {}
         self.ready: dict[str, Any] = {}
+        self.quiet_since: float | None = None
         self.faults_queued = 0
 
     def run(self) -> NetEpisodeResult:
@@ -285,9 +287,17 @@ class NetEpisode:
         return bool(n)
 
     def _time_passes(self) -> None:
-        """What waits (a far rate limit, a takeover settling) is due now, but only while no
-        request is in flight: a post whose answer was lost has landed by then."""
+        """What waits (a far rate limit, a takeover settling) is due now, but only once no
+        request has been in flight for QUIET seconds: a post whose answer was lost has
+        landed by then, and so has one a worker whose claim was taken over was about to
+        send (between its last token check and its call; or queued unread in the
+        emulator's socket when its process was killed). Real time gives SETTLE (60 s)."""
         if self.inflight():
+            self.quiet_since = None
+            return
+        if self.quiet_since is None:
+            self.quiet_since = time.monotonic()
+        if time.monotonic() - self.quiet_since < QUIET:
             return
         now = datetime.now(UTC)
         with db.transaction(self.sessions) as s:

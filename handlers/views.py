@@ -125,7 +125,13 @@ def register(app: Any, rt: Runtime) -> None:
                     ack(response_action="errors", errors={
                         DRAFT_TEXT_BLOCK: "Only the author or a comms approver can edit this."})
                     return
-                check_length(rt, s.get_one(Account, draft.account_id).name, text)
+                account = s.get_one(Account, draft.account_id)
+                from commsdesk.domain import tracking  # council links tagged (issue 21)
+                from commsdesk.services.plans import campaign_of
+
+                text = tracking.tag(text, account.network, campaign_of(s, draft_id),
+                                    rt.settings.config.links.tracked_domains)
+                check_length(rt, account.name, text)
                 decision = drafts.edit(s, draft_id, user, text)
                 if decision.ok:
                     refresh_draft(s, s.get_one(Draft, draft_id))

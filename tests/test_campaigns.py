@@ -289,3 +289,19 @@ def test_new_post_modal_with_more_accounts_makes_one_campaign(w: World) -> None:
     with h.rt.sessions() as s:
         tags = list(s.scalars(sa.select(DraftGroupItem.campaign).order_by(DraftGroupItem.id)))
     assert tags == ["Winter roads"] * 3
+
+
+def test_an_edit_adding_a_council_link_tags_it_too(w: World) -> None:
+    h = w.h
+    send(w, WENDY, f"post nottscc,nottscc-masto campaign:winter-roads {TEXT}")
+    card = w.card()
+    h.slack.click_button(WENDY, "C0APPROVALS", card["ts"], "draft_edit", block_id="variant:2")
+    view = wait_for(lambda: h.slack.open_views(WENDY), timeout=30, what="edit modal")[-1]
+    r = h.slack.submit_view(WENDY, view["id"], {"draft_text": {
+        "draft_text_input": f"Gritting routes: {COUNCIL}"}})
+    assert r.status_code == 200, r.text
+    with h.rt.sessions() as s:
+        assert s.get_one(Draft, 2).text == (f"Gritting routes: {COUNCIL}?utm_source=mastodon&"
+                                             "utm_medium=social&utm_campaign=winter-roads")
+    wait_for(lambda: "utm_source=mastodon" in block_texts(w.fresh()), timeout=60,
+             what="card shows the tagged link")

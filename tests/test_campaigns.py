@@ -305,3 +305,21 @@ def test_an_edit_adding_a_council_link_tags_it_too(w: World) -> None:
                                              "utm_medium=social&utm_campaign=winter-roads")
     wait_for(lambda: "utm_source=mastodon" in block_texts(w.fresh()), timeout=60,
              what="card shows the tagged link")
+
+
+def test_an_image_shared_on_the_campaign_card_goes_to_each_variant(w: World) -> None:
+    from bench.net_kits import ALT, PNG
+    from commsdesk.models import DraftImage
+
+    h = w.h
+    send(w, WENDY, f"post nottscc,nottscc-masto,nottscc-bsky {TEXT}")
+    card = w.card()
+    wait_for(lambda: h.count(Draft, Draft.id > 0) == 3 and w.fresh(), what="card")
+    h.slack.share_file(WENDY, "C0APPROVALS", PNG, "gritter.png", alt_txt=ALT,
+                       thread_ts=card["ts"])
+    wait_for(lambda: h.count(DraftImage) == 3, timeout=60, what="image on each variant")
+    wait_for(lambda: block_texts(w.fresh()).count("1 image(s)") == 3, timeout=60,
+             what="card shows the images")
+    h.slack.click_button(CARA, "C0APPROVALS", card["ts"], "group_approve_all")
+    wait_for(lambda: all(w.state(i) == "published" for i in (1, 2, 3)), timeout=90,
+             what="three published with the image")

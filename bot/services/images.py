@@ -108,14 +108,19 @@ def on_thread_message(rt: Runtime, event: dict[str, Any]) -> None:
     channel, thread_ts, user = where
     draft_id = _draft_for(rt, channel, thread_ts)
     if draft_id is None:
-        return
+        from commsdesk.services.plans import campaign_drafts  # a campaign's card (issue 21)
+
+        draft_ids = campaign_drafts(rt, channel, thread_ts)
+    else:
+        draft_ids = [draft_id]
     files = [f for f in event.get("files") or [] if isinstance(f, dict) and f.get("id")]
     text_alt = alt_from_text(event.get("text") or "")
-    if files:
-        for n, f in enumerate(files):
-            _attach(rt, draft_id, user, channel, thread_ts, f, text_alt if n == 0 else None)
-    elif text_alt is not None:
-        _set_alt(rt, draft_id, user, channel, thread_ts, text_alt)
+    for draft_id in draft_ids:  # each variant checked for its own network
+        if files:
+            for n, f in enumerate(files):
+                _attach(rt, draft_id, user, channel, thread_ts, f, text_alt if n == 0 else None)
+        elif text_alt is not None:
+            _set_alt(rt, draft_id, user, channel, thread_ts, text_alt)
     rt.kick_outbox()
 
 

@@ -72,6 +72,18 @@ def refresh_group_of(s: Session, draft: Draft) -> bool:
     return True
 
 
+def campaign_drafts(rt: Runtime, channel: str, ts: str) -> list[int]:
+    """The variants of the campaign whose card is this message (images shared in its
+    thread go to each, each checked for its own network); [] for anything else."""
+    with reading(rt.sessions) as s:
+        return list(s.scalars(
+            select(DraftGroupItem.draft_id)
+            .join(DraftGroup, DraftGroup.id == DraftGroupItem.group_id)
+            .where(DraftGroup.approval_channel == channel, DraftGroup.approval_ts == ts,
+                   DraftGroup.kind == "campaign")
+            .order_by(DraftGroupItem.position, DraftGroupItem.id)))
+
+
 def thread_ts(s: Session, draft_id: int) -> str | None:
     """Where a grouped draft's notices go: the thread of its group's card."""
     group = group_of(s, draft_id)

@@ -149,3 +149,18 @@ def test_emulator_refuses_other_content_types(pins: PinterestEmulator) -> None:
     r = httpx.post(f"{pins.root_url}/v5/pins", json=body, headers=headers)
     assert r.status_code == 400 and "not image/png" in r.json()["message"]
     assert not pins.pins
+
+
+def test_a_token_without_the_pin_scopes_is_refused(pins: PinterestEmulator) -> None:
+    """POST /pins needs boards:read, boards:write, pins:read and pins:write (the spec's
+    security); a token without pins:write reads the account but cannot pin."""
+    pins.add_account("reader", "read-token", boards=("1234",),
+                     scopes="boards:read pins:read user_accounts:read")
+    acc = parse_config({"slack": SLACK, "accounts": [{
+        "name": "r", "network": "pinterest", "handle": "reader", "credentials": "R",
+        "board_id": "1234"}]}).accounts[0]
+    net = PinterestNetwork(acc, "read-token", pins.root_url, sleep=lambda s: None)
+    assert net.verify_credentials()
+    with pytest.raises(PermanentError, match="403"):
+        net.publish("Walks", images=[Image(b"\x89PNG\r\n\x1a\n", "A path", "p.png", "image/png")])
+    assert not pins.pins

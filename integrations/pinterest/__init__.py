@@ -12,6 +12,7 @@ from commsdesk.integrations.base import CredentialSpec
 
 CREDENTIALS = CredentialSpec(
     prefix="PINTEREST", parts=("ACCESS_TOKEN",),
-    purpose="an OAuth access token (scopes pins:write boards:read user_accounts:read), "
+    purpose="an OAuth access token (scopes boards:read boards:write pins:read pins:write "
+            "user_accounts:read, as the v5 spec's operations name them), "
             "needed to create pins",
 )

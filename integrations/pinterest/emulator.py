@@ -33,6 +33,10 @@ from commsdesk.emulators.http import (
 # the ContentType enum of Pinterest's v5 spec, with each type's leading bytes
 CONTENT_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG"}
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Pinterest's image upload limit
+# the OAuth scopes each operation's `security` names in the v5 spec
+SCOPES = {"pins": {"boards:read", "boards:write", "pins:read", "pins:write"},
+          "board_pins": {"boards:read", "pins:read"}, "user_account": {"user_accounts:read"}}
+ALL_SCOPES = set().union(*SCOPES.values())
 
 
 def _err(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -51,9 +55,14 @@ class PinterestEmulator(EmulatorServer):
         self._ids = itertools.count(813_744_226_254_000_001)
 
     def add_account(self, username: str, token: str, *, followers: int = 0,
-                    boards: tuple[str, ...] = ()) -> None:
+                    boards: tuple[str, ...] = (), scopes: str | None = None) -> None:
+        """An account whose OAuth token grants `scopes` (default: all this API needs);
+        each call needs those its operation's `security` names in the v5 spec (403
+        otherwise)."""
         self.accounts[token] = {"username": username, "id": str(next(self._ids)),
-                                "follower_count": followers}
+                                "follower_count": followers,
+                                "scopes": set(scopes.split()) if scopes is not None
+                                else set(ALL_SCOPES)}
         for board in boards:
             self.boards[board] = username
 
@@ -79,6 +88,9 @@ class PinterestEmulator(EmulatorServer):
         account = self.accounts.get(token)
         if account is None:
             return _err(401, 2, "Authentication failed.")
+        missing = SCOPES[key] - account["scopes"]
+        if missing:
+            return _err(403, 3, f"Not authorized: the token lacks {', '.join(sorted(missing))}")
         headers = {"x-ratelimit-limit": "1000", "x-ratelimit-remaining": "999",
                    "x-ratelimit-reset": str(math.ceil(time.time() + 60))}
         fault = self.faults.take(key)

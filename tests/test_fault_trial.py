@@ -38,3 +38,25 @@ def test_short_fault_trial_sqlite() -> None:
 def test_short_fault_trial_postgresql() -> None:
     pg_or_skip()  # in CI (CI=true) a missing PostgreSQL fails instead of skipping
     _run(2, "postgresql", jobs=2)
+
+
+def _run_networks(episodes: int, db: str, jobs: int) -> None:
+    from bench.fault_trial_networks import run_network_trial
+
+    summary = run_network_trial(episodes, SEED, db, jobs, out=print, progress_every=episodes)
+    assert summary.episodes == episodes and len(summary.per_network) == 6  # every network
+    assert summary.faults > 0 and summary.posts > 0
+    assert not summary.violations, "\n".join(
+        f"episode seed={seed} (python -m bench.fault_trial --mode networks --db {db} "
+        f"--network {net} --episode-seed {seed}): {v}" for seed, net, v in summary.violations)
+
+
+@pytest.mark.timeout(300)
+def test_short_network_fault_trial_sqlite() -> None:
+    _run_networks(6, "sqlite", jobs=3)
+
+
+@pytest.mark.timeout(300)
+def test_short_network_fault_trial_postgresql_two_replicas() -> None:
+    pg_or_skip()
+    _run_networks(6, "postgresql", jobs=3)

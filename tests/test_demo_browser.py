@@ -154,6 +154,13 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
             page.locator("#compose-text").fill(text)
             page.locator("#composer").get_by_role("button", name="Send").click()
 
+        def submitted() -> str:
+            """The draft the status line says was just made (the demo seeds some first)."""
+            status(re.compile(r"Submitted as draft D\d+"))
+            found = re.search(r"draft (D\d+)", page.locator("#status").inner_text())
+            assert found
+            return found.group(1)
+
         page.goto(demo.url)
         for network in ("X", "Mastodon", "Bluesky", "Facebook", "Flickr", "Pinterest"):
             expect(page.locator("#subtitle")).to_contain_text(network)
@@ -203,15 +210,16 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         dialog.get_by_role("button", name="Send for approval").click()
         expect(dialog).to_be_hidden()
         expect(alert).to_contain_text("Draft pending approval")
-        status("Submitted as draft D1")
-        once("D1")  # one confirmation per draft
+        d1 = submitted()
+        once(d1)  # one confirmation per draft
         alert.scroll_into_view_if_needed()
         shot("03b-alert-and-draft")  # docs/demo.png
 
         # /social post confirms once too; whoami names each account with its network
         compose("/social post nottscc Gritters are out tonight on the A60 and A614")
-        status("Submitted as draft D2")
-        once("D2")
+        d2 = f"D{int(d1[1:]) + 1}"  # the next draft
+        status(f"Submitted as draft {d2}")
+        once(d2)
         compose("/social whoami")
         whoami = page.locator("#sk-main article.ephemeral", has_text="you can draft")
         expect(whoami).to_contain_text("@NottsCC on X (nottscc): you can draft")
@@ -225,8 +233,8 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         refusal = page.locator("#sk-main article.ephemeral", has_text="nothing was published")
         expect(refusal).to_be_visible()
         expect(refusal).to_contain_text(re.compile(r"Only members of the comms approvers"))
-        status(re.compile(r"^Your ✅ on D1 was refused: Only members of the comms approvers "
-                          r"group @comms-approvers"))
+        status(re.compile(rf"^Your ✅ on {d1} was refused: Only members of the comms "
+                          r"approvers group @comms-approvers"))
         expect(draft).to_contain_text("Waiting for approval")
         shot("04-own-approval-refused")
 
@@ -235,8 +243,22 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         expect(page.locator("#sk-main h3")).to_contain_text("comms-approvals")
         expect(page.locator("#sk-main")).not_to_contain_text("nothing was published")  # Harry's
         draft.get_by_role("button", name="React ✅").click()
-        status("Reaction ✅ added: D1 approved.")
+        status(f"Reaction ✅ added: {d1} approved.")
         expect(draft).to_contain_text("Published (approved by @Priya Sharma)")
+        # the seeded plans (issue 21): one campaign card with a variant per network, the
+        # council link tagged for each; the CSV batch on its own card, at step 1 of 2
+        campaign = top_message("Campaign C1")
+        expect(campaign).to_contain_text("Summer Reading Challenge")
+        expect(campaign).to_contain_text("Approve all 3 pending")
+        for account, network in (("nottscc", "x"), ("nottscc-mastodon", "mastodon"),
+                                 ("nottscc-bluesky", "bluesky")):
+            expect(campaign).to_contain_text(f"{account} ({network})")
+            expect(campaign).to_contain_text(f"utm_source={network}&utm_medium=social")
+        batch = top_message("youth-summer-programme.csv")
+        expect(batch).to_contain_text("Approve all 4 pending")
+        expect(batch).to_contain_text("step 1 of 2")
+        campaign.scroll_into_view_if_needed()
+        shot("05b-campaign-card")
         expect(draft.locator(".sk-thread")).to_contain_text("x.com/NottsCC/status/")
         shot("05-approved-and-published")
 
@@ -268,7 +290,10 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         page.get_by_label("You are").select_option("U0HARRY")
         expect(top_message("ref Z81")).to_contain_text("Replied by @Harry Clarke")
         page.locator("#sk-sidebar [data-go=home]").click()  # the App Home names networks too
-        expect(page.locator("#sk-main")).to_contain_text("D2 · new post as @NottsCC on X")
+        expect(page.locator("#sk-main")).to_contain_text(f"{d2} · new post as @NottsCC on X")
+        # ... and this week's calendar (issue 21), with the seeded batch waiting in it
+        expect(page.locator("#sk-main")).to_contain_text("Calendar · week")
+        expect(page.locator("#sk-main")).to_contain_text("waiting for approval · Youth summer")
         assert not errors, errors
         browser.close()
 

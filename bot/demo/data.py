@@ -14,6 +14,8 @@ BOT_TOKEN = "xoxb-demo-bot-token"
 APPROVALS = "C0APPROVALS"
 DEFAULT = "C0COMMS"
 APPROVERS = "S0COMMS"
+YOUTH_LEADS = "S0YOUTHLEADS"  # the first of @NottsYouth's two approval steps
+COUNCIL_DOMAIN = "nottinghamshire.gov.uk"  # links to it get UTM parameters
 POLL_SECONDS = 10
 
 
@@ -32,6 +34,8 @@ PEOPLE: tuple[Person, ...] = (
     Person("U0HARRY", "harry", "Harry Clarke", "Highways officer", "C0HIGHWAYS"),
     Person("U0WENDY", "wendy", "Wendy Bell", "Waste officer", "C0WASTE"),
     Person("U0YASMIN", "yasmin", "Yasmin Ali", "Youth worker", "C0YOUTH"),
+    Person("U0DAN", "dan", "Dan Hughes", "Youth service lead (approves @NottsYouth first)",
+           "C0YOUTH"),
 )
 COMMS_TEAM = ("U0PRIYA", "U0TOM")
 
@@ -61,7 +65,10 @@ ACCOUNTS: tuple[XAccount, ...] = (
     XAccount("libraries", "NottsLibraries", "2222", "Notts Libraries", "LIBRARIES"),
     XAccount("countryparks", "NottsParks", "3333", "Notts Country Parks", "PARKS"),
     XAccount("jobs", "NottsCCJobs", "4444", "Notts County Council Jobs", "JOBS"),
+    XAccount("youth", "NottsYouth", "5555", "Notts Young People's Centres", "YOUTH"),
 )
+# multi-step approval (issue 21): the youth service lead, then a comms officer
+APPROVAL_STEPS = {"youth": [YOUTH_LEADS, APPROVERS]}
 
 SERVICES: tuple[dict[str, Any], ...] = (
     {"name": "waste", "channel": "C0WASTE",
@@ -87,11 +94,14 @@ def config_dict() -> dict[str, Any]:
         "slack": {"approvals_channel": APPROVALS, "default_channel": DEFAULT,
                   "approvers_usergroup": APPROVERS},
         "accounts": [{"name": a.name, "network": "x", "handle": a.handle, "user_id": a.user_id,
-                      "credentials": a.credentials} for a in ACCOUNTS],
+                      "credentials": a.credentials}
+                     | ({"approval_steps": APPROVAL_STEPS[a.name]}
+                        if a.name in APPROVAL_STEPS else {}) for a in ACCOUNTS],
         "services": [dict(s) for s in SERVICES],
         # keyword listening: posts that name the roadworks without an @ are "heard"
         "listening": [{"service": "highways", "terms": ["A60 roadworks", "#NottsRoads"],
                        "accounts": ["nottscc"], "interval_seconds": 30, "budget": 30}],
+        "links": {"tracked_domains": [COUNCIL_DOMAIN]},
     }
 
 
@@ -132,4 +142,25 @@ SEED_MENTIONS: tuple[tuple[str, str, str, int], ...] = (
     # no @: found by keyword listening and alerted in Highways as "heard"
     ("beeston_dave", "NottsCC",
      "Forty minutes through the A60 roadworks at Daybrook again this morning #NottsRoads", 3),
+)
+
+
+# Planning (issue 21), seeded once into a new demo's database: one campaign to X, Mastodon
+# and Bluesky (one card, a variant each, the council link tagged per network) ...
+CAMPAIGN_AUTHOR = "U0TOM"
+CAMPAIGN = ("post nottscc,nottscc-mastodon,nottscc-bluesky campaign:Summer-Reading-Challenge "
+            "The Summer Reading Challenge starts Saturday at every Notts library: free for "
+            f"4 to 11 year olds. Sign up: https://www.{COUNCIL_DOMAIN}/libraries/summer")
+# ... and a CSV batch by the youth worker over the next days (day 0: in two hours; later
+# days: at 10:00): one card to approve row by row or all at once, each @NottsYouth draft
+# at step 1 of 2
+BATCH_FILE = "youth-summer-programme.csv"
+BATCH_AUTHOR = "U0YASMIN"
+BATCH_ROWS: tuple[tuple[str, int, str, str], ...] = (  # accounts, day, text, campaign
+    ("youth", 0, "Summer youth club nights start this week at Worksop Young People's Centre, "
+                 "Thursdays 6-9pm. Free, just turn up!", "Youth summer"),
+    ("youth", 1, "Mansfield Young People's Centre is open for drop-in sessions all summer: "
+                 f"https://www.{COUNCIL_DOMAIN}/youth/centres", "Youth summer"),
+    ("youth,nottscc", 2, "Free summer activities for 11-19 year olds across Nottinghamshire: "
+                         f"https://www.{COUNCIL_DOMAIN}/youth/summer", "Youth summer"),
 )

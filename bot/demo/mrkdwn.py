@@ -31,6 +31,8 @@ EMOJI: dict[str, str] = {
     # triage and saved replies (issue 20)
     "red_circle": "🔴", "white_circle": "⚪", "slightly_frowning_face": "🙁",
     "neutral_face": "😐", "floppy_disk": "💾",
+    # planning (issue 21): group cards, approval steps, the calendar
+    "arrows_counterclockwise": "🔄", "twisted_rightwards_arrows": "🔀", "ladder": "🪜",
 }  # tests/test_demo_emoji.py checks that every shortcode the bot writes is here
 
 _ENTITY = re.compile(r"<([^<>]*)>")
@@ -112,8 +114,17 @@ def mrkdwn(text: str, *, user_name: Callable[[str], str] = str,
         return f"\x00{len(rendered) - 1}\x00"
 
     held = _ENTITY.sub(hold, (text or "").replace("\x00", ""))
-    styled = str(_styled(unescape(held)))
+    styled = _quotes(str(_styled(unescape(held))))
     return Markup(_HELD.sub(lambda m: str(rendered[int(m.group(1))]), styled))
+
+
+def _quotes(html: str) -> str:
+    """Lines that begin with ``>`` (escaped by now) are a quote, as Slack shows them."""
+    lines = html.split("<br>")
+    if not any(line.startswith("&gt;") for line in lines):
+        return html
+    return "<br>".join(f'<span class="sk-quote">{line[4:]}</span>' if line.startswith("&gt;")
+                       else line for line in lines)
 
 
 def x_text(text: str) -> Markup:

@@ -4,6 +4,7 @@ public pane; Mastodon, Bluesky, Facebook, Flickr and Pinterest beside it), the r
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import os
 import signal
@@ -33,7 +34,7 @@ from commsdesk.server import build_asgi
 HOST = "127.0.0.1"
 DEMO_FILES = ("commsdesk.toml", "commsdesk.db", "commsdesk.db-wal", "commsdesk.db-shm",
               "commsdesk.db-journal", "slack-state.json", "x-state.json",
-              "slack-state.json.tmp", "x-state.json.tmp")
+              "slack-state.json.tmp", "x-state.json.tmp", data.BATCH_FILE)
 
 
 def _toml_value(value: Any) -> str:
@@ -52,7 +53,9 @@ def config_toml(extra_accounts: list[dict[str, Any]] | None = None) -> str:
     cfg["accounts"] += extra_accounts or []
     lines = ["# The demo's config: written by `commsdesk demo`, rewritten on each start.", ""]
     lines += [f"{k} = {_toml_value(v)}" for k, v in cfg.items() if not isinstance(v, dict | list)]
-    lines += ["", "[slack]"] + [f"{k} = {_toml_value(v)}" for k, v in cfg["slack"].items()]
+    for name, table in cfg.items():  # [slack], [links]
+        if isinstance(table, dict):
+            lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
     for table in ("accounts", "services", "listening"):
         for entry in cfg.get(table, []):
             lines += ["", f"[[{table}]]"] + [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
@@ -80,7 +83,24 @@ def seed_slack(slack: SlackEmulator) -> None:
         slack.add_user(p.id, p.name, p.real_name)
     for cid, name, _ in data.CHANNELS:
         slack.add_channel(cid, name)
+    _seed_usergroups(slack)
+
+
+def _seed_usergroups(slack: SlackEmulator) -> None:
     slack.add_usergroup(data.APPROVERS, "comms-approvers", data.COMMS_TEAM, name="Comms approvers")
+    slack.add_usergroup(data.YOUTH_LEADS, "youth-leads", ("U0DAN",), name="Youth service leads")
+
+
+def top_up(slack: SlackEmulator, x: XEmulator) -> None:
+    """A resumed demo saved before a person, group or account was added gets it now."""
+    for p in data.PEOPLE:
+        if p.id not in slack.users:
+            slack.add_user(p.id, p.name, p.real_name)
+    if data.YOUTH_LEADS not in slack.usergroups:
+        _seed_usergroups(slack)
+    for acc in data.ACCOUNTS:
+        if acc.user_id not in x.users:
+            x.add_user(acc.user_id, acc.handle, acc.display, followers_count=12000)
 
 
 def seed_x(x: XEmulator) -> None:
@@ -92,6 +112,47 @@ def seed_x(x: XEmulator) -> None:
     now = datetime.now(UTC)
     for handle, _account, text, minutes in data.SEED_MENTIONS:
         x.add_tweet(ids[handle], text, created_at=now - timedelta(minutes=minutes))
+
+
+def seed_plans(rt: Runtime, data_dir: Path) -> None:
+    """Issue 21 in a new demo: a campaign card (X, Mastodon, Bluesky) and a CSV batch card
+    in #comms-approvals, made by the real services as `/social post a,b,c` and `commsdesk
+    schedule import` make them. Only into a database with no drafts yet, so a resumed or
+    restarted demo never gets them twice."""
+    from sqlalchemy import func, select
+
+    from commsdesk.db import reading, transaction
+    from commsdesk.domain.slash import SlashError
+    from commsdesk.models import Draft
+    from commsdesk.services import campaigns, schedule_import
+    from commsdesk.services.drafting import DraftRefused, check_permission
+
+    log = logs.get("commsdesk.demo")
+    with reading(rt.sessions) as s:
+        if s.scalar(select(func.count()).select_from(Draft)):
+            return
+    try:
+        with transaction(rt.sessions) as s:
+            requests, name = campaigns.check(rt, s, data.CAMPAIGN)
+            for req in requests:
+                check_permission(rt, s, data.CAMPAIGN_AUTHOR, req)
+            campaigns.create(rt, s, requests, data.CAMPAIGN_AUTHOR, name, via="slash")
+    except (SlashError, DraftRefused) as exc:
+        log.warning("the demo's campaign was not made", error=str(exc))
+    base = datetime.now(rt.settings.config.tz).replace(minute=0, second=0, microsecond=0)
+    path = data_dir / data.BATCH_FILE
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["account", "time", "text", "campaign"])
+        for accounts, day, text, campaign in data.BATCH_ROWS:
+            when = (base + timedelta(hours=2) if day == 0
+                    else (base + timedelta(days=day)).replace(hour=10))
+            out.writerow([accounts, f"{when:%Y-%m-%d %H:%M}", text, campaign])
+    checked = schedule_import.check(rt, path)
+    if checked.ok:
+        schedule_import.store(rt, checked, data.BATCH_AUTHOR, path.name)
+    else:
+        log.warning("the demo's CSV batch was not imported", problems=checked.problems)
 
 
 class _Server:
@@ -188,6 +249,8 @@ class Demo:
         if not self.resumed:
             seed_slack(self.slack)
             seed_x(self.x)
+        else:
+            top_up(self.slack, self.x)
         self._loaded = True
         self.slack.start()
         self.x.start()
@@ -203,6 +266,7 @@ class Demo:
         except db.DatabaseError as exc:
             raise db.DatabaseError(f"{exc} (the demo data in {self.data_dir}/ cannot be "
                                    "resumed: start afresh with `commsdesk demo --reset`)") from None
+        seed_plans(rt, self.data_dir)
         self.bolt = build_bolt_app(rt)
         bot = _Server(build_asgi(rt, self.bolt), _free_port(), "bot")
         bot.start()

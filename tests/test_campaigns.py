@@ -323,3 +323,24 @@ def test_an_image_shared_on_the_campaign_card_goes_to_each_variant(w: World) -> 
     h.slack.click_button(CARA, "C0APPROVALS", card["ts"], "group_approve_all")
     wait_for(lambda: all(w.state(i) == "published" for i in (1, 2, 3)), timeout=90,
              what="three published with the image")
+
+
+def test_stats_break_published_posts_down_by_campaign(w: World) -> None:
+    h = w.h
+    send(w, WENDY, f"post nottscc,nottscc-masto,nottscc-bsky campaign:winter-roads {TEXT}")
+    h.slack.click_button(CARA, "C0APPROVALS", w.card()["ts"], "group_approve_all")
+    send(w, WENDY, "post nottscc-masto,nottscc-bsky Library opening hours change in May")
+    untagged = wait_for(lambda: next((m for m in h.alerts_in("C0APPROVALS")
+                                      if "Library opening" in block_texts(m)), None),
+                        timeout=60, what="second card")
+    h.slack.click_button(CARA, "C0APPROVALS", untagged["ts"], "group_approve_all")
+    wait_for(lambda: all(w.state(i) == "published" for i in range(1, 6)), timeout=120,
+             what="five published")
+    answer = send(w, COLIN, "stats")
+    assert "*Campaigns* (posts published):" in answer
+    assert "• winter roads: *3* (nottscc 1, nottscc-bsky 1, nottscc-masto 1)" in answer
+    assert answer.count("• ") == 1  # the untagged campaign's two posts are not a campaign
+    assert "New posts: *5*" in answer
+    one = send(w, COLIN, "stats nottscc-masto")
+    assert "• winter roads: *1* (nottscc-masto 1)" in one
+    assert "Campaigns" not in send(w, COLIN, "stats waste")  # a service's are its replies

@@ -51,6 +51,7 @@ class PublishedFacts:
     account: str
     services: tuple[str, ...]  # of the mention replied to
     published_at: datetime
+    campaign: str | None = None  # the campaign that tagged it (issue 21)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,26 @@ def compute(scope: str, mentions: Iterable[MentionFacts], published: Iterable[Pu
         sla_met=sum(1 for o in outcomes if o is True),
         busiest_hours=busiest,
     )
+
+
+@dataclass(frozen=True)
+class CampaignFigures:
+    name: str
+    posts: int
+    accounts: tuple[tuple[str, int], ...]  # (account, posts published), most first
+
+
+def by_campaign(published: Iterable[PublishedFacts]) -> list[CampaignFigures]:
+    """Published posts per campaign (issue 21), each by account; most posts first.
+    Posts no campaign tagged are not counted here."""
+    counts: dict[str, Counter[str]] = {}
+    for p in published:
+        if p.campaign:
+            counts.setdefault(p.campaign, Counter())[p.account] += 1
+    out = [CampaignFigures(name, sum(c.values()),
+                           tuple(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))))
+           for name, c in counts.items()]
+    return sorted(out, key=lambda f: (-f.posts, f.name))
 
 
 def in_service(service: str, services: tuple[str, ...]) -> bool:

@@ -24,7 +24,7 @@ from commsdesk.domain.stats import (
     PublishedFacts,
 )
 from commsdesk.domain.working_hours import WorkingHours
-from commsdesk.models import Account, Alert, Draft, Mention
+from commsdesk.models import Account, Alert, Draft, DraftGroupItem, Mention
 from commsdesk.runtime import Runtime
 
 
@@ -98,12 +98,25 @@ def load_mentions(s: Session, cfg: Config, period: Period) -> list[MentionFacts]
 
 def load_published(s: Session, period: Period) -> list[PublishedFacts]:
     rows = s.execute(
-        select(Draft.kind, Draft.mention_id, Draft.published_at, Account.name)
+        select(Draft.id, Draft.kind, Draft.mention_id, Draft.published_at, Account.name)
         .join(Account, Account.id == Draft.account_id)
         .where(Draft.published_at >= period.start, Draft.published_at < period.end)).all()
     services = mention_services(s, [r.mention_id for r in rows if r.mention_id is not None])
+    campaigns = campaigns_of(s, [r.id for r in rows if r.kind != "reply"])
     return [PublishedFacts(r.kind, r.name, services.get(r.mention_id, ()) if r.mention_id
-                           else (), r.published_at) for r in rows]
+                           else (), r.published_at, campaigns.get(r.id)) for r in rows]
+
+
+def campaigns_of(s: Session, draft_ids: Sequence[int]) -> dict[int, str]:
+    """The campaign that tagged each draft (a campaign card's or a CSV row's), if any."""
+    out: dict[int, str] = {}
+    for i in range(0, len(draft_ids), 500):
+        out.update({did: name for did, name in s.execute(
+            select(DraftGroupItem.draft_id, func.min(DraftGroupItem.campaign))
+            .where(DraftGroupItem.draft_id.in_(list(draft_ids[i:i + 500])),
+                   DraftGroupItem.campaign.is_not(None))
+            .group_by(DraftGroupItem.draft_id)) if name})
+    return out
 
 
 # ---------------------------------------------------------------- scopes
@@ -263,13 +276,40 @@ def slack_text(rows: Sequence[Figures], scope: Scope, period: Period, cfg: Confi
     return "\n".join(lines)
 
 
+MAX_CAMPAIGNS = 10  # lines in /social stats; the rest counted in one line
+
+
+def campaign_lines(s: Session, scope: Scope, period: Period) -> list[str]:
+    """Published posts by campaign (issue 21), each by account: for every account, or
+    the one asked about (a service's figures are its replies, which no campaign tags)."""
+    from commsdesk.blockkit.escape import escape, truncate
+
+    if scope.kind == "service":
+        return []
+    published = [p for p in load_published(s, period)
+                 if scope.kind == "all" or p.account == scope.name]
+    figures = stats.by_campaign(published)
+    if not figures:
+        return []
+    lines = ["", "*Campaigns* (posts published):"]
+    for f in figures[:MAX_CAMPAIGNS]:
+        accounts = ", ".join(f"{escape(name)} {n}" for name, n in f.accounts)
+        lines.append(f"• {escape(truncate(f.name, 80))}: *{f.posts}* ({accounts})")
+    if len(figures) > MAX_CAMPAIGNS:
+        rest = figures[MAX_CAMPAIGNS:]
+        lines.append(f"…and {len(rest)} more campaign(s), "
+                     f"{sum(f.posts for f in rest)} post(s)")
+    return lines
+
+
 def stats_text(s: Session, cfg: Config, words: Sequence[str], at: datetime) -> str:
     """The answer to `/social stats ...` (raises PeriodError on bad words)."""
     scope, period = split_args(cfg, words, at)
     from commsdesk.services import inbox
 
     return "\n".join([slack_text(table(s, cfg, scope, period, at), scope, period, cfg),
-                      *inbox.stats_lines(s, cfg, scope, period)])
+                      *inbox.stats_lines(s, cfg, scope, period),
+                      *campaign_lines(s, scope, period)])
 
 
 def week_before(period: Period) -> Period:

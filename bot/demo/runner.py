@@ -196,6 +196,7 @@ class Demo:
         self._background: Background | None = None
         self._stop_saving = threading.Event()
         self._saver_thread: threading.Thread | None = None
+        self._seed_thread: threading.Thread | None = None
         self.world: World | None = None
         self.rt: Runtime | None = None
         self.bolt: Any = None
@@ -266,7 +267,6 @@ class Demo:
         except db.DatabaseError as exc:
             raise db.DatabaseError(f"{exc} (the demo data in {self.data_dir}/ cannot be "
                                    "resumed: start afresh with `commsdesk demo --reset`)") from None
-        seed_plans(rt, self.data_dir)
         self.bolt = build_bolt_app(rt)
         bot = _Server(build_asgi(rt, self.bolt), _free_port(), "bot")
         bot.start()
@@ -281,7 +281,19 @@ class Demo:
         self._saver_thread = threading.Thread(target=self._save_loop, name="demo-saver",
                                               daemon=True)
         self._saver_thread.start()
+        # after the page is up: it imports each network's code (seconds on a busy machine)
+        self._seed_thread = threading.Thread(target=self._seed_plans, name="demo-seed",
+                                             daemon=True)
+        self._seed_thread.start()
         return self
+
+    def _seed_plans(self) -> None:
+        try:
+            assert self.rt is not None
+            seed_plans(self.rt, self.data_dir)
+        except Exception as exc:  # the demo runs on without them
+            logs.get("commsdesk.demo").warning("could not seed the demo's plans",
+                                               error=str(exc))
 
     def _lock_data_dir(self) -> None:
         """One demo per data folder: two would overwrite each other's state."""
@@ -308,6 +320,8 @@ class Demo:
     def stop(self) -> None:
         for server in reversed(self._servers):  # the page first, then the bot's endpoint
             server.stop()
+        if self._seed_thread is not None:
+            self._seed_thread.join(timeout=30)
         if self.world is not None:
             self.world.stop()
         if self._background is not None:

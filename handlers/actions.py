@@ -84,6 +84,22 @@ def tell_presser(rt: Runtime, body: dict[str, Any], respond: Any, text: str) -> 
         tell(rt, body, text)
 
 
+def decision_button(app: Any, rt: Runtime, action_id: str, kind: str) -> None:
+    """A button that approves, rejects or retries the draft (and version) it carries,
+    decided by `services/decisions.decide` as a reaction would be."""
+
+    @app.action(action_id)
+    def handler(ack: Any, body: dict[str, Any]) -> None:
+        ack()
+        draft_id, user = _value_id(body), _user(body)
+        if draft_id is None or not user:
+            return
+        decision = decide(rt, draft_id, user, kind, via="button",  # type: ignore[arg-type]
+                          version=_value_version(body))
+        if not decision.ok:
+            tell(rt, body, decision.message)
+
+
 def register(app: Any, rt: Runtime) -> None:
     def alert_button(action_id: str, name: str, fn: Any) -> None:
         @app.action(action_id)
@@ -178,21 +194,9 @@ def register(app: Any, rt: Runtime) -> None:
             initial_text=text, length=network.weighted_length(text),
             limit=network.max_length))
 
-    def decision_button(action_id: str, kind: str) -> None:
-        @app.action(action_id)
-        def handler(ack: Any, body: dict[str, Any]) -> None:
-            ack()
-            draft_id, user = _value_id(body), _user(body)
-            if draft_id is None or not user:
-                return
-            decision = decide(rt, draft_id, user, kind, via="button",  # type: ignore[arg-type]
-                              version=_value_version(body))
-            if not decision.ok:
-                tell(rt, body, decision.message)
-
-    decision_button(approval_blocks.ACTION_APPROVE, "approve")
-    decision_button(approval_blocks.ACTION_REJECT, "reject")
-    decision_button(approval_blocks.ACTION_RETRY, "retry")
+    decision_button(app, rt, approval_blocks.ACTION_APPROVE, "approve")
+    decision_button(app, rt, approval_blocks.ACTION_REJECT, "reject")
+    decision_button(app, rt, approval_blocks.ACTION_RETRY, "retry")
 
     @app.action(re.compile(f"^{DRAFT_TEXT_ACTION}(~.*)?$"))  # ~<id>: a saved reply's text
     def live_count(ack: Any, body: dict[str, Any], client: Any) -> None:

@@ -114,6 +114,26 @@ def test_signature_faults_and_lost_answers(flickr: FlickrEmulator) -> None:
     assert found is not None and len([c for c in flickr.comments_on(photo.id) if c.author == NSID]) == 1
 
 
+def test_a_comment_in_the_cursors_second_on_an_older_photo_is_not_lost(
+        flickr: FlickrEmulator) -> None:
+    """Comment dates are whole seconds: a comment made in the same second as the cursor's,
+    on a photo whose id sorts below the cursor's, is new and must be read (the contract
+    test's late mention lost when its poll and the comments shared a second)."""
+    net = _net(flickr)
+    older = flickr.add_photo(flickr.council, "Older")  # type: ignore[attr-defined]
+    newer = flickr.add_photo(flickr.council, "Newer")  # type: ignore[attr-defined]
+    t = int(time.time()) - 10
+    first = flickr.add_comment(newer, flickr.jane, "first", when=t)  # type: ignore[attr-defined]
+    [page] = list(net.fetch_mentions(None))
+    since = page.mentions[0].external_id
+    assert since.endswith(first.id)
+    late = flickr.add_comment(older, flickr.jane, "late, same second", when=t)  # type: ignore[attr-defined]
+    assert late.photo_id < first.photo_id  # its id sorts below the cursor's
+    again = [m.external_id for p in net.fetch_mentions(since) for m in p.mentions]
+    assert any(e.endswith(late.id) for e in again), again
+    assert all(int(e.split(":")[0]) >= t for e in again)  # nothing older than the cursor
+
+
 def _upload_reply(flickr: FlickrEmulator, fields: dict[str, str], photo: bytes,
                   signed_fields: dict[str, str] | None, creds: dict[str, str] = CREDS) -> str:
     """An upload whose Authorization header signs `signed_fields` (None: as a generic OAuth

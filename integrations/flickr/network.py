@@ -185,7 +185,12 @@ class FlickrNetwork:
                 if c.get("author") == me:
                     continue
                 ext = comment_external_id(c.get("datecreate") or 0, str(photo["id"]), str(c["id"]))
-                if since_id and ext <= since_id:
+                # only the date orders comments: one made in the cursor's second on another
+                # photo may sort below the cursor's id yet be new, so the cursor's second is
+                # read again (min_comment_date is inclusive), all but the cursor's own
+                # comment; one stored before is de-duplicated by its id (services/ingest.py)
+                if since_date is not None and (int(c.get("datecreate") or 0) < since_date
+                                               or ext == since_id):
                     continue
                 mentions.append(FetchedMention(
                     external_id=ext, text=str(c.get("_content") or ""),

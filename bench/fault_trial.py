@@ -309,23 +309,72 @@ class Unsettled(Exception):
     pass
 
 
-def _count_inflight(emulator: Any) -> Callable[[], int]:
-    """Wrap the emulator's handler to know how many requests are still being answered."""
-    lock = threading.Lock()
-    state = {"n": 0}
+class Inflight:
+    """How many requests the emulator is still answering (call it), and for how long it
+    has answered none (`quiet_for`): kept by the handler itself, so a request that came
+    and went between two looks of a busy trial loop is not missed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.n = 0
+        self.idle_since = time.monotonic()
+
+    def __call__(self) -> int:
+        return self.n
+
+    def quiet_for(self) -> float:
+        with self.lock:
+            return 0.0 if self.n else time.monotonic() - self.idle_since
+
+
+def _count_inflight(emulator: Any) -> Inflight:
+    """Know how many requests the (started) emulator is still answering: counted from the
+    moment its server accepts the connection (a request still being read, or waiting for
+    its thread on a loaded machine, is in flight too) until its thread is done, or, without
+    a server, around the handler."""
+    state = Inflight()
+
+    def begin() -> None:
+        with state.lock:
+            state.n += 1
+
+    def end() -> None:
+        with state.lock:
+            state.n -= 1
+            state.idle_since = time.monotonic()
+
+    httpd = getattr(emulator, "_httpd", None)
+    if httpd is not None:
+        accept, serve = httpd.process_request, httpd.process_request_thread
+
+        def process_request(request: Any, client_address: Any) -> None:
+            begin()
+            try:
+                accept(request, client_address)  # starts the thread that serves it
+            except BaseException:
+                end()
+                raise
+
+        def process_request_thread(request: Any, client_address: Any) -> None:
+            try:
+                serve(request, client_address)
+            finally:
+                end()
+
+        httpd.process_request = process_request
+        httpd.process_request_thread = process_request_thread
+        return state
     original = emulator.handle
 
     def handle(request: Any) -> Any:
-        with lock:
-            state["n"] += 1
+        begin()
         try:
             return original(request)
         finally:
-            with lock:
-                state["n"] -= 1
+            end()
 
     emulator.handle = handle
-    return lambda: state["n"]
+    return state
 
 
 @dataclass

@@ -152,7 +152,7 @@ class NetEpisodeResult:
     elapsed: float = 0.0
 
 
-def _count_inflight(emulator: Any) -> Callable[[], int]:
+def _count_inflight(emulator: Any) -> Any:  # bench.fault_trial.Inflight
     from bench.fault_trial import _count_inflight as count
 
     return count(emulator)
@@ -168,7 +168,6 @@ class NetEpisode:
         self.result = NetEpisodeResult(seed, dbs.kind, network)
         self.procs: dict[str, Any] = {}
         self.ready: dict[str, Any] = {}
-        self.quiet_since: float | None = None
         self.faults_queued = 0
 
     def run(self) -> NetEpisodeResult:
@@ -292,12 +291,11 @@ class NetEpisode:
         landed by then, and so has one a worker whose claim was taken over was about to
         send (between its last token check and its call; or queued unread in the
         emulator's socket when its process was killed). Real time gives SETTLE (60 s)."""
-        if self.inflight():
-            self.quiet_since = None
-            return
-        if self.quiet_since is None:
-            self.quiet_since = time.monotonic()
-        if time.monotonic() - self.quiet_since < QUIET:
+        # quiet as the emulator saw it, not as this loop sampled it: on a loaded machine
+        # one turn of the loop can outlast a whole slow call (one answered after the
+        # client gave up), and a wait fast-forwarded then let the retry look before that
+        # post landed (a double post no real 60 s would allow)
+        if self.inflight.quiet_for() < QUIET:
             return
         now = datetime.now(UTC)
         with db.transaction(self.sessions) as s:

@@ -48,14 +48,14 @@ from bench.common import (
     table,
     wait_quiet,
 )
-from commsdesk import db, logs
-from commsdesk.db import transaction
-from commsdesk.domain.routing import MentionFacts
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.models import Account
-from commsdesk.runtime import Runtime
-from commsdesk.services import outbox as outbox_module
-from commsdesk.services.ingest import store_mentions, sync_accounts
+from bot import db, logs
+from bot.db import transaction
+from bot.domain.routing import MentionFacts
+from bot.emulators.slack import SlackEmulator
+from bot.models import Account
+from bot.runtime import Runtime
+from bot.services import outbox as outbox_module
+from bot.services.ingest import store_mentions, sync_accounts
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, make_settings
 
 PAGE = 100

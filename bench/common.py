@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from commsdesk.integrations.base import FetchedMention
+from integrations.base import FetchedMention
 
 PG_ADMIN_URL = os.environ.get(
     "COMMSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

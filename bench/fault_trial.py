@@ -60,19 +60,17 @@ import uvicorn
 
 # the bot's modules are imported here so that the forkserver holds them and each bot
 # process starts without importing anything
-import commsdesk.handlers  # noqa: F401
+import handlers  # noqa: F401
 
 # the network trial's publisher processes are forked from this module's forkserver too
 from bench import fault_trial_networks
-from commsdesk import clock, db
-from commsdesk.app import build_bolt_app
-from commsdesk.config import Environment, Settings, XCredentials, parse_config
-from commsdesk.domain import audit
-from commsdesk.domain.routing import MentionFacts, Router
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.integrations.x.emulator import XEmulator
-from commsdesk.integrations.x.transport import BaseURLAdapter
-from commsdesk.models import (
+from bot import clock, db
+from bot.app import build_bolt_app
+from bot.config import Environment, Settings, XCredentials, parse_config
+from bot.domain import audit
+from bot.domain.routing import MentionFacts, Router
+from bot.emulators.slack import SlackEmulator
+from bot.models import (
     Account,
     Alert,
     Approval,
@@ -82,13 +80,15 @@ from commsdesk.models import (
     OutboxMessage,
     PollCursor,
 )
-from commsdesk.runtime import Runtime
-from commsdesk.serve import single_process_lock
-from commsdesk.server import build_asgi
-from commsdesk.services import outbox as outbox_mod
-from commsdesk.services import publishing as _publishing  # noqa: F401
-from commsdesk.services.ingest import sync_accounts
-from commsdesk.services.polling import poll_account
+from bot.runtime import Runtime
+from bot.serve import single_process_lock
+from bot.server import build_asgi
+from bot.services import outbox as outbox_mod
+from bot.services import publishing as _publishing  # noqa: F401
+from bot.services.ingest import sync_accounts
+from bot.services.polling import poll_account
+from integrations.x.emulator import XEmulator
+from integrations.x.transport import BaseURLAdapter
 
 PG_ADMIN_URL = os.environ.get(
     "COMMSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -47,19 +47,19 @@ import httpx
 import sqlalchemy as sa
 
 # imported here so that the forkserver holds them and publishers start without importing
-import commsdesk.integrations.bluesky.network
-import commsdesk.integrations.facebook.network
-import commsdesk.integrations.flickr.network
-import commsdesk.integrations.mastodon.network
-import commsdesk.integrations.pinterest.network  # noqa: F401
+import integrations.bluesky.network
+import integrations.facebook.network
+import integrations.flickr.network
+import integrations.mastodon.network
+import integrations.pinterest.network  # noqa: F401
 from bench.net_kits import ALT, NETWORKS, PNG, Kit, make_kit
-from commsdesk import db
-from commsdesk.domain import drafts as drafts_domain
-from commsdesk.domain.drafts import ApprovalPolicy
-from commsdesk.models import Account, AuditEvent, Draft, PublishAttempt
-from commsdesk.runtime import Runtime
-from commsdesk.serve import single_process_lock
-from commsdesk.services.ingest import sync_accounts
+from bot import db
+from bot.domain import drafts as drafts_domain
+from bot.domain.drafts import ApprovalPolicy
+from bot.models import Account, AuditEvent, Draft, PublishAttempt
+from bot.runtime import Runtime
+from bot.serve import single_process_lock
+from bot.services.ingest import sync_accounts
 
 # trials write audit records (keyed chain): a key of their own unless one is set
 os.environ.setdefault("COMMSDESK_AUDIT_KEY", "fault-trial-audit-key-0123456789abcdefghijklmnop")
@@ -72,7 +72,7 @@ AUTHOR, APPROVER = "U0WASTE", "U0COMMS1"
 
 def _settings(spec: dict[str, Any]) -> Any:
     from bench.fault_trial import CONFIG, make_settings
-    from commsdesk.config import parse_config
+    from bot.config import parse_config
 
     base = make_settings(spec["database_url"], "http://127.0.0.1:9/api/", spec["x_api_url"])
     config = dict(CONFIG)
@@ -86,7 +86,7 @@ def _settings(spec: dict[str, Any]) -> Any:
 
 def _fast_clients(net: Any) -> None:
     """The trial's short HTTP timeouts and waits on one network client."""
-    from commsdesk.integrations.x.transport import BaseURLAdapter
+    from integrations.x.transport import BaseURLAdapter
 
     if hasattr(net, "client"):  # X (tweepy)
         for adapter in net.client.session.adapters.values():
@@ -179,7 +179,7 @@ class NetEpisode:
         kit: Kit | None = None
         try:
             if self.network == "x":
-                from commsdesk.integrations.x.emulator import XEmulator
+                from integrations.x.emulator import XEmulator
 
                 self.x = XEmulator()
                 self.x.start()
@@ -306,7 +306,7 @@ class NetEpisode:
 
     def _make_drafts(self, n: int) -> list[tuple[int, str]]:
         from bench.fault_trial import CONFIG
-        from commsdesk.config import parse_config
+        from bot.config import parse_config
 
         accounts = [*CONFIG["accounts"]] + ([self.kit.config_account]
                                             if self.kit.config_account else [])

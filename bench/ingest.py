@@ -42,13 +42,13 @@ from bench.common import (
     table,
     wait_quiet,
 )
-from commsdesk import db
-from commsdesk.config import parse_config
-from commsdesk.db import transaction
-from commsdesk.domain.routing import MentionFacts, Router
-from commsdesk.integrations.base import FetchedMention
-from commsdesk.models import Account, Alert, AuditEvent, Mention, OutboxMessage
-from commsdesk.services.ingest import store_mentions, sync_accounts
+from bot import db
+from bot.config import parse_config
+from bot.db import transaction
+from bot.domain.routing import MentionFacts, Router
+from bot.models import Account, Alert, AuditEvent, Mention, OutboxMessage
+from bot.services.ingest import store_mentions, sync_accounts
+from integrations.base import FetchedMention
 
 PAGE = 100  # the X API's max_results, and what polling stores per transaction
 TARGET = 0.30

@@ -61,10 +61,10 @@ from bench.common import (
     table,
     wait_quiet,
 )
-from commsdesk import logs
-from commsdesk import server as server_module
-from commsdesk.models import Draft
-from commsdesk.services import outbox as outbox_module
+from bot import logs
+from bot import server as server_module
+from bot.models import Draft
+from bot.services import outbox as outbox_module
 from tests.conftest import SIGNING_SECRET
 from tests.harness import CARA, COLIN, HARRY, WENDY, Harness, wait_for
 
@@ -281,7 +281,7 @@ class ServeBot:
         self.starts = 0
 
     def start(self) -> ServeBot:
-        from commsdesk import db
+        from bot import db
 
         self.h.start_emulators()  # the workspace and accounts tests.harness sets up
         self.engine = db.make_engine(self.database_url)
@@ -316,7 +316,7 @@ class ServeBot:
             return s.scalar(sa.select(sa.func.count()).select_from(model).where(*where)) or 0
 
     def settle(self, timeout: float = 600.0) -> None:
-        from commsdesk.models import OutboxMessage
+        from bot.models import OutboxMessage
 
         def backlog() -> int:
             return self.count(OutboxMessage, OutboxMessage.status == "pending")

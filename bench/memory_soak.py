@@ -52,8 +52,8 @@ from bench.common import (
     table,
     wait_quiet,
 )
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.integrations.x.emulator import Tweet, XEmulator
+from bot.emulators.slack import SlackEmulator
+from integrations.x.emulator import Tweet, XEmulator
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, free_port
 from tests.processes import bot_env
 
@@ -73,7 +73,7 @@ def _dump(*_):
     open(path + ".done", "w").close()
 signal.signal(signal.SIGUSR1, _dump)
 sys.argv = ["commsdesk"] + sys.argv[1:]
-runpy.run_module("commsdesk.cli", run_name="__main__")
+runpy.run_module("bot.cli", run_name="__main__")
 """
 
 
@@ -170,7 +170,7 @@ def serve(tmp: Path, url: str, slack: SlackEmulator, x: XEmulator, interval: flo
         **(extra_env or {}),
     })
     port = free_port()
-    cmd = [sys.executable, "-m", "commsdesk.cli"] if not traced else [
+    cmd = [sys.executable, "-m", "bot.cli"] if not traced else [
         sys.executable, "-c", _TRACED_SERVE]
     log_path = tmp / "serve.log"
     with open(log_path, "wb") as log:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from commsdesk.emulators.http import EmulatorServer
+from bot.emulators.http import EmulatorServer
 
 NETWORKS = ("x", "mastodon", "bluesky", "facebook", "flickr", "pinterest")
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
@@ -55,7 +55,7 @@ class Kit:
             return sum(1 for p in emu.posts_created() if not p.get("deleted")
                        and p.get("sent_text") == text)
         if self.network == "mastodon":
-            from commsdesk.integrations.common import html_to_text
+            from integrations.common import html_to_text
 
             return sum(1 for s in emu.posts_by(self.council.id)
                        if html_to_text(s.text) == text or s.text == text)
@@ -87,7 +87,7 @@ def make_kit(network: str, x: EmulatorServer | None = None) -> Kit:
             kit.council = "1111"
         return kit
     if network == "mastodon":
-        from commsdesk.integrations.mastodon.emulator import MastodonEmulator
+        from integrations.mastodon.emulator import MastodonEmulator
 
         emu: Any = MastodonEmulator(domain="mastodon.example")
         emu.start()
@@ -99,7 +99,7 @@ def make_kit(network: str, x: EmulatorServer | None = None) -> Kit:
                                    "base_url": emu.root_url},
                    credentials={("mastodon", "MASTO"): {"access_token": MASTO_TOKEN}})
     if network == "bluesky":
-        from commsdesk.integrations.bluesky.emulator import BlueskyEmulator
+        from integrations.bluesky.emulator import BlueskyEmulator
 
         emu = BlueskyEmulator()
         emu.start()
@@ -112,7 +112,7 @@ def make_kit(network: str, x: EmulatorServer | None = None) -> Kit:
                    credentials={("bluesky", "BSKY"): {"app_password": BSKY_PASSWORD}},
                    env={"bluesky_api_base_url": emu.root_url})
     if network == "facebook":
-        from commsdesk.integrations.facebook.emulator import FacebookEmulator
+        from integrations.facebook.emulator import FacebookEmulator
 
         emu = FacebookEmulator(app_secret=FB_SECRET)
         emu.start()
@@ -126,7 +126,7 @@ def make_kit(network: str, x: EmulatorServer | None = None) -> Kit:
                    env={"facebook_graph_base_url": emu.root_url,
                         "facebook_app_secret": FB_SECRET, "facebook_verify_token": "verify"})
     if network == "flickr":
-        from commsdesk.integrations.flickr.emulator import FlickrEmulator
+        from integrations.flickr.emulator import FlickrEmulator
 
         emu = FlickrEmulator()
         emu.start()
@@ -141,7 +141,7 @@ def make_kit(network: str, x: EmulatorServer | None = None) -> Kit:
                    credentials={("flickr", "FLICKR"): dict(FLICKR_CREDS)},
                    env={"flickr_api_base_url": emu.root_url})
     if network == "pinterest":
-        from commsdesk.integrations.pinterest.emulator import PinterestEmulator
+        from integrations.pinterest.emulator import PinterestEmulator
 
         emu = PinterestEmulator()
         emu.start()

@@ -53,7 +53,7 @@ keywords = ["bin"]
 def csv_text(rows: int) -> str:
     from zoneinfo import ZoneInfo
 
-    from commsdesk.clock import now
+    from bot.clock import now
 
     tz = ZoneInfo("Europe/London")
     lines = ["account,time,text,image,alt text,campaign"]

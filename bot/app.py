@@ -9,8 +9,8 @@ from typing import Any
 
 from slack_bolt import App
 
-from commsdesk.handlers import register_all
-from commsdesk.runtime import Runtime
+from bot.runtime import Runtime
+from handlers import register_all
 
 
 class ContextThreadPoolExecutor(ThreadPoolExecutor):
@@ -53,7 +53,7 @@ def build_command_app(rt: Runtime) -> App:
     look for the ack every 10 ms; here it runs in the request's own worker thread and
     the answer leaves as soon as ack() is called. Events and interactivity stay on the
     main app, which acks first and works after (Socket Mode uses the main app alone)."""
-    from commsdesk.handlers import commands
+    from handlers import commands
 
     app = _app(rt, process_before_response=True, workers=2, name="bolt-cmd")
     commands.register(app, rt)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from commsdesk.runtime import Runtime
+from bot.runtime import Runtime
 
 MIN_TOKEN_LENGTH = 32
 PATH = "/calendar/{token}/calendar.ics"
@@ -29,9 +29,9 @@ def token_ok(configured: str | None, given: str) -> bool:
 
 
 def _feed(rt: Runtime) -> bytes:
-    from commsdesk.clock import now
-    from commsdesk.db import reading
-    from commsdesk.services import calendar
+    from bot.clock import now
+    from bot.db import reading
+    from bot.services import calendar
 
     cfg = rt.settings.config
     with reading(rt.sessions) as s:

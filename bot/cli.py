@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from commsdesk.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +31,7 @@ def friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from commsdesk.db import DatabaseError
+        from bot.db import DatabaseError
 
         try:
             return func(*args, **kwargs)
@@ -47,7 +47,7 @@ def friendly(func: F) -> F:
 
 
 def _template(name: str) -> str:
-    return (importlib.resources.files("commsdesk") / "templates" / name).read_text("utf-8")
+    return (importlib.resources.files("bot") / "templates" / name).read_text("utf-8")
 
 
 def _settings(config: str | None, **kw: Any) -> Settings:
@@ -55,7 +55,7 @@ def _settings(config: str | None, **kw: Any) -> Settings:
 
 
 def _setup_logging(settings: Settings) -> None:
-    from commsdesk import logs
+    from bot import logs
 
     logs.configure(
         settings.env.commsdesk_log_level, settings.env.commsdesk_log_format, settings.secrets()
@@ -87,7 +87,7 @@ def init(directory: str) -> None:
             continue
         body = _template(template)
         if name == ".env.example":  # a fresh audit key, made here, for this deployment only
-            from commsdesk.audit_keys import new_key
+            from bot.audit_keys import new_key
 
             body = body.replace("__FRESH_AUDIT_KEY__", new_key())
         path.write_text(body, encoding="utf-8")
@@ -125,8 +125,8 @@ def check_config(config: str | None, online: bool) -> None:
         _fail(exc.problems)
         return
     if online:
-        from commsdesk.integrations.online import check_networks
-        from commsdesk.online_check import check_slack
+        from bot.online_check import check_slack
+        from integrations.online import check_networks
 
         problems = check_slack(settings) + check_networks(settings)
         if problems:
@@ -147,8 +147,8 @@ def db_group() -> None:
 @friendly
 def db_upgrade() -> None:
     """Apply database migrations (Alembic)."""
-    from commsdesk import db
-    from commsdesk.config import load_environment
+    from bot import db
+    from bot.config import load_environment
 
     env = load_environment()
     engine = db.make_engine(env.database_migration_url or env.database_url)
@@ -173,8 +173,8 @@ def db_upgrade() -> None:
 def db_grant(role: str, apply_: bool) -> None:
     """Print (or run) the least-privilege grants for serve's role on PostgreSQL: the audit
     table only to INSERT and SELECT."""
-    from commsdesk import db
-    from commsdesk.config import load_environment
+    from bot import db
+    from bot.config import load_environment
 
     env = load_environment()
     engine = db.make_engine(env.database_migration_url or env.database_url)
@@ -192,7 +192,7 @@ def db_grant(role: str, apply_: bool) -> None:
 @friendly
 def serve(config: str | None, host: str, port: int) -> None:
     """Run the bot: HTTP endpoint, scheduler (polling, outbox, scheduled posts)."""
-    from commsdesk.serve import run
+    from bot.serve import run
 
     settings = _settings(config)
     _setup_logging(settings)
@@ -206,10 +206,10 @@ def serve(config: str | None, host: str, port: int) -> None:
 def poll(config: str | None, once: bool) -> None:
     """Poll every account for new mentions once (and run every [[listening]] search that
     is due), deliver alerts, then exit."""
-    from commsdesk import db
-    from commsdesk.runtime import Runtime
-    from commsdesk.services import listening
-    from commsdesk.services.polling import deliver_outbox_until_empty, poll_all
+    from bot import db
+    from bot.runtime import Runtime
+    from bot.services import listening
+    from bot.services.polling import deliver_outbox_until_empty, poll_all
 
     settings = _settings(config)
     _setup_logging(settings)
@@ -235,8 +235,8 @@ def audit_group() -> None:
 
 
 def _audit_engine() -> Any:
-    from commsdesk import db
-    from commsdesk.config import load_environment
+    from bot import db
+    from bot.config import load_environment
 
     engine = db.make_engine(load_environment().database_url)
     db.check_reachable(engine)
@@ -246,8 +246,8 @@ def _audit_engine() -> Any:
 def _audit_keys_and_config(config: str | None) -> tuple[Any, Any]:
     """The audit keyring (None: no key given) and the config file's settings, if there
     is a config file (its [audit] section names the key file and the checkpoints)."""
-    from commsdesk.audit_keys import parse_keys
-    from commsdesk.config import load_environment, read_audit_key, read_config_file
+    from bot.audit_keys import parse_keys
+    from bot.config import load_environment, read_audit_key, read_config_file
 
     env = load_environment()
     path = Path(config or env.commsdesk_config)
@@ -262,8 +262,8 @@ def _audit_keys_and_config(config: str | None) -> tuple[Any, Any]:
 
 def _anchor_check(session: Any, keyring: Any, cfg: Any) -> Any:
     """The trail against its checkpoints (None when none are configured)."""
-    from commsdesk.config import load_environment
-    from commsdesk.services import checkpoints
+    from bot.config import load_environment
+    from bot.services import checkpoints
 
     if cfg is None or not (cfg.audit.checkpoint_channel or cfg.audit.checkpoint_file):
         return None
@@ -298,15 +298,15 @@ def _anchor_check(session: Any, keyring: Any, cfg: Any) -> Any:
 def audit_verify(config: str | None) -> None:
     """Exit 0 if the audit trail is intact, 1 naming the first bad record, or the records
     gone since the latest checkpoint (read back from Slack or the checkpoint file)."""
-    from commsdesk import db
-    from commsdesk.domain import audit
+    from bot import db
+    from bot.domain import audit
 
     keyring, cfg = _audit_keys_and_config(config)
     # a reading session: on SQLite a running bot's writers are not held up meanwhile
     with db.reading(db.make_sessionmaker(_audit_engine())) as session:
         from sqlalchemy import func, select
 
-        from commsdesk.models import AuditEvent
+        from bot.models import AuditEvent
 
         total = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
         if total > 50_000 and sys.stderr.isatty():
@@ -363,11 +363,11 @@ def audit_export(
     """Export the trail for auditors and FOI requests."""
     from sqlalchemy.orm import Session
 
-    from commsdesk.domain import audit
+    from bot.domain import audit
 
     q = audit.export_query(_parse_date(since, "--since"), _parse_date(until, "--until"), actor)
     if subject is not None:
-        from commsdesk.services.subject_access import subject_export
+        from bot.services.subject_access import subject_export
 
         if fmt != "jsonl":
             raise click.BadParameter("use --format jsonl with --subject", param_hint="--format")
@@ -385,8 +385,8 @@ def audit_export(
         total = audit.count(session, q)
         named = None
         if names:
-            from commsdesk.config import load_environment
-            from commsdesk.services.slack_names import for_export
+            from bot.config import load_environment
+            from bot.services.slack_names import for_export
 
             env = load_environment()
             resolver = for_export(env.slack_bot_token, env.slack_api_url)
@@ -419,9 +419,9 @@ def retention_group() -> None:
 @friendly
 def retention_run(config: str | None, dry_run: bool, days: int | None) -> None:
     """Purge personal data older than retention.days (the audit trail keeps verifying)."""
-    from commsdesk import db
-    from commsdesk.runtime import Runtime
-    from commsdesk.services import retention
+    from bot import db
+    from bot.runtime import Runtime
+    from bot.services import retention
 
     settings = _settings(config, require_slack=False, require_network_credentials=False)
     if (days if days is not None else settings.config.retention.days) <= 0:
@@ -446,12 +446,13 @@ def manifest() -> None:
 
 
 def _template_manifest() -> str:
-    return (importlib.resources.files("commsdesk") / "app_manifest.yaml").read_text("utf-8")
+    # the one manifest, at the top of the checkout (commsdesk runs from its checkout)
+    return (Path(__file__).resolve().parent.parent / "app_manifest.yaml").read_text("utf-8")
 
 
 def _insight_db(settings: Settings) -> Any:
     """The database, reachable and migrated (read-only commands never migrate it)."""
-    from commsdesk import db
+    from bot import db
 
     engine = db.make_engine(settings.env.database_url)
     db.check_reachable(engine)
@@ -473,9 +474,9 @@ def stats(config: str | None, words: tuple[str, ...], fmt: str, output: str | No
     """Mentions in, replies out, response times in working hours, SLA met, busiest hours."""
     from sqlalchemy.orm import Session
 
-    from commsdesk.clock import now
-    from commsdesk.domain.stats import PeriodError
-    from commsdesk.services import stats as insight
+    from bot.clock import now
+    from bot.domain.stats import PeriodError
+    from bot.services import stats as insight
 
     settings = _settings(config, require_slack=False, require_network_credentials=False,
                          require_audit_key=False)
@@ -509,9 +510,9 @@ def report(config: str | None, week: str | None, output: str) -> None:
 
     from sqlalchemy.orm import Session
 
-    from commsdesk.clock import now
-    from commsdesk.domain.stats import PeriodError
-    from commsdesk.services import report as weekly
+    from bot.clock import now
+    from bot.domain.stats import PeriodError
+    from bot.services import report as weekly
 
     settings = _settings(config, require_slack=False, require_network_credentials=False,
                          require_audit_key=False)
@@ -542,8 +543,8 @@ def calendar(config: str | None, week: str | None, ics_file: str | None) -> None
     pre-election periods."""
     from sqlalchemy.orm import Session
 
-    from commsdesk.clock import now
-    from commsdesk.services import calendar as cal
+    from bot.clock import now
+    from bot.services import calendar as cal
 
     settings = _settings(config, require_slack=False, require_network_credentials=False,
                          require_audit_key=False)
@@ -581,10 +582,10 @@ def schedule_import(config: str | None, csv_file: str, author: str, no_post: boo
     checked first; any bad row stores nothing (exit 1, naming each bad row and why)."""
     import time as _time
 
-    from commsdesk import db
-    from commsdesk.runtime import Runtime
-    from commsdesk.services import schedule_import as importer
-    from commsdesk.services.polling import deliver_outbox_until_empty
+    from bot import db
+    from bot.runtime import Runtime
+    from bot.services import schedule_import as importer
+    from bot.services.polling import deliver_outbox_until_empty
 
     settings = _settings(config)
     _setup_logging(settings)
@@ -619,7 +620,7 @@ def schedule_import(config: str | None, csv_file: str, author: str, no_post: boo
 @friendly
 def demo(port: int, reset: bool, data_dir: str) -> None:
     """Everything offline: Slack and X emulators and the real bot."""
-    from commsdesk.demo import run_demo
+    from bot.demo import run_demo
 
     run_demo(port=port, reset=reset, data_dir=Path(data_dir))
 

@@ -486,7 +486,7 @@ class Settings:
 
     def audit_keyring(self) -> Any:
         """The audit keys (`audit_keys.Keyring`), or None when none is configured."""
-        from commsdesk.audit_keys import parse_keys
+        from bot.audit_keys import parse_keys
 
         text = self.audit_key or self.env.commsdesk_audit_key
         return parse_keys(text) if text and text.strip() else None
@@ -637,7 +637,7 @@ def credential_spec(network: str) -> Any:
     """The `CredentialSpec` a network's integration declares (`integrations/<net>/__init__`)."""
     import importlib
 
-    return importlib.import_module(f"commsdesk.integrations.{network}").CREDENTIALS
+    return importlib.import_module(f"integrations.{network}").CREDENTIALS
 
 
 def _network_credentials(
@@ -677,7 +677,7 @@ _NO_KEYS = _NoKeys()
 def read_audit_key(config: Config | None, env: Environment, problems: list[str],
                    required: bool = True) -> str | None:
     """The audit key(s): `COMMSDESK_AUDIT_KEY`, else the file `[audit] key_file` names."""
-    from commsdesk.audit_keys import AuditKeyError, parse_keys
+    from bot.audit_keys import AuditKeyError, parse_keys
 
     text, source = env.commsdesk_audit_key, "COMMSDESK_AUDIT_KEY"
     key_file = config.audit.key_file if config is not None else None

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS_DIR = Path(str(importlib.resources.files("commsdesk.migrations")))
+MIGRATIONS_DIR = Path(str(importlib.resources.files("migrations")))
 _READ_OPTION = "commsdesk_read_only"
 # SQLite has one writer at a time. Threads of this process queue for it on a lock (woken
 # the moment it is free) rather than in SQLite's busy handler, which polls with sleeps

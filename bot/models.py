@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from commsdesk.clock import now as utcnow
+from bot.clock import now as utcnow
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from commsdesk.config import Settings
-from commsdesk.runtime import make_slack_client
+from bot.config import Settings
+from bot.runtime import make_slack_client
 
 
 def check_slack(settings: Settings) -> list[str]:

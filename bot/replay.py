@@ -27,9 +27,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from commsdesk import logs
-from commsdesk.db import transaction
-from commsdesk.models import SlackEvent
+from bot import logs
+from bot.db import transaction
+from bot.models import SlackEvent
 
 log = logs.get("commsdesk.replay")
 

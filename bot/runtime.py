@@ -16,10 +16,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from commsdesk.config import Settings
-from commsdesk.db import make_engine, make_sessionmaker
-from commsdesk.domain.routing import Router
-from commsdesk.integrations.base import Network
+from bot.config import Settings
+from bot.db import make_engine, make_sessionmaker
+from bot.domain.routing import Router
+from integrations.base import Network
 
 
 def make_slack_client(settings: Settings, *, retry_rate_limits: bool = True) -> WebClient:
@@ -48,13 +48,13 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings, engine: Engine | None = None) -> Runtime:
-        from commsdesk import logs
+        from bot import logs
 
         logs.add_secrets(settings.secrets())  # redacted wherever text leaves the process
         engine = engine or make_engine(settings.env.database_url)
         keyring = settings.audit_keyring()
         if keyring is not None:  # what this engine's audit records are signed with
-            from commsdesk.audit_keys import use_keyring
+            from bot.audit_keys import use_keyring
 
             use_keyring(engine, keyring)
         return cls(
@@ -74,7 +74,7 @@ class Runtime:
         return make_slack_client(self.settings, retry_rate_limits=False)
 
     def network(self, account_name: str) -> Network:
-        from commsdesk.integrations.registry import build_network
+        from integrations.registry import build_network
 
         with self._lock:
             if account_name not in self._networks:
@@ -86,13 +86,13 @@ class Runtime:
 
     @cached_property
     def publisher(self) -> Any:
-        from commsdesk.services.publishing import Publisher
+        from bot.services.publishing import Publisher
 
         return Publisher(self)
 
     @cached_property
     def approvers(self) -> Any:
-        from commsdesk.services.approvers import Approvers
+        from bot.services.approvers import Approvers
 
         return Approvers(self)
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from commsdesk import logs, memory
-from commsdesk.runtime import Runtime
-from commsdesk.services.outbox import Outbox
-from commsdesk.services.polling import poll_account
+from bot import logs, memory
+from bot.runtime import Runtime
+from bot.services.outbox import Outbox
+from bot.services.polling import poll_account
 
 log = logs.get("commsdesk.scheduler")
 
@@ -49,7 +49,7 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
                 misfire_grace_time=None,
             )
     if poll and rt.settings.config.listening:  # keyword listening: each search when due
-        from commsdesk.services import listening
+        from bot.services import listening
 
         scheduler.add_job(listening.run_due, "interval", args=[rt, owner], seconds=15,
                           id="listening", max_instances=1, coalesce=True,
@@ -58,7 +58,7 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
     scheduler.add_job(rt.publisher.sweep, "interval", seconds=5, id="publish-sweep",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
     # insight: SLA reminders, daily digest, weekly report, follower counts, App Homes
-    from commsdesk.services.insight import JOBS
+    from bot.services.insight import JOBS
 
     for job_id, seconds, job in JOBS:
         scheduler.add_job(job, "interval", args=[rt], seconds=seconds, id=job_id,
@@ -67,11 +67,11 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
     scheduler.add_job(memory.trim, "interval", seconds=60, id="memory-trim",
                       max_instances=1, coalesce=True)
     if rt.settings.config.retention.days > 0:
-        from commsdesk.services import retention
+        from bot.services import retention
 
         scheduler.add_job(retention.run, "cron", args=[rt], hour=3, minute=15,
                           id="retention", max_instances=1, coalesce=True)
-    from commsdesk.services import checkpoints
+    from bot.services import checkpoints
 
     if checkpoints.configured(rt):  # the audit trail's head, signed, outside the database
         scheduler.add_job(checkpoints.write_safely, "interval", args=[rt],

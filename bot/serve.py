@@ -10,13 +10,13 @@ from pathlib import Path
 
 import uvicorn
 
-from commsdesk import db, logs, memory
-from commsdesk.app import build_bolt_app
-from commsdesk.config import Settings
-from commsdesk.db import DatabaseError, transaction
-from commsdesk.runtime import Runtime
-from commsdesk.server import build_asgi
-from commsdesk.services.ingest import account_ids
+from bot import db, logs, memory
+from bot.app import build_bolt_app
+from bot.config import Settings
+from bot.db import DatabaseError, transaction
+from bot.runtime import Runtime
+from bot.server import build_asgi
+from bot.services.ingest import account_ids
 
 log = logs.get("commsdesk.serve")
 
@@ -59,7 +59,7 @@ def run(settings: Settings, host: str, port: int) -> None:
     bolt = build_bolt_app(rt)
     scheduler = None
     try:
-        from commsdesk.scheduler import start_scheduler
+        from bot.scheduler import start_scheduler
 
         scheduler = start_scheduler(rt)
     except ImportError:  # pragma: no cover - scheduler lands with polling
@@ -95,7 +95,7 @@ def run(settings: Settings, host: str, port: int) -> None:
         bolt.listener_runner.listener_executor.shutdown(wait=True)
         if "publisher" in rt.__dict__:  # let a publish in flight finish and record its result
             rt.publisher.shutdown()
-        from commsdesk.services import checkpoints
+        from bot.services import checkpoints
 
         checkpoints.write_safely(rt, "shutdown")  # the last head, anchored
         rt.engine.dispose()

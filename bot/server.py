@@ -22,12 +22,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from commsdesk import db, logs
-from commsdesk.app import build_command_app
-from commsdesk.bodylimit import FACEBOOK_MAX_BODY_BYTES, SLACK_MAX_BODY_BYTES, BodyLimit
-from commsdesk.models import Account, OutboxMessage, PollCursor
-from commsdesk.replay import ReplayGuard
-from commsdesk.runtime import Runtime
+from bot import db, logs
+from bot.app import build_command_app
+from bot.bodylimit import FACEBOOK_MAX_BODY_BYTES, SLACK_MAX_BODY_BYTES, BodyLimit
+from bot.models import Account, OutboxMessage, PollCursor
+from bot.replay import ReplayGuard
+from bot.runtime import Runtime
 
 log = logs.get("commsdesk.server")
 
@@ -67,7 +67,7 @@ def health(rt: Runtime) -> dict[str, Any]:
                                                 isouter=True))}
     except SQLAlchemyError:
         return {"status": "unavailable", "database": "down"}
-    from commsdesk.integrations.flickr.budget import runtime_usage
+    from integrations.flickr.budget import runtime_usage
 
     out["flickr_api_calls"] = runtime_usage(rt)  # per API key: 3,600 calls an hour
     return out
@@ -150,8 +150,8 @@ def build_asgi(rt: Runtime, bolt: App, commands: App | None = None, *,
         payload = await run_in_threadpool(health, rt)
         return JSONResponse(payload, status_code=200 if payload["database"] == "ok" else 503)
 
-    from commsdesk.calendar_feed import routes as calendar_routes
-    from commsdesk.integrations.facebook.webhook import routes as facebook_routes
+    from bot.calendar_feed import routes as calendar_routes
+    from integrations.facebook.webhook import routes as facebook_routes
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

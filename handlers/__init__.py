@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from commsdesk.runtime import Runtime
+from bot.runtime import Runtime
 
 
 def register_all(app: Any, rt: Runtime) -> None:
-    from commsdesk.handlers import actions, commands, events, inbox, plans, views
+    from handlers import actions, commands, events, inbox, plans, views
 
     for module in (commands, events, actions, views, inbox, plans):
         module.register(app, rt)

@@ -6,12 +6,12 @@ import json
 import re
 from typing import Any
 
-from commsdesk import logs
-from commsdesk.blockkit import alerts as alert_blocks
-from commsdesk.blockkit import approvals as approval_blocks
-from commsdesk.blockkit.escape import escape, link_hosts, outside_text_sections, safe_link, truncate
-from commsdesk.blockkit.labels import account_label
-from commsdesk.blockkit.modals import (
+from bot import logs
+from bot.blockkit import alerts as alert_blocks
+from bot.blockkit import approvals as approval_blocks
+from bot.blockkit.escape import escape, link_hosts, outside_text_sections, safe_link, truncate
+from bot.blockkit.labels import account_label
+from bot.blockkit.modals import (
     DRAFT_EDIT_CALLBACK,
     DRAFT_REPLY_CALLBACK,
     DRAFT_TEXT_ACTION,
@@ -19,12 +19,12 @@ from commsdesk.blockkit.modals import (
     reroute_modal,
     with_count,
 )
-from commsdesk.db import reading, transaction
-from commsdesk.models import Account, Alert, Draft, Mention
-from commsdesk.runtime import Runtime
-from commsdesk.services import alerts, saved_replies
-from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
-from commsdesk.services.decisions import decide
+from bot.db import reading, transaction
+from bot.models import Account, Alert, Draft, Mention
+from bot.runtime import Runtime
+from bot.services import alerts, saved_replies
+from bot.services.approvers import UNCONFIRMED, Unconfirmed
+from bot.services.decisions import decide
 
 log = logs.get("commsdesk.actions")
 
@@ -228,8 +228,8 @@ def register(app: Any, rt: Runtime) -> None:
             log.debug("count not updated", error=str(exc))
 
     # App Home buttons (services/home.py)
-    from commsdesk.blockkit import home as home_blocks
-    from commsdesk.services import home
+    from bot.blockkit import home as home_blocks
+    from bot.services import home
 
     @app.action(home_blocks.ACTION_NEW_POST)
     def home_new_post(ack: Any, body: dict[str, Any], client: Any) -> None:

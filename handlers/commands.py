@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from commsdesk import logs
-from commsdesk.blockkit.escape import escape
-from commsdesk.db import transaction
-from commsdesk.domain import permissions, slash
-from commsdesk.runtime import Runtime
-from commsdesk.services import governance, saved_replies
-from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
-from commsdesk.services.drafting import (
+from bot import logs
+from bot.blockkit.escape import escape
+from bot.db import transaction
+from bot.domain import permissions, slash
+from bot.runtime import Runtime
+from bot.services import governance, saved_replies
+from bot.services.approvers import UNCONFIRMED, Unconfirmed
+from bot.services.drafting import (
     DraftRefused,
     check_command,
     check_permission,
@@ -27,7 +27,7 @@ def register(app: Any, rt: Runtime) -> None:
     def social(ack: Any, command: dict[str, Any]) -> None:
         user = command.get("user_id") or ""
         try:
-            from commsdesk.services import plan_commands  # calendar; several accounts
+            from bot.services import plan_commands  # calendar; several accounts
 
             planned = plan_commands.answer(rt, user, command.get("text") or "")
             if planned is not None:
@@ -39,7 +39,7 @@ def register(app: Any, rt: Runtime) -> None:
                 ack(response_type="ephemeral", text=slash.HELP_TEXT)
                 return
             if isinstance(parsed, slash.Stats):
-                from commsdesk.services import stats
+                from bot.services import stats
 
                 ack(response_type="ephemeral", text=stats.answer(rt, parsed.args))
                 return
@@ -88,7 +88,7 @@ def governance_command(rt: Runtime, user: str,
         comms = None
     if not comms:
         with transaction(rt.sessions) as s:
-            from commsdesk.domain import audit
+            from bot.domain import audit
 
             audit.record(s, actor=user, action="publishing.pause_refused",
                          subject_kind="account", subject_id=cmd.target,

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from commsdesk import logs
-from commsdesk.db import transaction
-from commsdesk.models import SlackEvent
-from commsdesk.runtime import Runtime
-from commsdesk.services.decisions import decide, find_by_message
+from bot import logs
+from bot.db import transaction
+from bot.models import SlackEvent
+from bot.runtime import Runtime
+from bot.services.decisions import decide, find_by_message
 
 log = logs.get("commsdesk.events")
 
@@ -62,7 +62,7 @@ def register(app: Any, rt: Runtime) -> None:
     @app.event("message")
     def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
         """Images (and `alt: ...`) shared in the thread of a draft's approval message."""
-        from commsdesk.services import images
+        from bot.services import images
 
         if images.thread_of(rt, event) is None or not first_delivery(rt, body.get("event_id")):
             return
@@ -76,7 +76,7 @@ def register(app: Any, rt: Runtime) -> None:
     @app.event("app_home_opened")
     def on_app_home_opened(event: dict[str, Any]) -> None:
         """Each person's dashboard (services/home.py), published when they open the tab."""
-        from commsdesk.services.home import publish_home
+        from bot.services.home import publish_home
 
         if event.get("tab", "home") == "home" and event.get("user"):
             publish_home(rt, str(event["user"]), opened=True)

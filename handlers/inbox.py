@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from commsdesk import logs
-from commsdesk.db import transaction
-from commsdesk.runtime import Runtime
-from commsdesk.services import alerts, saved_replies, triage
+from bot import logs
+from bot.db import transaction
+from bot.runtime import Runtime
+from bot.services import alerts, saved_replies, triage
 
 log = logs.get("commsdesk.inbox")
 
@@ -36,7 +36,7 @@ def register(app: Any, rt: Runtime) -> None:
     @app.action(triage.ACTION_TRIAGE)
     def correct_triage(ack: Any, body: dict[str, Any], respond: Any) -> None:
         ack()
-        from commsdesk.handlers.actions import tell, tell_presser
+        from handlers.actions import tell, tell_presser
 
         try:
             action = body["actions"][0]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from commsdesk.blockkit import plans as plan_blocks
-from commsdesk.runtime import Runtime
-from commsdesk.services import plans
+from bot.blockkit import plans as plan_blocks
+from bot.runtime import Runtime
+from bot.services import plans
 
 
 def register(app: Any, rt: Runtime) -> None:
-    from commsdesk.handlers.actions import _user, _value_id, decision_button, tell
+    from handlers.actions import _user, _value_id, decision_button, tell
 
     # a row of the card is one draft: its buttons are the approval message's own
     decision_button(app, rt, plan_blocks.ACTION_APPROVE_ROW, "approve")

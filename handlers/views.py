@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from commsdesk.blockkit.modals import (
+from bot.blockkit.modals import (
     DRAFT_EDIT_CALLBACK,
     DRAFT_REPLY_CALLBACK,
     DRAFT_TEXT_ACTION,
@@ -16,13 +16,13 @@ from commsdesk.blockkit.modals import (
     REROUTE_BLOCK,
     REROUTE_CALLBACK,
 )
-from commsdesk.db import transaction
-from commsdesk.domain import drafts, slash
-from commsdesk.models import Account, Draft
-from commsdesk.runtime import Runtime
-from commsdesk.services import alerts, saved_replies
-from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
-from commsdesk.services.drafting import (
+from bot.db import transaction
+from bot.domain import drafts, slash
+from bot.models import Account, Draft
+from bot.runtime import Runtime
+from bot.services import alerts, saved_replies
+from bot.services.approvers import UNCONFIRMED, Unconfirmed
+from bot.services.drafting import (
     DraftRefused,
     check_command,
     check_length,
@@ -126,8 +126,8 @@ def register(app: Any, rt: Runtime) -> None:
                         DRAFT_TEXT_BLOCK: "Only the author or a comms approver can edit this."})
                     return
                 account = s.get_one(Account, draft.account_id)
-                from commsdesk.domain import tracking  # council links tagged (issue 21)
-                from commsdesk.services.plans import campaign_of
+                from bot.domain import tracking  # council links tagged (issue 21)
+                from bot.services.plans import campaign_of
 
                 text = tracking.tag(text, account.network, campaign_of(s, draft_id),
                                     rt.settings.config.links.tracked_domains)
@@ -144,8 +144,8 @@ def register(app: Any, rt: Runtime) -> None:
         ack()
         rt.kick_outbox()
 
-    from commsdesk.blockkit.home import NEW_POST_CALLBACK
-    from commsdesk.services import home
+    from bot.blockkit.home import NEW_POST_CALLBACK
+    from bot.services import home
 
     @app.view(NEW_POST_CALLBACK)
     def home_new_post(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ class CredentialSpec:
     ``<PREFIX>_<CRED>_<PART>`` (``<CRED>`` is the account's ``credentials`` key).
 
     Each integration declares one as ``CREDENTIALS`` in its package ``__init__``
-    (which must not import ``commsdesk.config``); ``config.load_settings`` reads them."""
+    (which must not import ``bot.config``); ``config.load_settings`` reads them."""
 
     prefix: str  # e.g. "MASTODON"
     parts: tuple[str, ...]  # required, e.g. ("ACCESS_TOKEN",)
@@ -91,7 +91,7 @@ class NetworkError(Exception):
     transient: bool = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, detail: Any = None):
-        from commsdesk.logs import redact
+        from bot.logs import redact
 
         # the text is logged, stored (drafts.last_error, the audit trail) and shown in Slack:
         # a network echoing a token or a URL with `access_token=` in it must not carry it there

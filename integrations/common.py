@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Literal, TypeVar
 
-from commsdesk.integrations.base import Image, PermanentError, TransientError
+from integrations.base import Image, PermanentError, TransientError
 
 T = TypeVar("T")
 

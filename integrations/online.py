@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from commsdesk.config import ConfigError, Settings
-from commsdesk.integrations.base import NetworkError
+from bot.config import ConfigError, Settings
+from integrations.base import NetworkError
 
 
 def verify_account(network: Any) -> str:
@@ -19,7 +19,7 @@ def verify_account(network: Any) -> str:
 
 
 def check_networks(settings: Settings) -> list[str]:
-    from commsdesk.integrations.registry import build_network
+    from integrations.registry import build_network
 
     problems: list[str] = []
     for acc in settings.config.accounts:

@@ -6,21 +6,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from commsdesk.config import AccountConfig, ConfigError, Settings
-from commsdesk.integrations.base import Network
+from bot.config import AccountConfig, ConfigError, Settings
+from integrations.base import Network
 
 BUILDERS: dict[str, str] = {
-    "x": "commsdesk.integrations.registry:_build_x",
-    "mastodon": "commsdesk.integrations.mastodon.network:build",
-    "bluesky": "commsdesk.integrations.bluesky.network:build",
-    "facebook": "commsdesk.integrations.facebook.network:build",
-    "flickr": "commsdesk.integrations.flickr.network:build",
-    "pinterest": "commsdesk.integrations.pinterest.network:build",
+    "x": "integrations.registry:_build_x",
+    "mastodon": "integrations.mastodon.network:build",
+    "bluesky": "integrations.bluesky.network:build",
+    "facebook": "integrations.facebook.network:build",
+    "flickr": "integrations.flickr.network:build",
+    "pinterest": "integrations.pinterest.network:build",
 }
 
 
 def _build_x(account: AccountConfig, settings: Settings) -> Network:
-    from commsdesk.integrations.x.network import XNetwork
+    from integrations.x.network import XNetwork
 
     creds = settings.x_credentials.get(account.credentials)
     if creds is None:
@@ -33,7 +33,7 @@ def credentials_for(account: AccountConfig, settings: Settings) -> dict[str, str
     """A non-X account's credentials, or a ConfigError naming the variables to set."""
     creds = settings.network_credentials(account.network, account.credentials)
     if creds is None:
-        from commsdesk.config import credential_spec
+        from bot.config import credential_spec
 
         names = ", ".join(credential_spec(account.network).names(account.credentials))
         raise ConfigError([f"accounts '{account.name}': {account.network} credentials "

@@ -6,8 +6,8 @@ import os
 
 from alembic import context
 
-from commsdesk.db import make_engine
-from commsdesk.models import Base
+from bot.db import make_engine
+from bot.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from commsdesk import db
-from commsdesk.config import Environment, Settings, XCredentials, parse_config
+from bot import db
+from bot.config import Environment, Settings, XCredentials, parse_config
 
 PG_ADMIN_URL = os.environ.get(
     "COMMSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

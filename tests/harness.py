@@ -11,15 +11,15 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from commsdesk import db
-from commsdesk.app import build_bolt_app
-from commsdesk.config import Settings
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.integrations.x.emulator import XEmulator
-from commsdesk.runtime import Runtime
-from commsdesk.server import build_asgi
-from commsdesk.services.outbox import Outbox
-from commsdesk.services.polling import PollResult, poll_all
+from bot import db
+from bot.app import build_bolt_app
+from bot.config import Settings
+from bot.emulators.slack import SlackEmulator
+from bot.runtime import Runtime
+from bot.server import build_asgi
+from bot.services.outbox import Outbox
+from bot.services.polling import PollResult, poll_all
+from integrations.x.emulator import XEmulator
 from tests.conftest import BASE_CONFIG, BOT_TOKEN, SIGNING_SECRET, ThreadedServer, make_settings
 
 T = TypeVar("T")
@@ -148,7 +148,7 @@ class Harness:
             return s.scalar(sa.select(sa.func.count()).select_from(model).where(*where)) or 0
 
     def audit_actions(self) -> list[str]:
-        from commsdesk.models import AuditEvent
+        from bot.models import AuditEvent
 
         with self.rt.sessions() as s:
             return list(s.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from commsdesk.config import Config
-from commsdesk.models import Alert, Draft, Mention
-from commsdesk.services.ingest import sync_accounts
+from bot.config import Config
+from bot.models import Alert, Draft, Mention
+from bot.services.ingest import sync_accounts
 from tests.harness import E2E_CONFIG
 
 LONDON = ZoneInfo("Europe/London")

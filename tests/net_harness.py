@@ -8,8 +8,8 @@ import dataclasses
 import time
 from typing import Any
 
-from commsdesk.config import Settings
-from commsdesk.models import Draft, DraftImage
+from bot.config import Settings
+from bot.models import Draft, DraftImage
 from tests.harness import CARA, E2E_CONFIG, WENDY, Harness, wait_for
 
 

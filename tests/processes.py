@@ -78,7 +78,7 @@ class ServeProcess:
         self.log_path = tmp / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "commsdesk.cli", "serve", "--host", "127.0.0.1",
+            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
              "--port", str(self.port)],
             cwd=tmp, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )

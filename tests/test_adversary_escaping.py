@@ -36,13 +36,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from commsdesk import logs
-from commsdesk.blockkit import escape as esc
-from commsdesk.config import Config, parse_config
-from commsdesk.db import transaction
-from commsdesk.domain.house_style import Finding
-from commsdesk.integrations.base import FetchedMention
-from commsdesk.models import Account, Alert, Draft, Mention
+from bot import logs
+from bot.blockkit import escape as esc
+from bot.config import Config, parse_config
+from bot.db import transaction
+from bot.domain.house_style import Finding
+from bot.models import Account, Alert, Draft, Mention
+from integrations.base import FetchedMention
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, free_port
 from tests.harness import CARA, COLIN, E2E_CONFIG, ROGUE, WENDY, Harness, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
@@ -224,7 +224,7 @@ def _draft(state: str) -> Draft:
 
 
 def _alerts() -> Iterator[Any]:
-    from commsdesk.blockkit.alerts import SAFEGUARDING, AlertView, alert_message
+    from bot.blockkit.alerts import SAFEGUARDING, AlertView, alert_message
 
     hosts = esc.link_hosts("x")
     for state in ("open", "claimed", "closed", "replied"):
@@ -244,7 +244,7 @@ def _alerts() -> Iterator[Any]:
 
 
 def _approvals() -> Iterator[Any]:
-    from commsdesk.blockkit.approvals import STATE_LINE, ApprovalView, approval_message
+    from bot.blockkit.approvals import STATE_LINE, ApprovalView, approval_message
 
     for state in STATE_LINE:
         for mention in (_mention(), None):
@@ -259,7 +259,7 @@ def _approvals() -> Iterator[Any]:
 
 
 def _home() -> Iterator[Any]:
-    from commsdesk.blockkit.home import DraftLine, HomeData, ServiceQueue, WaitingMention, home_view
+    from bot.blockkit.home import DraftLine, HomeData, ServiceQueue, WaitingMention, home_view
 
     waiting = [WaitingMention(ref="M1", service=SHORT, account_handle=SHORT,
                               author_handle=HOSTILE, text=HOSTILE, arrived_at=NOW, sla_due=NOW,
@@ -277,8 +277,8 @@ def _home() -> Iterator[Any]:
 
 
 def _modals() -> Iterator[Any]:
-    from commsdesk.blockkit import modals
-    from commsdesk.blockkit.home import new_post_modal
+    from bot.blockkit import modals
+    from bot.blockkit.home import new_post_modal
 
     cfg = CONFIG.model_copy(update={"services": [
         svc.model_copy(update={"name": f"{SHORT} {i}"}) for i, svc in enumerate(CONFIG.services)]})
@@ -296,7 +296,7 @@ def _modals() -> Iterator[Any]:
 def _plans() -> Iterator[Any]:
     """A batch's and a campaign's card (issue 21): hostile file, campaign and account
     names, texts, errors and links, with more rows than a message can hold."""
-    from commsdesk.blockkit.plans import GroupView, Row, group_message
+    from bot.blockkit.plans import GroupView, Row, group_message
 
     states = ("pending", "approved", "published", "failed", "expired", "rejected")
     for kind in ("batch", "campaign"):
@@ -359,11 +359,11 @@ NOT_BUILDERS = {
 
 
 def _public_functions() -> set[str]:
-    import commsdesk.blockkit as package
+    import bot.blockkit as package
 
     found = set()
     for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"commsdesk.blockkit.{info.name}")
+        module = importlib.import_module(f"bot.blockkit.{info.name}")
         for name, obj in vars(module).items():
             if (inspect.isfunction(obj) and obj.__module__ == module.__name__
                     and not name.startswith("_")):
@@ -518,7 +518,7 @@ def test_every_reply_path_shows_hostile_text_inert(h: Harness) -> None:
         h.slack.message("C0APPROVALS", second["ts"]) or {}), what="rejected")
     # mentions with hostile words, authors and URLs from every network
     with transaction(h.rt.sessions) as s:
-        from commsdesk.services.ingest import account_ids, store_mentions
+        from bot.services.ingest import account_ids, store_mentions
 
         ids = account_ids(h.rt, s)
         for acc in h.rt.settings.config.accounts[:1] + h.rt.settings.config.accounts[2:]:
@@ -559,7 +559,7 @@ def test_every_reply_path_shows_hostile_text_inert(h: Harness) -> None:
 def test_mastodon_mentions_from_other_servers_link_nowhere(database_url: str) -> None:
     """The real Mastodon emulator: a remote account's status URL (its own server) is not
     on the account's instance, so it is shown as text, never a link."""
-    from commsdesk.integrations.mastodon.emulator import MastodonEmulator
+    from integrations.mastodon.emulator import MastodonEmulator
 
     with MastodonEmulator(domain="mastodon.example") as masto:
         masto.add_account("NottsCC", "Nottinghamshire County Council", token="masto-tok-123456")
@@ -612,7 +612,7 @@ def _database_text(h: Harness) -> str:
 
 
 def test_secrets_never_leave(database_url: str, capfd: pytest.CaptureFixture[str]) -> None:
-    from commsdesk.integrations.facebook.emulator import FacebookEmulator
+    from integrations.facebook.emulator import FacebookEmulator
 
     captured = _Capture()
     watched = ["", "uvicorn", "uvicorn.access", "uvicorn.error", "httpx", "httpcore",
@@ -640,7 +640,7 @@ def test_secrets_never_leave(database_url: str, capfd: pytest.CaptureFixture[str
                 # uvicorn's own access log, with a token in the URL it logs
                 import uvicorn
 
-                from commsdesk.server import build_asgi
+                from bot.server import build_asgi
 
                 port = free_port()
                 server = uvicorn.Server(uvicorn.Config(build_asgi(h.rt, h.bolt), port=port,
@@ -736,7 +736,7 @@ def test_check_config_warns_when_dotenv_is_readable_by_others(tmp_path: Path,
                                                               ) -> None:
     from click.testing import CliRunner
 
-    from commsdesk.cli import main
+    from bot.cli import main
 
     monkeypatch.chdir(tmp_path)
     env = tmp_path / ".env"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from commsdesk.models import Alert, Approval, AuditEvent, Draft, Mention
+from bot.models import Alert, Approval, AuditEvent, Draft, Mention
 from tests.harness import (
     CARA,
     COLIN,
@@ -391,7 +391,7 @@ def test_emulator_pages_conversations_members_as_slack_does() -> None:
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
-    from commsdesk.emulators.slack import SlackEmulator
+    from bot.emulators.slack import SlackEmulator
 
     with SlackEmulator(bot_token="xoxb-test") as slack:
         people = [f"U{i:05d}" for i in range(250)]

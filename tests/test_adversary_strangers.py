@@ -23,12 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
-from commsdesk.app import build_bolt_app
-from commsdesk.bodylimit import FACEBOOK_MAX_BODY_BYTES, SLACK_MAX_BODY_BYTES
-from commsdesk.config import Settings
-from commsdesk.models import Approval, AuditEvent, Draft
-from commsdesk.runtime import Runtime
-from commsdesk.server import build_asgi
+from bot.app import build_bolt_app
+from bot.bodylimit import FACEBOOK_MAX_BODY_BYTES, SLACK_MAX_BODY_BYTES
+from bot.config import Settings
+from bot.models import Approval, AuditEvent, Draft
+from bot.runtime import Runtime
+from bot.server import build_asgi
 from tests.conftest import ThreadedServer, free_port
 from tests.harness import COLIN, WENDY, Harness, wait_for
 from tests.processes import bot_env
@@ -160,14 +160,14 @@ def _cli(args: list[str], tmp_path: Path, env_update: dict[str, str | None],
          ) -> subprocess.CompletedProcess[str]:
     from tests.conftest import BASE_CONFIG
 
-    env = bot_env(tmp_path, BASE_CONFIG, f"sqlite:///{tmp_path / 'bot.db'}",
+    env = bot_env(tmp_path, BASE_CONFIG, f"sqlite:///{tmp_path / 'commsdesk.db'}",
                   "http://127.0.0.1:9/api/", "http://127.0.0.1:9")
     for k, v in env_update.items():
         if v is None:
             env.pop(k, None)
         else:
             env[k] = v
-    return subprocess.run([sys.executable, "-m", "commsdesk.cli", *args], cwd=tmp_path,
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -183,7 +183,7 @@ def test_serve_refuses_http_mode_without_a_signing_secret(command: list[str],
     assert "SLACK_SIGNING_SECRET is not set" in done.stderr
     assert "HTTP mode" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (tmp_path / "bot.db").exists()  # stopped before anything was touched
+    assert not (tmp_path / "commsdesk.db").exists()  # stopped before anything was touched
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
 
@@ -271,7 +271,7 @@ def test_facebook_webhook_malformed_or_non_ascii_signature_is_401(h: Harness,
 
 
 def test_facebook_webhook_correct_signature_still_accepted(h: Harness) -> None:
-    from commsdesk.integrations.facebook.webhook import signature
+    from integrations.facebook.webhook import signature
 
     assert h.server is not None
     payload = json.dumps({"object": "page", "entry": []}).encode()
@@ -299,7 +299,7 @@ def test_replay_of_a_request_stamped_in_the_future_is_refused_for_its_whole_wind
     future is valid until 9 minutes after it arrives. Six minutes after first sight (past
     any window counted from arrival) its replay is still refused, by this process and by a
     restarted one."""
-    from commsdesk.replay import ReplayGuard
+    from bot.replay import ReplayGuard
 
     offset = [0.0]
 
@@ -344,7 +344,7 @@ def test_replay_of_a_request_stamped_in_the_future_is_refused_for_its_whole_wind
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from commsdesk.demo.runner import Demo
+    from bot.demo.runner import Demo
 
     d = Demo(port=free_port(), data_dir=tmp_path_factory.mktemp("demo")).start()
     try:

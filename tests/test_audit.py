@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from commsdesk.audit_keys import parse_keys, use_keyring
-from commsdesk.db import make_sessionmaker, transaction
-from commsdesk.domain import audit
-from commsdesk.services.retention import _purge_audit_details
+from bot.audit_keys import parse_keys, use_keyring
+from bot.db import make_sessionmaker, transaction
+from bot.domain import audit
+from bot.services.retention import _purge_audit_details
 from tests.conftest import AUDIT_KEY
 
 
@@ -386,7 +386,7 @@ def _cli(args: list[str], database_url: str, cwd: Path,
     env["DATABASE_URL"] = database_url
     if key:
         env["COMMSDESK_AUDIT_KEY"] = key
-    return subprocess.run([sys.executable, "-m", "commsdesk.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from slack_sdk import WebClient
 
-from commsdesk.db import transaction
-from commsdesk.domain import audit
-from commsdesk.services.slack_names import SlackNames
+from bot.db import transaction
+from bot.domain import audit
+from bot.services.slack_names import SlackNames
 from tests.harness import CARA, ROGUE, Harness
 
 REASON = "Only <!subteam^S0COMMS> or <@U0COMMS1|cara> can approve; nothing was published."

@@ -20,12 +20,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from commsdesk import clock, db
-from commsdesk.db import make_sessionmaker, transaction
-from commsdesk.domain import audit
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.runtime import Runtime
-from commsdesk.services import checkpoints, retention
+from bot import clock, db
+from bot.db import make_sessionmaker, transaction
+from bot.domain import audit
+from bot.emulators.slack import SlackEmulator
+from bot.runtime import Runtime
+from bot.services import checkpoints, retention
 from tests.conftest import (
     AUDIT_KEY,
     BASE_CONFIG,
@@ -71,7 +71,7 @@ def _verify_cli(cwd: Path, config: dict[str, Any], database_url: str,
            if not k.startswith(("SLACK_", "COMMSDESK_", "DATABASE_URL"))}
     env.update({"DATABASE_URL": database_url, "COMMSDESK_AUDIT_KEY": AUDIT_KEY,
                 "COMMSDESK_CONFIG": str(path), **(extra or {})})
-    return subprocess.run([sys.executable, "-m", "commsdesk.cli", "audit", "verify"], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "bot.cli", "audit", "verify"], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -214,7 +214,7 @@ def _cli(args: list[str], env: dict[str, str | None],
     full.update({k: v for k, v in env.items() if v is not None})
     for k in [k for k, v in env.items() if v is None]:  # None: not set at all
         full.pop(k, None)
-    return subprocess.run([sys.executable, "-m", "commsdesk.cli", *args], cwd=cwd, env=full,
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=full,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from commsdesk.config import parse_config
-from commsdesk.domain import slash
-from commsdesk.integrations.base import Image, PermanentError, TransientError
-from commsdesk.integrations.bluesky import richtext
-from commsdesk.integrations.bluesky.emulator import BlueskyEmulator
-from commsdesk.integrations.bluesky.network import BlueskyNetwork, image_size
-from commsdesk.models import Draft, DraftImage, Mention
+from bot.config import parse_config
+from bot.domain import slash
+from bot.models import Draft, DraftImage, Mention
+from integrations.base import Image, PermanentError, TransientError
+from integrations.bluesky import richtext
+from integrations.bluesky.emulator import BlueskyEmulator
+from integrations.bluesky.network import BlueskyNetwork, image_size
 from tests.harness import CARA, HARRY, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 

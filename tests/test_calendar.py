@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 from icalendar import Calendar as ICal
 
-from commsdesk.blockkit.approvals import ACTION_APPROVE
-from commsdesk.cli import main
-from commsdesk.clock import now
-from commsdesk.models import Draft
+from bot.blockkit.approvals import ACTION_APPROVE
+from bot.cli import main
+from bot.clock import now
+from bot.models import Draft
 from tests.harness import CARA, E2E_CONFIG, WENDY, Harness, block_texts, wait_for
 
 TZ = ZoneInfo("Europe/London")

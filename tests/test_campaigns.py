@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from bench.net_kits import Kit, make_kit
-from commsdesk.models import Approval, AuditEvent, Draft, DraftGroupItem, PublishAttempt
-from commsdesk.services.decisions import decide
+from bot.models import Approval, AuditEvent, Draft, DraftGroupItem, PublishAttempt
+from bot.services.decisions import decide
 from tests.harness import CARA, COLIN, E2E_CONFIG, WENDY, Harness, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -309,7 +309,7 @@ def test_an_edit_adding_a_council_link_tags_it_too(w: World) -> None:
 
 def test_an_image_shared_on_the_campaign_card_goes_to_each_variant(w: World) -> None:
     from bench.net_kits import ALT, PNG
-    from commsdesk.models import DraftImage
+    from bot.models import DraftImage
 
     h = w.h
     send(w, WENDY, f"post nottscc,nottscc-masto,nottscc-bsky {TEXT}")

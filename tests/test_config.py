@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from commsdesk.config import ConfigError, parse_config
+from bot.config import ConfigError, parse_config
 from tests.conftest import BASE_CONFIG
 
 GOOD_TOML = """
@@ -52,7 +52,7 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
                 if not k.startswith(("SLACK_", "X_", "COMMSDESK_", "DATABASE_URL"))}
     full_env.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "commsdesk.cli", *args],
+        [sys.executable, "-m", "bot.cli", *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60,
     )
 

@@ -56,7 +56,7 @@ class DemoProcess:
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "commsdesk.cli", "demo", "--port", str(port),
+            [sys.executable, "-m", "bot.cli", "demo", "--port", str(port),
              "--data", str(data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -317,7 +317,7 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
 
 
 def test_channel_badges_count_unread() -> None:
-    from commsdesk.demo import model
+    from bot.demo import model
 
     def msg(ts: str, user: str = "U0BOT", **extra: str) -> dict[str, str]:
         return {"ts": ts, "user": user, **extra}
@@ -342,7 +342,7 @@ def test_channel_badges_count_unread() -> None:
 
 
 def test_slack_text_is_rendered_safely() -> None:
-    from commsdesk.demo.mrkdwn import mrkdwn, plain
+    from bot.demo.mrkdwn import mrkdwn, plain
 
     html = str(mrkdwn(
         "*Ref M1* &lt;script&gt;alert(1)&lt;/script&gt; &amp; <@U0PRIYA> <#C0WASTE> "
@@ -362,9 +362,9 @@ def test_slack_text_is_rendered_safely() -> None:
 def test_every_block_kind_renders_escaped() -> None:
     from slack_sdk import WebClient
 
-    from commsdesk.demo import model
-    from commsdesk.demo.web import _jinja
-    from commsdesk.emulators.slack import SlackEmulator
+    from bot.demo import model
+    from bot.demo.web import _jinja
+    from bot.emulators.slack import SlackEmulator
 
     with SlackEmulator() as slack:
         slack.add_user("U0PRIYA", "priya", "Priya Sharma")
@@ -403,10 +403,10 @@ def test_every_block_kind_renders_escaped() -> None:
 
 
 def test_emulator_state_survives_a_restart(tmp_path: Path) -> None:
-    from commsdesk.demo.persist import Saver
-    from commsdesk.demo.runner import seed_slack, seed_x
-    from commsdesk.emulators.slack import SlackEmulator
-    from commsdesk.integrations.x.emulator import XEmulator
+    from bot.demo.persist import Saver
+    from bot.demo.runner import seed_slack, seed_x
+    from bot.emulators.slack import SlackEmulator
+    from integrations.x.emulator import XEmulator
 
     slack, x = SlackEmulator(), XEmulator()
     seed_slack(slack)

@@ -40,8 +40,8 @@ def shortcodes() -> dict[str, str]:
 
 
 def test_the_demo_emoji_map_covers_every_shortcode_the_bot_writes() -> None:
-    from commsdesk.config import SlackConfig
-    from commsdesk.demo.mrkdwn import EMOJI, mrkdwn
+    from bot.config import SlackConfig
+    from bot.demo.mrkdwn import EMOJI, mrkdwn
 
     used = shortcodes()
     assert {"globe_with_meridians", "white_check_mark", "memo"} <= set(used)  # the scan works

@@ -8,11 +8,11 @@ from datetime import datetime
 
 import pytest
 
-from commsdesk.blockkit.escape import chunks, escape, outside_text_sections
-from commsdesk.config import parse_config
-from commsdesk.domain import slash
-from commsdesk.domain.routing import MentionFacts, Router
-from commsdesk.integrations.x.network import XNetwork
+from bot.blockkit.escape import chunks, escape, outside_text_sections
+from bot.config import parse_config
+from bot.domain import slash
+from bot.domain.routing import MentionFacts, Router
+from integrations.x.network import XNetwork
 from tests.harness import E2E_CONFIG
 
 ROUTER = Router(parse_config(copy.deepcopy(E2E_CONFIG)))

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from commsdesk.integrations.pinterest.emulator import PinterestEmulator
-from commsdesk.models import Approval, AuditEvent, Draft, DraftImage
+from bot.models import Approval, AuditEvent, Draft, DraftImage
+from integrations.pinterest.emulator import PinterestEmulator
 from tests.harness import CARA, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -142,7 +142,7 @@ def test_image_added_after_approval_withdraws_the_approval(
 
 
 def test_network_without_media_refuses_the_image_and_stores_nothing(h: NetHarness) -> None:
-    from commsdesk.integrations.base import Capability
+    from integrations.base import Capability
 
     # every network commsdesk ships takes images; a text-only one (a future integration
     # that declares no MEDIA) is stood in for by this account's network without it

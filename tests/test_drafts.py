@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from commsdesk import clock
-from commsdesk.models import Approval, AuditEvent, Draft, DraftVersion
+from bot import clock
+from bot.models import Approval, AuditEvent, Draft, DraftVersion
 from tests.harness import CARA, COLIN, HARRY, ROGUE, WENDY, Harness, block_texts, wait_for
 
 

@@ -16,10 +16,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
-from commsdesk.emulators.http import EmulatorServer, Request, Response, json_response
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.integrations.x.emulator import XEmulator
-from commsdesk.integrations.x.transport import BaseURLAdapter, point_session_at
+from bot.emulators.http import EmulatorServer, Request, Response, json_response
+from bot.emulators.slack import SlackEmulator
+from integrations.x.emulator import XEmulator
+from integrations.x.transport import BaseURLAdapter, point_session_at
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token"

@@ -18,12 +18,12 @@ import pytest
 import sqlalchemy as sa
 
 from bench.net_kits import ALT, NETWORKS, PNG, Kit, make_kit
-from commsdesk import clock
-from commsdesk.domain import publication
-from commsdesk.models import AuditEvent, Draft, DraftImage, PublishAttempt
-from commsdesk.services import publishing
-from commsdesk.services.drafting import refresh_draft
-from commsdesk.services.publishing import Publisher
+from bot import clock
+from bot.domain import publication
+from bot.models import AuditEvent, Draft, DraftImage, PublishAttempt
+from bot.services import publishing
+from bot.services.drafting import refresh_draft
+from bot.services.publishing import Publisher
 from tests.harness import CARA, COLIN, E2E_CONFIG, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -264,9 +264,9 @@ def test_a_post_with_a_link_is_found_on_x_after_a_lost_answer(w: World) -> None:
 
 
 def test_bluesky_refuses_a_record_key_twice_and_the_second_publish_is_the_first_post() -> None:
-    from commsdesk.config import parse_config
-    from commsdesk.integrations.bluesky import richtext
-    from commsdesk.integrations.bluesky.network import BlueskyNetwork, XrpcError
+    from bot.config import parse_config
+    from integrations.bluesky import richtext
+    from integrations.bluesky.network import BlueskyNetwork, XrpcError
 
     kit = make_kit("bluesky")
     try:
@@ -295,9 +295,9 @@ def test_bluesky_refuses_a_record_key_twice_and_the_second_publish_is_the_first_
 
 
 def test_posts_are_matched_as_the_networks_show_them() -> None:
-    from commsdesk.integrations.common import html_to_text, same_text
-    from commsdesk.integrations.x.emulator import tco_wrap, x_escape
-    from commsdesk.integrations.x.network import shown_as_sent
+    from integrations.common import html_to_text, same_text
+    from integrations.x.emulator import tco_wrap, x_escape
+    from integrations.x.network import shown_as_sent
 
     sent = "Roads & gritting:  https://www.nottinghamshire.gov.uk/roads?a=1&b=2\nStay safe"
     wrapped, urls = tco_wrap(sent, "seed")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from commsdesk.models import AuditEvent, Draft, DraftImage, Mention
+from bot.models import AuditEvent, Draft, DraftImage, Mention
 from tests.harness import WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -23,7 +23,7 @@ VERIFY = "verify-me-please"
 
 @pytest.fixture
 def fb() -> Iterator:
-    from commsdesk.integrations.facebook.emulator import FacebookEmulator
+    from integrations.facebook.emulator import FacebookEmulator
 
     with FacebookEmulator(app_secret=SECRET) as emu:
         emu.add_page(PAGE, "Nottinghamshire County Council", TOKEN, followers=321)
@@ -158,8 +158,8 @@ def test_image_with_alt_text_in_the_thread_is_one_photo_post(h: NetHarness, fb) 
 
 
 def _net(fb):  # type: ignore[no-untyped-def]
-    from commsdesk.config import parse_config
-    from commsdesk.integrations.facebook.network import FacebookNetwork
+    from bot.config import parse_config
+    from integrations.facebook.network import FacebookNetwork
 
     acc = parse_config({"slack": {"approvals_channel": "C0A", "default_channel": "C0B",
                                   "approvers_usergroup": "S0C"},
@@ -170,7 +170,7 @@ def _net(fb):  # type: ignore[no-untyped-def]
 
 
 def test_several_images_are_attached_to_one_feed_post_with_their_alt_text(fb) -> None:
-    from commsdesk.integrations.base import Image, PermanentError
+    from integrations.base import Image, PermanentError
 
     net = _net(fb)
     images = [Image(PNG, "Library front door", "door.png", "image/png"),
@@ -240,7 +240,7 @@ def _facebook_polled(h: NetHarness) -> int:
 
 
 def test_a_comment_whose_webhook_was_lost_is_found_by_a_poll_once(h: NetHarness, fb) -> None:
-    from commsdesk.integrations.facebook.webhook import parse
+    from integrations.facebook.webhook import parse
 
     post = fb.add_post(PAGE, "Bin collections over Christmas")
     comment, payload = fb.add_comment(post, "555", "Jane Resident", "My bin was missed")
@@ -320,7 +320,7 @@ def test_polling_pages_through_posts_and_comments_within_the_window(fb, monkeypa
     with `until` and `__paging_token`, no `cursors`) or by cursors; both are followed."""
     from datetime import UTC, datetime, timedelta
 
-    from commsdesk.integrations.facebook import network as fbnet
+    from integrations.facebook import network as fbnet
 
     fb.time_paging = paging == "time"
     monkeypatch.setattr(fbnet, "FEED_PAGE_SIZE", 2)
@@ -360,7 +360,7 @@ def test_polling_pages_through_posts_and_comments_within_the_window(fb, monkeypa
 
 
 def test_usage_headers_near_the_limit_end_the_pass_and_set_the_wait() -> None:
-    from commsdesk.integrations.facebook.network import _usage
+    from integrations.facebook.network import _usage
 
     headers = httpx.Headers({
         "X-App-Usage": json.dumps({"call_count": 12, "total_cputime": 3, "total_time": 4}),

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from commsdesk.config import parse_config
-from commsdesk.integrations.base import Image, NetworkError, PermanentError, TransientError
-from commsdesk.integrations.flickr.budget import CallBudget
-from commsdesk.integrations.flickr.emulator import FlickrEmulator
-from commsdesk.integrations.flickr.network import FlickrNetwork
-from commsdesk.models import Draft, Mention
-from commsdesk.server import health
+from bot.config import parse_config
+from bot.models import Draft, Mention
+from bot.server import health
+from integrations.base import Image, NetworkError, PermanentError, TransientError
+from integrations.flickr.budget import CallBudget
+from integrations.flickr.emulator import FlickrEmulator
+from integrations.flickr.network import FlickrNetwork
 from tests.harness import WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from commsdesk import clock
-from commsdesk.domain import audit
-from commsdesk.models import AuditEvent, Draft, Mention
-from commsdesk.services import retention
+from bot import clock
+from bot.domain import audit
+from bot.models import AuditEvent, Draft, Mention
+from bot.services import retention
 from tests.harness import (
     CARA,
     COLIN,
@@ -277,7 +277,7 @@ def test_subject_access_export(h: Harness, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL",))}
     env["DATABASE_URL"] = h.database_url
     out = tmp_path / "sar.jsonl"
-    r = subprocess.run([sys.executable, "-m", "commsdesk.cli", "audit", "export", "--format",
+    r = subprocess.run([sys.executable, "-m", "bot.cli", "audit", "export", "--format",
                         "jsonl", "--subject", "@jane_res", "--output", str(out)], env=env,
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -294,14 +294,14 @@ def test_retention_cli_dry_run_changes_nothing(h: Harness, tmp_path: Path) -> No
     h.poll()
     env = bot_env(tmp_path, h.config, h.database_url, h.slack.api_url, h.x.root_url,
                   {"COMMSDESK_CLOCK_OFFSET_SECONDS": str(400 * 86400)})
-    r = subprocess.run([sys.executable, "-m", "commsdesk.cli", "retention", "run", "--dry-run",
+    r = subprocess.run([sys.executable, "-m", "bot.cli", "retention", "run", "--dry-run",
                         "--days", "30"], env=env, capture_output=True, text=True, timeout=60,
                        cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "would purge" in r.stdout and "1 mention(s)" in r.stdout
     with Session(h.engine) as s:
         assert s.get_one(Mention, 1).purged_at is None
-    r = subprocess.run([sys.executable, "-m", "commsdesk.cli", "retention", "run"], env=env,
+    r = subprocess.run([sys.executable, "-m", "bot.cli", "retention", "run"], env=env,
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     # retention off is a setting, not an error: exit 0 with the reason, nothing purged
     assert r.returncode == 0 and "Retention is off" in r.stdout, r.stderr

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from commsdesk import clock
-from commsdesk.db import transaction
-from commsdesk.models import Draft, HomeView, Pause
-from commsdesk.services import home
+from bot import clock
+from bot.db import transaction
+from bot.models import Draft, HomeView, Pause
+from bot.services import home
 from tests.harness import CARA, HARRY, WENDY, Harness, block_texts, wait_for
 from tests.insight_data import INSIGHT_CONFIG, LONDON
 

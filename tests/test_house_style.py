@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from commsdesk.config import HouseStyleConfig
-from commsdesk.domain.house_style import CHECKS, DraftFacts, run_checks
+from bot.config import HouseStyleConfig
+from bot.domain.house_style import CHECKS, DraftFacts, run_checks
 
 CFG = HouseStyleConfig(blocked_word_list=["idiot"], flagged_word_list=["asap"],
                        approved_domains=["nottinghamshire.gov.uk", "gov.uk"])

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from commsdesk.models import AuditEvent, Draft, SavedReply, SavedReplyUse
+from bot.models import AuditEvent, Draft, SavedReply, SavedReplyUse
 from tests.harness import CARA, COLIN, HARRY, ROGUE, WENDY, Harness, block_texts, wait_for
 
 
@@ -155,7 +155,7 @@ def heard_alerts(h: Harness, channel: str = "C0HIGHWAYS") -> list[dict[str, Any]
 
 
 def listen(h: Harness) -> list[Any]:
-    from commsdesk.services import listening
+    from bot.services import listening
 
     results = listening.run_due(h.rt, force=True)
     h.settle()
@@ -163,7 +163,7 @@ def listen(h: Harness) -> list[Any]:
 
 
 def origins(h: Harness) -> list[tuple[str, str]]:
-    from commsdesk.models import Mention
+    from bot.models import Mention
 
     with h.rt.sessions() as s:
         return [(m.origin, m.text) for m in s.query(Mention).order_by(Mention.id)]
@@ -224,7 +224,7 @@ def test_x_search_quota_respected(hx: Harness) -> None:
     assert results[0].skipped == "budget spent" and len(h.x.requests_to("search")) == 4
     # X's own 429: the next run moves past its reset; nothing is lost
     h.x.limits["search"] = (180, 900)
-    from commsdesk.models import ListenCursor
+    from bot.models import ListenCursor
 
     with h.rt.sessions() as s:  # a new window
         for c in s.query(ListenCursor):
@@ -241,7 +241,7 @@ def test_x_search_quota_respected(hx: Harness) -> None:
 
 
 def test_bluesky_listened_phrase_is_heard_once(database_url: str) -> None:
-    from commsdesk.integrations.bluesky.emulator import BlueskyEmulator
+    from integrations.bluesky.emulator import BlueskyEmulator
     from tests.net_harness import NetHarness
 
     with BlueskyEmulator() as bsky:
@@ -279,7 +279,7 @@ def test_bluesky_listened_phrase_is_heard_once(database_url: str) -> None:
 
 
 def test_mastodon_listened_hashtag_and_phrase_heard_once(database_url: str) -> None:
-    from commsdesk.integrations.mastodon.emulator import MastodonEmulator
+    from integrations.mastodon.emulator import MastodonEmulator
     from tests.net_harness import NetHarness
 
     with MastodonEmulator(domain="mastodon.example") as masto:
@@ -338,8 +338,8 @@ def ht(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
 
 def test_urgent_negative_mention_marked_first_reminded_and_corrected(
         ht: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    from commsdesk.models import Mention, TriageCorrection
-    from commsdesk.services import reminders
+    from bot.models import Mention, TriageCorrection
+    from bot.services import reminders
     from tests.insight_data import local
     from tests.test_reminders import set_clock
 
@@ -370,9 +370,9 @@ def test_urgent_negative_mention_marked_first_reminded_and_corrected(
     stats = command(h, CARA, "stats", "C0COMMS")
     assert "By priority: urgent *1* · normal *1*" in stats
     assert "negative *1*" in stats and "positive *1*" in stats
-    from commsdesk.clock import now
-    from commsdesk.domain import stats as figures
-    from commsdesk.services import report
+    from bot.clock import now
+    from bot.domain import stats as figures
+    from bot.services import report
 
     cfg = h.rt.settings.config
     with h.rt.sessions() as s:  # the weekly report breaks them down too
@@ -407,7 +407,7 @@ def test_messenger_answered_inside_the_window_refused_after_and_never_public(
         database_url: str) -> None:
     import time as _time
 
-    from commsdesk.integrations.facebook.emulator import FacebookEmulator
+    from integrations.facebook.emulator import FacebookEmulator
     from tests.net_harness import NetHarness, config_with
 
     page, token, secret = "1000001", "EAAB-page-token", "fb-app-secret"
@@ -464,7 +464,7 @@ def test_messenger_answered_inside_the_window_refused_after_and_never_public(
 
 
 def test_mastodon_direct_mention_is_private_and_answered_as_direct(database_url: str) -> None:
-    from commsdesk.integrations.mastodon.emulator import MastodonEmulator
+    from integrations.mastodon.emulator import MastodonEmulator
     from tests.net_harness import NetHarness, config_with
 
     with MastodonEmulator(domain="mastodon.example") as masto:
@@ -494,7 +494,7 @@ def test_mastodon_direct_mention_is_private_and_answered_as_direct(database_url:
 def test_listening_config_errors_name_the_key() -> None:
     import copy
 
-    from commsdesk.config import ConfigError, parse_config
+    from bot.config import ConfigError, parse_config
     from tests.harness import E2E_CONFIG
 
     cfg = copy.deepcopy(E2E_CONFIG)
@@ -517,9 +517,9 @@ def test_retention_purges_heard_posts_and_filled_saved_replies(
         hx: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import timedelta
 
-    from commsdesk import clock
-    from commsdesk.models import AuditEvent, Mention
-    from commsdesk.services import retention
+    from bot import clock
+    from bot.models import AuditEvent, Mention
+    from bot.services import retention
     from tests.test_reminders import set_clock
 
     h = hx

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from commsdesk import logs
-from commsdesk.app import ContextThreadPoolExecutor
+from bot import logs
+from bot.app import ContextThreadPoolExecutor
 from tests.harness import WENDY, Harness, wait_for
 
 

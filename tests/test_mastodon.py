@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from commsdesk.config import ConfigError, parse_config
-from commsdesk.domain import slash
-from commsdesk.integrations.base import TransientError
-from commsdesk.integrations.mastodon.emulator import MastodonEmulator
-from commsdesk.integrations.mastodon.network import MastodonNetwork, mastodon_length
-from commsdesk.models import Account, Draft, Mention, PollCursor
+from bot.config import ConfigError, parse_config
+from bot.domain import slash
+from bot.models import Account, Draft, Mention, PollCursor
+from integrations.base import TransientError
+from integrations.mastodon.emulator import MastodonEmulator
+from integrations.mastodon.network import MastodonNetwork, mastodon_length
 from tests.harness import CARA, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -181,7 +181,7 @@ def test_image_with_alt_text_in_the_thread_is_published_as_a_described_attachmen
 
 
 def test_media_description_processing_and_limits(masto: MastodonEmulator) -> None:
-    from commsdesk.integrations.base import Image, PermanentError
+    from integrations.base import Image, PermanentError
 
     net = _net(masto)
     council = masto.council  # type: ignore[attr-defined]
@@ -251,7 +251,7 @@ def test_late_federated_mention_with_an_older_status_id_still_arrives(
 
 def test_a_token_without_write_scope_reads_but_cannot_post(masto: MastodonEmulator) -> None:
     """The emulator checks scopes as Mastodon does: 403 outside the token's scopes."""
-    from commsdesk.integrations.base import PermanentError
+    from integrations.base import PermanentError
 
     reader = masto.add_account("NottsRead", token="read-only-token", scopes="read")
     masto.add_mention(masto.jane, "@NottsRead hello")  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from commsdesk import memory
+from bot import memory
 
 
 def rss_mb() -> float:
@@ -37,8 +37,8 @@ def test_freeze_startup_leaves_full_collections_only_what_came_after() -> None:
     import subprocess
 
     code = (
-        "import gc, commsdesk.serve, commsdesk.app, commsdesk.server\n"
-        "from commsdesk import memory\n"
+        "import gc, bot.serve, bot.app, bot.server\n"
+        "from bot import memory\n"
         "before = len(gc.get_objects())\n"
         "frozen = memory.freeze_startup()\n"
         "made_since = [[i] for i in range(1000)]\n"

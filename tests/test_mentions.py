@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from commsdesk.models import Alert, AuditEvent, Mention
+from bot.models import Alert, AuditEvent, Mention
 from tests.harness import Harness, block_texts, wait_for
 
 
@@ -48,7 +48,7 @@ def test_mentions_are_routed_by_keyword_account_and_author(h: Harness) -> None:
 
 
 def test_polling_again_and_restart_alert_each_mention_once(database_url: str) -> None:
-    from commsdesk.integrations.x.emulator import XEmulator
+    from integrations.x.emulator import XEmulator
 
     with XEmulator() as x:
         x.add_user("1111", "NottsCC")
@@ -79,7 +79,7 @@ def test_overlapping_pages_never_duplicate(h: Harness) -> None:
         h.x.add_mention("1111", f"res{i}", f"bin number {i}")
     h.poll()
     with h.rt.sessions() as s:
-        from commsdesk.models import PollCursor
+        from bot.models import PollCursor
 
         for c in s.query(PollCursor):
             c.since_id = None  # as if the cursor had been lost: everything comes again
@@ -147,7 +147,7 @@ def test_x_429_and_503_are_waited_out_and_nothing_is_lost(h: Harness) -> None:
 
 
 def test_x_failure_keeps_the_cursor_so_nothing_is_skipped(h: Harness) -> None:
-    from commsdesk.models import PollCursor
+    from bot.models import PollCursor
 
     h.x.add_mention("1111", "first", "bin one")
     h.poll()
@@ -181,7 +181,7 @@ def test_slack_429_is_honoured(h: Harness) -> None:
 
 def test_burst_is_paced_per_channel_and_backlog_announced(
         h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    from commsdesk.services import outbox as outbox_module
+    from bot.services import outbox as outbox_module
 
     monkeypatch.setattr(outbox_module, "BACKLOG_NOTICE_AT", 5)
     h.slack.enforce_rate_limits = True
@@ -199,7 +199,7 @@ def test_burst_is_paced_per_channel_and_backlog_announced(
 
 
 def test_missing_channel_is_reported_and_delivered_after_a_fix(h: Harness) -> None:
-    from commsdesk.services import outbox as outbox_module
+    from bot.services import outbox as outbox_module
 
     h.slack.channels["C0WASTE"].bot_is_member = False
     h.x.add_mention("1111", "jane", "bin day?")
@@ -225,9 +225,9 @@ def test_two_replicas_share_a_channels_pace(database_url: str, monkeypatch) -> N
         pytest.skip("replicas need PostgreSQL; SQLite is single-process")
     import threading
 
-    from commsdesk import db
-    from commsdesk.runtime import Runtime
-    from commsdesk.services import outbox as outbox_module
+    from bot import db
+    from bot.runtime import Runtime
+    from bot.services import outbox as outbox_module
 
     interval = 0.3
     monkeypatch.setattr(outbox_module, "CHANNEL_INTERVAL", interval)

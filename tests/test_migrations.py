@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from commsdesk import db
+from bot import db
 
 
 def test_upgrade_empty_database_then_no_drift(database_url: str) -> None:
@@ -48,7 +48,7 @@ def test_newer_schema_is_refused(database_url: str) -> None:
 def _cli(args: list[str], database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "COMMSDESK_"))}
     env["DATABASE_URL"] = database_url
-    return subprocess.run([sys.executable, "-m", "commsdesk.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

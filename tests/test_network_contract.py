@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from commsdesk.integrations.base import Capability, Image, PermanentError
-from commsdesk.models import Account, Mention, PollCursor
+from bot.models import Account, Mention, PollCursor
+from integrations.base import Capability, Image, PermanentError
 from tests import spec_check
 from tests.conftest import make_settings
 from tests.net_harness import NetHarness, config_with
@@ -53,7 +53,7 @@ class Case:
 
     def network_obj(self, slept: list[float]) -> Any:
         """The account's Network as the bot builds it (registry), sleeping into `slept`."""
-        from commsdesk.integrations.registry import build_network
+        from integrations.registry import build_network
 
         base = make_settings("sqlite://", config=config_with(self.account),
                              x_api_base_url=self.emulator.root_url)
@@ -65,7 +65,7 @@ class Case:
 
 
 def _x() -> Case:
-    from commsdesk.integrations.x.emulator import XEmulator
+    from integrations.x.emulator import XEmulator
 
     emu = XEmulator().__enter__()
     emu.add_user("1111", "NottsCC", "Nottinghamshire County Council")
@@ -84,7 +84,7 @@ def _x() -> Case:
 
 
 def _mastodon() -> Case:
-    from commsdesk.integrations.mastodon.emulator import MastodonEmulator
+    from integrations.mastodon.emulator import MastodonEmulator
 
     emu = MastodonEmulator(domain="mastodon.example").__enter__()
     emu.council = emu.add_account("NottsCC", "Nottinghamshire County Council", token="masto-tok")
@@ -97,7 +97,7 @@ def _mastodon() -> Case:
 
 
 def _bluesky() -> Case:
-    from commsdesk.integrations.bluesky.emulator import BlueskyEmulator
+    from integrations.bluesky.emulator import BlueskyEmulator
 
     emu = BlueskyEmulator().__enter__()
     emu.council = emu.add_account("nottscc.bsky.social", "Nottinghamshire County Council",
@@ -113,7 +113,7 @@ def _bluesky() -> Case:
 
 
 def _facebook() -> Case:
-    from commsdesk.integrations.facebook.emulator import FacebookEmulator
+    from integrations.facebook.emulator import FacebookEmulator
 
     emu = FacebookEmulator(app_secret="fb-app-secret-123456").__enter__()
     emu.add_page("1000001", "Nottinghamshire County Council", "EAAB-contract", followers=5)
@@ -130,7 +130,7 @@ def _facebook() -> Case:
 
 
 def _flickr() -> Case:
-    from commsdesk.integrations.flickr.emulator import FlickrEmulator
+    from integrations.flickr.emulator import FlickrEmulator
 
     creds = {"api_key": "contract-key", "api_secret": "contract-secret",
              "oauth_token": "72157-contract", "oauth_token_secret": "contract-token-secret"}
@@ -147,7 +147,7 @@ def _flickr() -> Case:
 
 
 def _pinterest() -> Case:
-    from commsdesk.integrations.pinterest.emulator import PinterestEmulator
+    from integrations.pinterest.emulator import PinterestEmulator
 
     emu = PinterestEmulator().__enter__()
     emu.add_account("nottscc", "pina-contract", followers=3, boards=("549755885175",))
@@ -195,7 +195,7 @@ def _mention(case: Case, text: str, *, late: bool = False) -> str | None:
         case.extra.setdefault("first_masto", status.id)
         return str(status.id)
     if case.network == "bluesky":
-        from commsdesk.integrations.bluesky import richtext
+        from integrations.bluesky import richtext
 
         kw: dict[str, Any] = {}
         if late:

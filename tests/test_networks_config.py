@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from commsdesk.config import NETWORKS, ConfigError, credential_spec, load_settings
-from commsdesk.integrations import registry
+from bot.config import NETWORKS, ConfigError, credential_spec, load_settings
+from integrations import registry
 
 TOML = """
 [slack]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from commsdesk.integrations.bluesky.emulator import BlueskyEmulator
-from commsdesk.integrations.facebook.emulator import FacebookEmulator
-from commsdesk.integrations.flickr.emulator import FlickrEmulator
-from commsdesk.integrations.mastodon.emulator import MastodonEmulator
-from commsdesk.integrations.online import check_networks
-from commsdesk.integrations.pinterest.emulator import PinterestEmulator
-from commsdesk.integrations.x.emulator import XEmulator
+from integrations.bluesky.emulator import BlueskyEmulator
+from integrations.facebook.emulator import FacebookEmulator
+from integrations.flickr.emulator import FlickrEmulator
+from integrations.mastodon.emulator import MastodonEmulator
+from integrations.online import check_networks
+from integrations.pinterest.emulator import PinterestEmulator
+from integrations.x.emulator import XEmulator
 from tests.conftest import BASE_CONFIG, make_settings
 
 GOOD = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.online_check import check_slack
+from bot.emulators.slack import SlackEmulator
+from bot.online_check import check_slack
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, make_settings
 
 

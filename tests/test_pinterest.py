@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from commsdesk.config import ConfigError, parse_config
-from commsdesk.integrations.base import Image, PermanentError, TransientError
-from commsdesk.integrations.pinterest.emulator import PinterestEmulator
-from commsdesk.integrations.pinterest.network import PinterestNetwork
+from bot.config import ConfigError, parse_config
+from integrations.base import Image, PermanentError, TransientError
+from integrations.pinterest.emulator import PinterestEmulator
+from integrations.pinterest.network import PinterestNetwork
 from tests.harness import WENDY, wait_for
 from tests.net_harness import NetHarness, config_with
 

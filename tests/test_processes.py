@@ -12,10 +12,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from commsdesk import db
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.integrations.x.emulator import XEmulator
-from commsdesk.models import AuditEvent, Draft
+from bot import db
+from bot.emulators.slack import SlackEmulator
+from bot.models import AuditEvent, Draft
+from integrations.x.emulator import XEmulator
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.harness import CARA, COLIN, E2E_CONFIG, ROGUE, WENDY, wait_for
 from tests.processes import ServeProcess
@@ -90,13 +90,13 @@ def test_poll_once_delivers_and_exits(world: World) -> None:
     world.x.add_mention("1111", "bob", "pothole on the A60")
     env = bot_env(world.tmp, E2E_CONFIG, world.database_url, world.slack.api_url,
                   world.x.root_url)
-    r = subprocess.run([sys.executable, "-m", "commsdesk.cli", "poll", "--once"], env=env,
+    r = subprocess.run([sys.executable, "-m", "bot.cli", "poll", "--once"], env=env,
                        cwd=world.tmp, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "nottscc: 2 new mention(s)" in r.stdout and "2 Slack message(s) delivered" in r.stdout
     assert len(world.slack.messages("C0WASTE")) == 1
     assert len(world.slack.messages("C0HIGHWAYS")) == 1
-    r = subprocess.run([sys.executable, "-m", "commsdesk.cli", "poll", "--once"], env=env,
+    r = subprocess.run([sys.executable, "-m", "bot.cli", "poll", "--once"], env=env,
                        cwd=world.tmp, capture_output=True, text=True, timeout=120)
     assert "nottscc: 0 new mention(s)" in r.stdout
     assert BOT_TOKEN not in r.stdout + r.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from commsdesk.cli import main
+from bot.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from commsdesk import clock
-from commsdesk.models import AuditEvent, Mention, SlaReminder
-from commsdesk.services import reminders
+from bot import clock
+from bot.models import AuditEvent, Mention, SlaReminder
+from bot.services import reminders
 from tests.harness import Harness, block_texts, wait_for
 from tests.insight_data import INSIGHT_CONFIG, local
 

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from commsdesk.cli import main
-from commsdesk.db import transaction
-from commsdesk.models import FollowerSnapshot, InsightRun, OutboxMessage
-from commsdesk.services import reach, report
+from bot.cli import main
+from bot.db import transaction
+from bot.models import FollowerSnapshot, InsightRun, OutboxMessage
+from bot.services import reach, report
 from tests.harness import Harness, wait_for
 from tests.insight_data import INSIGHT_CONFIG, local, seed
 from tests.test_reminders import set_clock

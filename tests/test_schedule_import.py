@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from commsdesk.cli import main
-from commsdesk.clock import now
-from commsdesk.models import AuditEvent, Draft, DraftGroup, DraftGroupItem, DraftImage
+from bot.cli import main
+from bot.clock import now
+from bot.models import AuditEvent, Draft, DraftGroup, DraftGroupItem, DraftImage
 from tests.conftest import AUDIT_KEY, BOT_TOKEN, SIGNING_SECRET
 from tests.harness import CARA, COLIN, ROGUE, WENDY, Harness, block_texts, wait_for
 

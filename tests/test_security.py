@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commsdesk.domain import slash
-from commsdesk.models import AuditEvent, Draft
+from bot.domain import slash
+from bot.models import AuditEvent, Draft
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.harness import CARA, COLIN, WENDY, Harness, block_texts, wait_for
 
@@ -45,8 +45,8 @@ def test_replayed_request_is_refused(h: Harness) -> None:
 def test_replay_is_refused_after_a_restart(h: Harness) -> None:
     """Signatures seen are stored (in the background, off the ack path): a new process
     loads the 5-minute window back and refuses the same request."""
-    from commsdesk.models import SlackEvent
-    from commsdesk.replay import ReplayGuard, key
+    from bot.models import SlackEvent
+    from bot.replay import ReplayGuard, key
 
     body = urllib.parse.urlencode({"command": "/social", "text": "help", "user_id": WENDY,
                                    "channel_id": "C0WASTE", "team_id": "T0COUNCIL"})
@@ -116,7 +116,7 @@ def test_removed_approver_can_no_longer_approve(h: Harness) -> None:
 
 def test_secrets_never_reach_the_logs(h: Harness, caplog: pytest.LogCaptureFixture,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from commsdesk import logs
+    from bot import logs
 
     logs.configure("DEBUG", "json", h.rt.settings.secrets())
     caplog.set_level(logging.DEBUG)

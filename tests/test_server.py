@@ -13,11 +13,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from commsdesk import db
-from commsdesk.app import build_bolt_app
-from commsdesk.models import AuditEvent
-from commsdesk.runtime import Runtime
-from commsdesk.server import build_asgi
+from bot import db
+from bot.app import build_bolt_app
+from bot.models import AuditEvent
+from bot.runtime import Runtime
+from bot.server import build_asgi
 from tests.conftest import PG_ADMIN_URL, SIGNING_SECRET, ThreadedServer, make_settings, pg_or_skip
 from tests.harness import Harness
 

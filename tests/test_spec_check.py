@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from commsdesk.emulators.http import Request, Response
+from bot.emulators.http import Request, Response
 from tests import spec_check
 
 pytestmark = pytest.mark.skipif(not spec_check.specs_available(),

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from commsdesk.cli import main
-from commsdesk.db import transaction
-from commsdesk.domain import stats
-from commsdesk.services.stats import Scope, split_args, table
+from bot.cli import main
+from bot.db import transaction
+from bot.domain import stats
+from bot.services.stats import Scope, split_args, table
 from tests.harness import WENDY, Harness
 from tests.insight_data import INSIGHT_CONFIG, seed
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from commsdesk.config import ConfigError, parse_config
-from commsdesk.domain.working_hours import WorkingHours, bank_holiday
+from bot.config import ConfigError, parse_config
+from bot.domain.working_hours import WorkingHours, bank_holiday
 from tests.conftest import BASE_CONFIG
 
 LONDON = ZoneInfo("Europe/London")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from commsdesk.blockkit.escape import (
+from bot.blockkit.escape import (
     escape,
     fit,
     outside_text_sections,
@@ -15,8 +15,8 @@ from commsdesk.blockkit.escape import (
     safe_link,
     truncate,
 )
-from commsdesk.models import Account, Alert, Mention
-from commsdesk.services import triage
+from bot.models import Account, Alert, Mention
+from bot.services import triage
 
 NETWORK_LABEL = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "facebook": "Facebook",
                  "flickr": "Flickr", "pinterest": "Pinterest"}

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from commsdesk.blockkit.alerts import NETWORK_LABEL, slack_date
-from commsdesk.blockkit.escape import (
+from bot.blockkit.alerts import NETWORK_LABEL, slack_date
+from bot.blockkit.escape import (
     escape,
     fit,
     outside_text_sections,
@@ -15,9 +15,9 @@ from commsdesk.blockkit.escape import (
     safe_link,
     truncate,
 )
-from commsdesk.blockkit.labels import account_label
-from commsdesk.domain.house_style import Finding
-from commsdesk.models import Account, Draft, Mention
+from bot.blockkit.labels import account_label
+from bot.domain.house_style import Finding
+from bot.models import Account, Draft, Mention
 
 ACTION_APPROVE = "draft_approve"
 ACTION_REJECT = "draft_reject"

@@ -12,9 +12,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from commsdesk.blockkit.alerts import slack_date
-from commsdesk.blockkit.escape import escape, fit, truncate
-from commsdesk.blockkit.labels import account_label
+from bot.blockkit.alerts import slack_date
+from bot.blockkit.escape import escape, fit, truncate
+from bot.blockkit.labels import account_label
 
 ACTION_NEW_POST = "home_new_post"
 ACTION_SCHEDULE = "home_schedule_post"

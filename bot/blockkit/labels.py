@@ -6,7 +6,7 @@ The label is plain text: escape it (blockkit.escape.escape) where it goes into m
 
 from __future__ import annotations
 
-from commsdesk.blockkit.alerts import NETWORK_LABEL
+from bot.blockkit.alerts import NETWORK_LABEL
 
 
 def network_label(network: str | None) -> str:

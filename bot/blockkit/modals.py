@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from commsdesk.config import Config
+from bot.config import Config
 
 REROUTE_CALLBACK = "reroute_alert"
 REROUTE_BLOCK = "service"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from commsdesk.blockkit.escape import escape, fit, truncate
+from bot.blockkit.escape import escape, fit, truncate
 
 ACTION_APPROVE_ROW = "group_approve_row"
 ACTION_RETRY_ROW = "group_retry_row"
@@ -57,7 +57,7 @@ def _when(dt: datetime | None, tz: tzinfo) -> str:
 
 
 def _row_buttons(r: Row, *, edit: bool) -> list[dict[str, Any]]:
-    from commsdesk.blockkit.approvals import ACTION_EDIT
+    from bot.blockkit.approvals import ACTION_EDIT
 
     value = f"{r.draft_id}:v{r.version}"
     out: list[dict[str, Any]] = []

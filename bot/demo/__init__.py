@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from commsdesk.demo.runner import Demo, run_demo
+from bot.demo.runner import Demo, run_demo
 
 __all__ = ["Demo", "run_demo"]

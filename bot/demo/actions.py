@@ -13,15 +13,15 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from commsdesk import logs
-from commsdesk.demo import data
-from commsdesk.demo.model import Names
-from commsdesk.demo.mrkdwn import EMOJI
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.integrations.x.emulator import XEmulator
-from commsdesk.models import AuditEvent, Draft, Mention
-from commsdesk.runtime import Runtime
-from commsdesk.services.polling import poll_account
+from bot import logs
+from bot.demo import data
+from bot.demo.model import Names
+from bot.demo.mrkdwn import EMOJI
+from bot.emulators.slack import SlackEmulator
+from bot.models import AuditEvent, Draft, Mention
+from bot.runtime import Runtime
+from bot.services.polling import poll_account
+from integrations.x.emulator import XEmulator
 
 log = logs.get("commsdesk.demo")
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")

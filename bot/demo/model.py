@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 from sqlalchemy import select
 
-from commsdesk.demo import data
-from commsdesk.demo.mrkdwn import EMOJI, mrkdwn, plain
-from commsdesk.integrations.x.emulator import XEmulator
-from commsdesk.models import AuditEvent
-from commsdesk.runtime import Runtime
+from bot.demo import data
+from bot.demo.mrkdwn import EMOJI, mrkdwn, plain
+from bot.models import AuditEvent
+from bot.runtime import Runtime
+from integrations.x.emulator import XEmulator
 
 HOME = "home"
 TZ = ZoneInfo("Europe/London")

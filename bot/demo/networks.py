@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from commsdesk.integrations.bluesky.emulator import BlueskyEmulator
-from commsdesk.integrations.facebook.emulator import FacebookEmulator
-from commsdesk.integrations.flickr.emulator import FlickrEmulator
-from commsdesk.integrations.mastodon.emulator import MastodonEmulator
-from commsdesk.integrations.pinterest.emulator import PinterestEmulator
+from integrations.bluesky.emulator import BlueskyEmulator
+from integrations.facebook.emulator import FacebookEmulator
+from integrations.flickr.emulator import FlickrEmulator
+from integrations.mastodon.emulator import MastodonEmulator
+from integrations.pinterest.emulator import PinterestEmulator
 
 MASTO_TOKEN = "demo-mastodon-token"
 BSKY_PASSWORD = "demo-app-password"

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from commsdesk.emulators.slack import (
+from bot.emulators.slack import (
     SlackChannel,
     SlackEmulator,
     SlackUser,
@@ -23,7 +23,7 @@ from commsdesk.emulators.slack import (
     StoredMessage,
     StoredView,
 )
-from commsdesk.integrations.x.emulator import Tweet, XEmulator, XUser
+from integrations.x.emulator import Tweet, XEmulator, XUser
 
 FORMAT = 1
 

@@ -17,19 +17,19 @@ from typing import Any
 
 import uvicorn
 
-from commsdesk import db, logs
-from commsdesk.app import build_bolt_app
-from commsdesk.config import ConfigError, Environment, Settings, XCredentials, read_config_file
-from commsdesk.demo import data
-from commsdesk.demo.actions import World
-from commsdesk.demo.networks import OtherNetworks
-from commsdesk.demo.persist import Saver
-from commsdesk.demo.web import build_app
-from commsdesk.emulators.slack import SlackEmulator
-from commsdesk.integrations.x.emulator import XEmulator
-from commsdesk.runtime import Runtime
-from commsdesk.scheduler import Background, start_scheduler
-from commsdesk.server import build_asgi
+from bot import db, logs
+from bot.app import build_bolt_app
+from bot.config import ConfigError, Environment, Settings, XCredentials, read_config_file
+from bot.demo import data
+from bot.demo.actions import World
+from bot.demo.networks import OtherNetworks
+from bot.demo.persist import Saver
+from bot.demo.web import build_app
+from bot.emulators.slack import SlackEmulator
+from bot.runtime import Runtime
+from bot.scheduler import Background, start_scheduler
+from bot.server import build_asgi
+from integrations.x.emulator import XEmulator
 
 HOST = "127.0.0.1"
 DEMO_FILES = ("commsdesk.toml", "commsdesk.db", "commsdesk.db-wal", "commsdesk.db-shm",
@@ -121,11 +121,11 @@ def seed_plans(rt: Runtime, data_dir: Path) -> None:
     restarted demo never gets them twice."""
     from sqlalchemy import func, select
 
-    from commsdesk.db import reading, transaction
-    from commsdesk.domain.slash import SlashError
-    from commsdesk.models import Draft
-    from commsdesk.services import campaigns, schedule_import
-    from commsdesk.services.drafting import DraftRefused, check_permission
+    from bot.db import reading, transaction
+    from bot.domain.slash import SlashError
+    from bot.models import Draft
+    from bot.services import campaigns, schedule_import
+    from bot.services.drafting import DraftRefused, check_permission
 
     log = logs.get("commsdesk.demo")
     with reading(rt.sessions) as s:
@@ -229,7 +229,7 @@ class Demo:
     def _audit_key(self) -> str:
         """The demo's own audit key, made on first use and kept with its data (so a
         restarted demo's trail still verifies), never a key shared with anything else."""
-        from commsdesk.audit_keys import new_key
+        from bot.audit_keys import new_key
 
         path = self.data_dir / "audit.key"
         if not path.exists():

@@ -18,12 +18,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from commsdesk.demo import data, model
-from commsdesk.demo.actions import ActionError, World
-from commsdesk.demo.mrkdwn import x_text
-from commsdesk.domain import audit
+from bot.demo import data, model
+from bot.demo.actions import ActionError, World
+from bot.demo.mrkdwn import x_text
+from bot.domain import audit
 
-HERE = Path(str(importlib.resources.files("commsdesk.demo")))
+HERE = Path(str(importlib.resources.files("bot.demo")))
 PEOPLE = {p.id: p for p in data.PEOPLE}
 CHANNEL_IDS = {cid for cid, _, _ in data.CHANNELS}
 

@@ -33,9 +33,9 @@ from typing import Any
 from sqlalchemy import Select, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from commsdesk.audit_keys import AuditKeyError, Keyring, keyring_for, pads
-from commsdesk.clock import now
-from commsdesk.models import AuditEvent
+from bot.audit_keys import AuditKeyError, Keyring, keyring_for, pads
+from bot.clock import now
+from bot.models import AuditEvent
 
 GENESIS = "0" * 64
 PURGED_KEY = "_purged"
@@ -488,7 +488,7 @@ def _verify_range_in_worker(url: str, lo: int, hi: int, keys: dict[str, bytes]
     # and the ranges would never be answered; a task's error reaches the parent
     global _worker_engine
     if _worker_engine is None:
-        from commsdesk.db import make_engine
+        from bot.db import make_engine
 
         _worker_engine = make_engine(url)
     with _worker_engine.connect() as conn:

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from commsdesk.clock import now
-from commsdesk.domain import audit
-from commsdesk.models import Approval, Draft, DraftImage, DraftVersion
+from bot.clock import now
+from bot.domain import audit
+from bot.models import Approval, Draft, DraftImage, DraftVersion
 
 OPEN_STATES = ("pending", "approved", "failed", "expired")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from commsdesk.config import HouseStyleConfig
+from bot.config import HouseStyleConfig
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from commsdesk.blockkit.labels import account_label
-from commsdesk.config import AccountConfig, Config, ServiceConfig
+from bot.blockkit.labels import account_label
+from bot.config import AccountConfig, Config, ServiceConfig
 
 Members = Callable[[str | None], frozenset[str]]  # user group id -> its members
 

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from commsdesk.clock import now
-from commsdesk.domain import audit
-from commsdesk.integrations.bluesky.richtext import tid
-from commsdesk.models import Draft, PublishAttempt
+from bot.clock import now
+from bot.domain import audit
+from bot.models import Draft, PublishAttempt
+from integrations.bluesky.richtext import tid
 
 LEASE = timedelta(minutes=5)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from commsdesk.config import Config, PurdahPeriod
+from bot.config import Config, PurdahPeriod
 
 
 def active_periods(cfg: Config, account: str, day: date) -> list[PurdahPeriod]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from commsdesk.config import Config
+from bot.config import Config
 
 
 @dataclass(frozen=True)

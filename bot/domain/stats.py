@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from commsdesk.domain.working_hours import WorkingHours
+from bot.domain.working_hours import WorkingHours
 
 UNROUTED = "(unrouted)"
 DASH = "\u2013"  # an en dash, for ranges and "no figure"

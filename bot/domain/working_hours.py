@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from commsdesk.config import Config
+from bot.config import Config
 
 # config name -> the `holidays` package's subdivision of GB
 NATIONS = {"england": "ENG", "wales": "WLS", "scotland": "SCT", "northern-ireland": "NIR"}

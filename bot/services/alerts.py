@@ -8,16 +8,16 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from commsdesk.blockkit.alerts import AlertView, alert_message
-from commsdesk.blockkit.escape import link_hosts
-from commsdesk.clock import now
-from commsdesk.db import reading, transaction
-from commsdesk.domain import audit
-from commsdesk.models import Account, Alert, Draft, Mention, OutboxMessage
-from commsdesk.runtime import Runtime
-from commsdesk.services.approvers import Unconfirmed
-from commsdesk.services.outbox import SlackCall, enqueue, renderer
-from commsdesk.services.private import private_channels
+from bot.blockkit.alerts import AlertView, alert_message
+from bot.blockkit.escape import link_hosts
+from bot.clock import now
+from bot.db import reading, transaction
+from bot.domain import audit
+from bot.models import Account, Alert, Draft, Mention, OutboxMessage
+from bot.runtime import Runtime
+from bot.services.approvers import Unconfirmed
+from bot.services.outbox import SlackCall, enqueue, renderer
+from bot.services.private import private_channels
 
 PENDING_DRAFT_STATES = ("pending", "approved", "publishing")
 

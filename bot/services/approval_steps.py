@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commsdesk.blockkit.escape import escape, truncate
-from commsdesk.db import transaction
-from commsdesk.domain import audit, drafts
-from commsdesk.models import Account, Approval, Draft
-from commsdesk.runtime import Runtime
+from bot.blockkit.escape import escape, truncate
+from bot.db import transaction
+from bot.domain import audit, drafts
+from bot.models import Account, Approval, Draft
+from bot.runtime import Runtime
 
 SKIP_USAGE = "/social skip <draft, e.g. D12> <reason>"
 
@@ -85,8 +85,8 @@ def card_lines(rt: Runtime, s: Session, draft: Draft) -> list[str]:
 
 
 def skip_command(rt: Runtime, user: str, args: str) -> str:
-    from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
-    from commsdesk.services.drafting import refresh_draft
+    from bot.services.approvers import UNCONFIRMED, Unconfirmed
+    from bot.services.drafting import refresh_draft
 
     ref, _, reason = args.strip().partition(" ")
     m = re.fullmatch(r"[Dd](\d{1,12})", ref)

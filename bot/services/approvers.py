@@ -20,8 +20,8 @@ import time
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from commsdesk import logs
-from commsdesk.runtime import Runtime
+from bot import logs
+from bot.runtime import Runtime
 
 log = logs.get("commsdesk.approvers")
 CACHE_SECONDS = 60.0

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from commsdesk.blockkit.escape import escape, fit, truncate
-from commsdesk.config import Config, PurdahPeriod
-from commsdesk.models import Account, Draft, DraftGroupItem
+from bot.blockkit.escape import escape, fit, truncate
+from bot.config import Config, PurdahPeriod
+from bot.models import Account, Draft, DraftGroupItem
 
 WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
 SHOWN_STATES = ("pending", "approved", "publishing", "published", "failed", "expired")
@@ -236,7 +236,7 @@ HOME_MAX_BLOCKS = 100  # Slack's limit for a Home tab
 def add_to_home(rt: Any, s: Session, view: dict[str, Any]) -> dict[str, Any]:
     """App Home's week view: this week's calendar after what Home already shows (within
     Slack's 100 blocks)."""
-    from commsdesk.clock import now
+    from bot.clock import now
 
     cfg = rt.settings.config
     room = HOME_MAX_BLOCKS - len(view.get("blocks") or []) - 1

@@ -14,19 +14,19 @@ import dataclasses
 import re
 from typing import Any
 
-from commsdesk.blockkit.escape import escape
-from commsdesk.db import transaction
-from commsdesk.domain import drafts, slash
-from commsdesk.runtime import Runtime
-from commsdesk.services import plans
-from commsdesk.services.drafting import (
+from bot.blockkit.escape import escape
+from bot.db import transaction
+from bot.domain import drafts, slash
+from bot.runtime import Runtime
+from bot.services import plans
+from bot.services.drafting import (
     DraftRefused,
     DraftRequest,
     check_command,
     check_permission,
     record_refusal,
 )
-from commsdesk.services.ingest import account_ids
+from bot.services.ingest import account_ids
 
 MAX_ACCOUNTS = 10
 _CAMPAIGN = re.compile(r"^campaign:(?P<name>[^\s]{1,128})\s+", re.IGNORECASE)
@@ -89,7 +89,7 @@ def create(rt: Runtime, s: Any, requests: list[DraftRequest], author: str,
                               approval_channel=channel, via=via)
         plans.add_item(s, group, draft, n, campaign)
         made.append(draft)
-    from commsdesk.domain import audit
+    from bot.domain import audit
 
     audit.record(s, actor=author, action="campaign.created", subject_kind="campaign",
                  subject_id=group.id, details={"name": campaign, "drafts": [d.id for d in made],
@@ -128,7 +128,7 @@ def slash_answer(rt: Runtime, user: str, text: str) -> dict[str, Any]:
 def from_modal(rt: Runtime, user: str, cmd: slash.Post | slash.Schedule, accounts: list[str],
                campaign: str | None) -> dict[str, str] | None:
     """The New post modal with more accounts: one campaign. Errors by block id, or None."""
-    from commsdesk.blockkit import home as hb
+    from bot.blockkit import home as hb
 
     name = (campaign or "").strip()[:128] or None
     try:

@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from commsdesk import logs
-from commsdesk.audit_keys import Keyring, sign
-from commsdesk.clock import now
-from commsdesk.domain import audit
-from commsdesk.models import AuditEvent
+from bot import logs
+from bot.audit_keys import Keyring, sign
+from bot.clock import now
+from bot.domain import audit
+from bot.models import AuditEvent
 
 log = logs.get("commsdesk.checkpoints")
 
@@ -98,7 +98,7 @@ def configured(rt: Any) -> bool:
 
 def write(rt: Any, reason: str = "schedule") -> Checkpoint | None:
     """Sign the trail's head and put it in every configured place (None: none is)."""
-    from commsdesk.db import reading
+    from bot.db import reading
 
     cfg = rt.settings.config.audit
     keyring = rt.settings.audit_keyring()

@@ -6,13 +6,13 @@ from typing import Literal
 
 from sqlalchemy import select
 
-from commsdesk.db import reading, transaction
-from commsdesk.domain import drafts
-from commsdesk.models import Draft
-from commsdesk.runtime import Runtime
-from commsdesk.services import governance
-from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
-from commsdesk.services.drafting import refresh_draft
+from bot.db import reading, transaction
+from bot.domain import drafts
+from bot.models import Draft
+from bot.runtime import Runtime
+from bot.services import governance
+from bot.services.approvers import UNCONFIRMED, Unconfirmed
+from bot.services.drafting import refresh_draft
 
 Kind = Literal["approve", "reject", "retry"]
 

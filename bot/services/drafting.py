@@ -9,15 +9,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from commsdesk.blockkit.approvals import ApprovalView, approval_message
-from commsdesk.blockkit.escape import link_hosts
-from commsdesk.clock import now
-from commsdesk.domain import drafts, slash
-from commsdesk.models import Account, Approval, Draft, Mention, OutboxMessage
-from commsdesk.runtime import Runtime
-from commsdesk.services.alerts import refresh_alerts
-from commsdesk.services.ingest import account_ids
-from commsdesk.services.outbox import SlackCall, enqueue, renderer
+from bot.blockkit.approvals import ApprovalView, approval_message
+from bot.blockkit.escape import link_hosts
+from bot.clock import now
+from bot.domain import drafts, slash
+from bot.models import Account, Approval, Draft, Mention, OutboxMessage
+from bot.runtime import Runtime
+from bot.services.alerts import refresh_alerts
+from bot.services.ingest import account_ids
+from bot.services.outbox import SlackCall, enqueue, renderer
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class DraftRefused(Exception):
 
 
 def check_permission(rt: Runtime, s: Session, user: str, req: DraftRequest) -> None:
-    from commsdesk.services import governance
+    from bot.services import governance
 
     reason = governance.drafting_refusal(rt, s, user, req.account, req.mention_id)
     if reason is not None:
@@ -49,8 +49,8 @@ def check_permission(rt: Runtime, s: Session, user: str, req: DraftRequest) -> N
 
 
 def record_refusal(rt: Runtime, user: str, refused: DraftRefused, via: str) -> None:
-    from commsdesk.db import transaction
-    from commsdesk.domain import audit
+    from bot.db import transaction
+    from bot.domain import audit
 
     with transaction(rt.sessions) as s:
         audit.record(s, actor=user, action="draft.refused", subject_kind="account",
@@ -94,7 +94,7 @@ def check_command(rt: Runtime, s: Session, cmd: slash.Reply | slash.Post | slash
     req = _check_command(rt, s, cmd)
     from dataclasses import replace
 
-    from commsdesk.domain import tracking
+    from bot.domain import tracking
 
     domains = rt.settings.config.links.tracked_domains
     tagged = tracking.tag(req.text, rt.network(req.account).network, campaign, domains)
@@ -156,7 +156,7 @@ def create_draft(rt: Runtime, s: Session, req: DraftRequest, author: str, *, via
 
 def post_link(rt: Runtime, s: Session, draft: Draft, url: str | None) -> str:
     """mrkdwn for the link of a published post: a link only to the network's own hosts."""
-    from commsdesk.blockkit.escape import safe_link
+    from bot.blockkit.escape import safe_link
 
     account = s.get_one(Account, draft.account_id)
     acc_cfg = rt.settings.config.account(account.name)
@@ -166,7 +166,7 @@ def post_link(rt: Runtime, s: Session, draft: Draft, url: str | None) -> str:
 
 def refresh_draft(s: Session, draft: Draft) -> None:
     """Queue updates of everything that shows this draft."""
-    from commsdesk.services import plans
+    from bot.services import plans
 
     if plans.refresh_group_of(s, draft):  # shown on a batch's or campaign's one card
         pass
@@ -177,7 +177,7 @@ def refresh_draft(s: Session, draft: Draft) -> None:
 
 
 def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
-    from commsdesk.services import approval_steps, governance, inbox
+    from bot.services import approval_steps, governance, inbox
 
     account = s.get_one(Account, draft.account_id)
     mention = s.get(Mention, draft.mention_id) if draft.mention_id else None

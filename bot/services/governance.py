@@ -6,16 +6,16 @@ from __future__ import annotations
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from commsdesk.blockkit.escape import escape, truncate
-from commsdesk.blockkit.labels import account_label
-from commsdesk.clock import now
-from commsdesk.config import AccountConfig, ServiceConfig
-from commsdesk.domain import audit, drafts, permissions, purdah
-from commsdesk.domain.drafts import ApprovalPolicy
-from commsdesk.domain.house_style import DraftFacts, Finding, blocking, run_checks
-from commsdesk.integrations.base import Capability
-from commsdesk.models import Account, Alert, Draft, Pause
-from commsdesk.runtime import Runtime
+from bot.blockkit.escape import escape, truncate
+from bot.blockkit.labels import account_label
+from bot.clock import now
+from bot.config import AccountConfig, ServiceConfig
+from bot.domain import audit, drafts, permissions, purdah
+from bot.domain.drafts import ApprovalPolicy
+from bot.domain.house_style import DraftFacts, Finding, blocking, run_checks
+from bot.models import Account, Alert, Draft, Pause
+from bot.runtime import Runtime
+from integrations.base import Capability
 
 
 def account_cfg(rt: Runtime, s: Session, account_id: int) -> AccountConfig:
@@ -89,7 +89,7 @@ def policy(rt: Runtime, s: Session, draft: Draft, user: str) -> ApprovalPolicy:
     blockers += [f"House style: {escape(f.message)}" for f in blocking(found)]
     blockers += image_blockers(rt, s, draft, found)
     made = ApprovalPolicy(verdict.ok, verdict.reason, required, special, label, tuple(blockers))
-    from commsdesk.services import approval_steps  # ordered steps (issue 21)
+    from bot.services import approval_steps  # ordered steps (issue 21)
 
     return approval_steps.apply(rt, s, draft, user, made, members)
 
@@ -187,13 +187,13 @@ def resume(rt: Runtime, s: Session, user: str, target: str) -> str:
 def _target_id(rt: Runtime, s: Session, target: str) -> int | None:
     if target == "all":
         return None
-    from commsdesk.services.ingest import account_ids
+    from bot.services.ingest import account_ids
 
     return account_ids(rt, s)[target]
 
 
 def _refresh_open(s: Session, account_id: int | None) -> None:
-    from commsdesk.services.drafting import refresh_draft
+    from bot.services.drafting import refresh_draft
 
     q = select(Draft).where(Draft.state.in_(("pending", "approved", "failed", "expired")))
     if account_id is not None:

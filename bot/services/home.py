@@ -18,9 +18,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from commsdesk import logs
-from commsdesk.blockkit.escape import allowed_url, escape, link_hosts, truncate
-from commsdesk.blockkit.home import (
+from bot import logs
+from bot.blockkit.escape import allowed_url, escape, link_hosts, truncate
+from bot.blockkit.home import (
     MAX_APPROVALS,
     MAX_DRAFTS,
     MAX_MENTIONS,
@@ -31,12 +31,12 @@ from commsdesk.blockkit.home import (
     ago,
     home_view,
 )
-from commsdesk.blockkit.labels import account_label
-from commsdesk.clock import now
-from commsdesk.config import Config
-from commsdesk.db import reading, transaction
-from commsdesk.domain.working_hours import WorkingHours
-from commsdesk.models import (
+from bot.blockkit.labels import account_label
+from bot.clock import now
+from bot.config import Config
+from bot.db import reading, transaction
+from bot.domain.working_hours import WorkingHours
+from bot.models import (
     Account,
     Alert,
     Draft,
@@ -47,9 +47,9 @@ from commsdesk.models import (
     Pause,
     PollCursor,
 )
-from commsdesk.runtime import Runtime
-from commsdesk.services import triage
-from commsdesk.services.stats import arrival
+from bot.runtime import Runtime
+from bot.services import triage
+from bot.services.stats import arrival
 
 log = logs.get("commsdesk.home")
 
@@ -261,7 +261,7 @@ def home_data(rt: Runtime, s: Session, user: str) -> HomeData:
             Draft.updated_at >= at - timedelta(days=14))
             .order_by(Draft.id.desc()).limit(MAX_DRAFTS - len(data.drafts)), base, cfg)
     if comms:
-        from commsdesk.services import saved_replies
+        from bot.services import saved_replies
 
         data.saved_replies = saved_replies.home_lines(s)
     if approve_for or admin:
@@ -304,7 +304,7 @@ def _system(s: Session, cfg: Config) -> list[str]:
 def build_home(rt: Runtime, user: str) -> dict[str, Any]:
     with reading(rt.sessions) as s:
         view = home_view(home_data(rt, s, user))
-        from commsdesk.services import calendar  # this week's calendar (issue 21)
+        from bot.services import calendar  # this week's calendar (issue 21)
 
         return calendar.add_to_home(rt, s, view)
 
@@ -366,7 +366,7 @@ def refresh_homes(rt: Runtime, limit: int = REFRESH_BATCH) -> int:
 
 
 def open_post_modal(rt: Runtime, client: Any, body: dict[str, Any], *, schedule: bool) -> None:
-    from commsdesk.blockkit.home import new_post_modal
+    from bot.blockkit.home import new_post_modal
 
     cfg = rt.settings.config
     view = new_post_modal([(a.name, account_label(a.handle, a.network)) for a in cfg.accounts],
@@ -377,9 +377,9 @@ def open_post_modal(rt: Runtime, client: Any, body: dict[str, Any], *, schedule:
 
 def submit_new_post(rt: Runtime, user: str, view: dict[str, Any]) -> dict[str, str] | None:
     """Create the draft from the New post modal; errors by block id, or None when stored."""
-    from commsdesk.blockkit import home as hb
-    from commsdesk.domain import slash
-    from commsdesk.services.drafting import (
+    from bot.blockkit import home as hb
+    from bot.domain import slash
+    from bot.services.drafting import (
         DraftRefused,
         check_command,
         check_permission,
@@ -410,7 +410,7 @@ def submit_new_post(rt: Runtime, user: str, view: dict[str, Any]) -> dict[str, s
     also = [o.get("value") for o in
             value(hb.ALSO_BLOCK, hb.ALSO_ACTION, "selected_options") or []]
     if any(a and a != account for a in also):  # a campaign (issue 21)
-        from commsdesk.services import campaigns
+        from bot.services import campaigns
 
         more = [a for a in dict.fromkeys(also) if a and a != account]
         return campaigns.from_modal(rt, user, cmd, [account, *more],

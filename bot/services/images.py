@@ -22,17 +22,17 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commsdesk import logs
-from commsdesk.blockkit.escape import escape, truncate
-from commsdesk.blockkit.labels import account_label
-from commsdesk.db import transaction
-from commsdesk.domain import audit, drafts
-from commsdesk.integrations.base import Capability
-from commsdesk.models import Account, Draft
-from commsdesk.runtime import Runtime
-from commsdesk.services.approvers import UNCONFIRMED, Unconfirmed
-from commsdesk.services.drafting import refresh_draft
-from commsdesk.services.outbox import enqueue
+from bot import logs
+from bot.blockkit.escape import escape, truncate
+from bot.blockkit.labels import account_label
+from bot.db import transaction
+from bot.domain import audit, drafts
+from bot.models import Account, Draft
+from bot.runtime import Runtime
+from bot.services.approvers import UNCONFIRMED, Unconfirmed
+from bot.services.drafting import refresh_draft
+from bot.services.outbox import enqueue
+from integrations.base import Capability
 
 log = logs.get("commsdesk.images")
 
@@ -108,7 +108,7 @@ def on_thread_message(rt: Runtime, event: dict[str, Any]) -> None:
     channel, thread_ts, user = where
     draft_id = _draft_for(rt, channel, thread_ts)
     if draft_id is None:
-        from commsdesk.services.plans import campaign_drafts  # a campaign's card (issue 21)
+        from bot.services.plans import campaign_drafts  # a campaign's card (issue 21)
 
         draft_ids = campaign_drafts(rt, channel, thread_ts)
     else:

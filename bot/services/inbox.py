@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from commsdesk.config import Config
-from commsdesk.models import Draft
-from commsdesk.runtime import Runtime
+from bot.config import Config
+from bot.models import Draft
+from bot.runtime import Runtime
 
 
 def card_lines(rt: Runtime, s: Session, draft: Draft) -> list[str]:
-    from commsdesk.services import saved_replies
+    from bot.services import saved_replies
 
     lines: list[str] = []
     saved = saved_replies.card_line(s, draft)
@@ -22,9 +22,9 @@ def card_lines(rt: Runtime, s: Session, draft: Draft) -> list[str]:
         lines.append(saved)
     if draft.mention_id is not None and draft.state in ("pending", "approved", "failed",
                                                         "expired"):
-        from commsdesk.clock import now
-        from commsdesk.models import Mention
-        from commsdesk.services import private
+        from bot.clock import now
+        from bot.models import Mention
+        from bot.services import private
 
         mention = s.get(Mention, draft.mention_id)
         window = private.card_line(mention, now(), rt.settings.config.tz) if mention else None
@@ -36,7 +36,7 @@ def card_lines(rt: Runtime, s: Session, draft: Draft) -> list[str]:
 def stats_lines(s: Session, cfg: Config, scope: Any, period: Any) -> list[str]:
     """What `/social stats` adds: mentions by priority and sentiment (and triage
     corrections), saved replies used in the period."""
-    from commsdesk.services import saved_replies, triage
+    from bot.services import saved_replies, triage
 
     services = [scope.name] if getattr(scope, "kind", "all") == "service" else None
     return [*triage.breakdown_lines(s, period.start, period.end, services),
@@ -46,6 +46,6 @@ def stats_lines(s: Session, cfg: Config, scope: Any, period: Any) -> list[str]:
 def on_new_mentions(s: Session, cfg: Config, mention_ids: list[int]) -> None:
     """Called in the transaction that stored new mentions (heard ones included), after
     their alerts: priority and sentiment (services/triage.py)."""
-    from commsdesk.services import triage
+    from bot.services import triage
 
     triage.classify(s, cfg, mention_ids)

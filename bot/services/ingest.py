@@ -11,12 +11,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from commsdesk.clock import now
-from commsdesk.config import Config
-from commsdesk.domain import audit
-from commsdesk.domain.routing import MentionFacts, Route, Router
-from commsdesk.integrations.base import FetchedMention
-from commsdesk.models import Account, Alert, Mention, OutboxMessage
+from bot.clock import now
+from bot.config import Config
+from bot.domain import audit
+from bot.domain.routing import MentionFacts, Route, Router
+from bot.models import Account, Alert, Mention, OutboxMessage
+from integrations.base import FetchedMention
 
 SAFEGUARDING = "safeguarding"
 
@@ -99,7 +99,7 @@ def store_mentions(
     for m in unique:
         routes = router.route(MentionFacts(account.name, m.author_handle, m.text))
         if m.private:  # to the services' private channels, if any (services/private.py)
-            from commsdesk.services.private import private_routes
+            from bot.services.private import private_routes
 
             routes = private_routes(router.config, routes)
         term = router.safeguarding_term(m.text)
@@ -149,7 +149,7 @@ def store_mentions(
         conn.execute(insert(Alert.__table__), alert_rows)
         _queue_alerts(conn, [mention_id for mention_id, _ in new])
     audit.record_many(session, entries)
-    from commsdesk.services import inbox  # priority and sentiment (issue 20)
+    from bot.services import inbox  # priority and sentiment (issue 20)
 
     inbox.on_new_mentions(session, router.config, [mention_id for mention_id, _ in new])
     return [mention_id for mention_id, _ in new]

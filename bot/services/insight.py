@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from commsdesk import logs
-from commsdesk.runtime import Runtime
-from commsdesk.services import home, reach, reminders, report
+from bot import logs
+from bot.runtime import Runtime
+from bot.services import home, reach, reminders, report
 
 log = logs.get("commsdesk.insight")
 

@@ -30,16 +30,16 @@ import structlog
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from commsdesk import logs
-from commsdesk.clock import now
-from commsdesk.config import AccountConfig, ListeningConfig
-from commsdesk.db import transaction
-from commsdesk.domain import audit
-from commsdesk.integrations.base import FetchedMention, NetworkError
-from commsdesk.integrations.common import wait_limit
-from commsdesk.models import Account, Alert, ListenCursor, Mention
-from commsdesk.runtime import Runtime
-from commsdesk.services.ingest import _age_key, _cap, _insert, _queue_alerts, account_ids
+from bot import logs
+from bot.clock import now
+from bot.config import AccountConfig, ListeningConfig
+from bot.db import transaction
+from bot.domain import audit
+from bot.models import Account, Alert, ListenCursor, Mention
+from bot.runtime import Runtime
+from bot.services.ingest import _age_key, _cap, _insert, _queue_alerts, account_ids
+from integrations.base import FetchedMention, NetworkError
+from integrations.common import wait_limit
 
 log = logs.get("commsdesk.listening")
 LEASE = timedelta(minutes=10)
@@ -49,7 +49,7 @@ HEARD = "heard"
 
 def searcher(network: str) -> Any:
     """The network's search module (`queries(terms, handle)`, `search(net, q, since)`)."""
-    return importlib.import_module(f"commsdesk.integrations.{network}.search")
+    return importlib.import_module(f"integrations.{network}.search")
 
 
 class BudgetSpent(Exception):
@@ -231,7 +231,7 @@ def store_heard(s: Session, rt: Runtime, account: Account, fetched: Sequence[Fet
     _queue_alerts(conn, [mention_id for mention_id, _ in new])
     audit.record_many(s, entries)
     new_ids = [mention_id for mention_id, _ in new]
-    from commsdesk.services import inbox
+    from bot.services import inbox
 
     inbox.on_new_mentions(s, cfg, new_ids)
     return new_ids

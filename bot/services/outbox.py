@@ -25,13 +25,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from commsdesk import logs
-from commsdesk.clock import now
-from commsdesk.db import reading, transaction
-from commsdesk.domain import audit
-from commsdesk.faults import crash_point
-from commsdesk.models import OutboxMessage
-from commsdesk.runtime import Runtime
+from bot import logs
+from bot.clock import now
+from bot.db import reading, transaction
+from bot.domain import audit
+from bot.faults import crash_point
+from bot.models import OutboxMessage
+from bot.runtime import Runtime
 
 log = logs.get("commsdesk.outbox")
 
@@ -86,11 +86,11 @@ def _render_notice(_s: Session, row: OutboxMessage, _rt: Runtime) -> SlackCall:
     if row.payload.get("thread_ts"):
         kwargs["thread_ts"] = row.payload["thread_ts"]
     if row.payload.get("in_draft_thread") and row.draft_id is not None:
-        from commsdesk.models import Draft
+        from bot.models import Draft
 
         ts = _s.get_one(Draft, row.draft_id).approval_ts
         if not ts:  # a draft on a batch's or campaign's card: that card's thread
-            from commsdesk.services.plans import thread_ts
+            from bot.services.plans import thread_ts
 
             ts = thread_ts(_s, row.draft_id)
         if ts:
@@ -103,10 +103,10 @@ def _render_notice(_s: Session, row: OutboxMessage, _rt: Runtime) -> SlackCall:
 class Outbox:
     def __init__(self, rt: Runtime, owner: str | None = None):
         # importing registers the alert and draft renderers
-        import commsdesk.services.alerts
-        import commsdesk.services.drafting
-        import commsdesk.services.plans
-        import commsdesk.services.report  # noqa: F401
+        import bot.services.alerts
+        import bot.services.drafting
+        import bot.services.plans
+        import bot.services.report  # noqa: F401
 
         self.rt = rt
         self.owner = owner or uuid.uuid4().hex[:12]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from commsdesk.blockkit.escape import escape
-from commsdesk.clock import now
-from commsdesk.db import reading
-from commsdesk.runtime import Runtime
+from bot.blockkit.escape import escape
+from bot.clock import now
+from bot.db import reading
+from bot.runtime import Runtime
 
 CALENDAR_USAGE = "/social calendar [YYYY-Www]"
 
@@ -23,19 +23,19 @@ def answer(rt: Runtime, user: str, text: str) -> dict[str, Any] | None:
     if verb == "calendar":
         return calendar_answer(rt, words[1:])
     if verb == "skip":
-        from commsdesk.services import approval_steps
+        from bot.services import approval_steps
 
         return {"text": approval_steps.skip_command(rt, user, text.split(None, 1)[1]
                                                     if len(words) > 1 else "")}
     if verb in ("post", "schedule") and len(words) > 1 and "," in words[1]:
-        from commsdesk.services import campaigns
+        from bot.services import campaigns
 
         return campaigns.slash_answer(rt, user, text)
     return None
 
 
 def calendar_answer(rt: Runtime, args: list[str]) -> dict[str, Any]:
-    from commsdesk.services import calendar
+    from bot.services import calendar
 
     if len(args) > 1:
         return {"text": f"Give at most one week. Usage: `{CALENDAR_USAGE}`"}

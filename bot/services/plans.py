@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from commsdesk.blockkit.plans import GroupView, Row, group_message
-from commsdesk.db import reading
-from commsdesk.models import Account, Draft, DraftGroup, DraftGroupItem, DraftImage, OutboxMessage
-from commsdesk.runtime import Runtime
-from commsdesk.services.outbox import SlackCall, enqueue, renderer
+from bot.blockkit.plans import GroupView, Row, group_message
+from bot.db import reading
+from bot.models import Account, Draft, DraftGroup, DraftGroupItem, DraftImage, OutboxMessage
+from bot.runtime import Runtime
+from bot.services.outbox import SlackCall, enqueue, renderer
 
 
 def create_group(s: Session, *, kind: str, name: str | None, author: str,
@@ -91,7 +91,7 @@ def thread_ts(s: Session, draft_id: int) -> str | None:
 
 
 def group_view(rt: Runtime, s: Session, group: DraftGroup) -> GroupView:
-    from commsdesk.services.drafting import post_link
+    from bot.services.drafting import post_link
 
     rows: list[Row] = []
     q = (select(DraftGroupItem, Draft, Account)
@@ -120,7 +120,7 @@ def group_view(rt: Runtime, s: Session, group: DraftGroup) -> GroupView:
 
 def _steps(rt: Runtime, s: Session, draft: Draft) -> str | None:
     try:
-        from commsdesk.services import approval_steps
+        from bot.services import approval_steps
     except ImportError:
         return None
     return approval_steps.describe(rt, s, draft)
@@ -172,7 +172,7 @@ def approve_all(rt: Runtime, group_id: int, user: str) -> AllDecided:
     """Approve every pending draft on the card, one decision (and audit record) each,
     with exactly the rules of approving it alone. Someone refused on the first draft
     (not an approver, or its author) is not tried on the others."""
-    from commsdesk.services.decisions import decide
+    from bot.services.decisions import decide
 
     with reading(rt.sessions) as s:
         todo = list(s.execute(

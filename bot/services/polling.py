@@ -9,15 +9,15 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import or_, select, update
 
-from commsdesk import logs
-from commsdesk.clock import now
-from commsdesk.db import transaction
-from commsdesk.domain.routing import Router
-from commsdesk.faults import crash_point
-from commsdesk.integrations.base import NetworkError
-from commsdesk.models import Account, PollCursor
-from commsdesk.runtime import Runtime
-from commsdesk.services.ingest import account_ids, store_mentions
+from bot import logs
+from bot.clock import now
+from bot.db import transaction
+from bot.domain.routing import Router
+from bot.faults import crash_point
+from bot.models import Account, PollCursor
+from bot.runtime import Runtime
+from bot.services.ingest import account_ids, store_mentions
+from integrations.base import NetworkError
 
 log = logs.get("commsdesk.polling")
 LEASE = timedelta(minutes=10)
@@ -117,6 +117,6 @@ def poll_all(rt: Runtime) -> list[PollResult]:
 
 
 def deliver_outbox_until_empty(rt: Runtime, timeout: float = 600.0) -> int:
-    from commsdesk.services.outbox import Outbox
+    from bot.services.outbox import Outbox
 
     return Outbox(rt).drain(timeout=timeout)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from commsdesk.config import Config
-from commsdesk.domain.routing import Route
-from commsdesk.models import Mention
+from bot.config import Config
+from bot.domain.routing import Route
+from bot.models import Mention
 
 PRIVATE = "private"
 MESSENGER_WINDOW = timedelta(hours=24)
@@ -63,7 +63,7 @@ def messenger_window_closes(m: Mention) -> datetime | None:
 def card_line(m: Mention, at: datetime, tz: object) -> str | None:
     """mrkdwn for a reply's approval card: the Messenger window, or that a Mastodon direct
     mention is answered as direct."""
-    from commsdesk.blockkit.alerts import slack_date
+    from bot.blockkit.alerts import slack_date
 
     closes = messenger_window_closes(m)
     if closes is not None:

@@ -29,15 +29,20 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import select, update
 
-from commsdesk import logs
-from commsdesk.blockkit.alerts import NETWORK_LABEL
-from commsdesk.blockkit.escape import escape
-from commsdesk.clock import now
-from commsdesk.db import reading, transaction
-from commsdesk.domain import drafts, publication
-from commsdesk.domain.publication import Claim
-from commsdesk.faults import crash_point
-from commsdesk.integrations.base import (
+from bot import logs
+from bot.blockkit.alerts import NETWORK_LABEL
+from bot.blockkit.escape import escape
+from bot.clock import now
+from bot.db import reading, transaction
+from bot.domain import drafts, publication
+from bot.domain.publication import Claim
+from bot.faults import crash_point
+from bot.models import Account, Draft, Mention, PublishAttempt
+from bot.runtime import Runtime
+from bot.services import governance
+from bot.services.drafting import post_link, refresh_draft
+from bot.services.outbox import enqueue
+from integrations.base import (
     Capability,
     Image,
     Network,
@@ -45,12 +50,7 @@ from commsdesk.integrations.base import (
     PermanentError,
     Published,
 )
-from commsdesk.integrations.common import wait_limit
-from commsdesk.models import Account, Draft, Mention, PublishAttempt
-from commsdesk.runtime import Runtime
-from commsdesk.services import governance
-from commsdesk.services.drafting import post_link, refresh_draft
-from commsdesk.services.outbox import enqueue
+from integrations.common import wait_limit
 
 log = logs.get("commsdesk.publishing")
 

@@ -11,13 +11,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from commsdesk import logs
-from commsdesk.clock import now
-from commsdesk.db import transaction
-from commsdesk.integrations.base import Capability, NetworkError
-from commsdesk.models import Account, FollowerSnapshot
-from commsdesk.runtime import Runtime
-from commsdesk.services.ingest import account_ids
+from bot import logs
+from bot.clock import now
+from bot.db import transaction
+from bot.models import Account, FollowerSnapshot
+from bot.runtime import Runtime
+from bot.services.ingest import account_ids
+from integrations.base import Capability, NetworkError
 
 log = logs.get("commsdesk.reach")
 

@@ -12,19 +12,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from commsdesk import logs
-from commsdesk.blockkit.alerts import slack_date
-from commsdesk.clock import now
-from commsdesk.config import Config
-from commsdesk.db import transaction
-from commsdesk.domain import audit
-from commsdesk.domain.stats import hours_text
-from commsdesk.domain.working_hours import WorkingHours
-from commsdesk.models import Alert, Draft, InsightRun, Mention, SlaReminder
-from commsdesk.runtime import Runtime
-from commsdesk.services import triage
-from commsdesk.services.outbox import enqueue
-from commsdesk.services.stats import arrival, sla_hours
+from bot import logs
+from bot.blockkit.alerts import slack_date
+from bot.clock import now
+from bot.config import Config
+from bot.db import transaction
+from bot.domain import audit
+from bot.domain.stats import hours_text
+from bot.domain.working_hours import WorkingHours
+from bot.models import Alert, Draft, InsightRun, Mention, SlaReminder
+from bot.runtime import Runtime
+from bot.services import triage
+from bot.services.outbox import enqueue
+from bot.services.stats import arrival, sla_hours
 
 log = logs.get("commsdesk.reminders")
 

@@ -12,18 +12,18 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
-from commsdesk import logs
-from commsdesk.clock import now
-from commsdesk.config import WEEKDAYS, Config
-from commsdesk.db import transaction
-from commsdesk.domain import stats
-from commsdesk.domain.stats import Figures, Period
-from commsdesk.models import OutboxMessage
-from commsdesk.runtime import Runtime
-from commsdesk.services import reach, triage
-from commsdesk.services.outbox import SlackCall, enqueue, renderer
-from commsdesk.services.reminders import claim_run, comms_channel
-from commsdesk.services.stats import Scope, table, total_figures
+from bot import logs
+from bot.clock import now
+from bot.config import WEEKDAYS, Config
+from bot.db import transaction
+from bot.domain import stats
+from bot.domain.stats import Figures, Period
+from bot.models import OutboxMessage
+from bot.runtime import Runtime
+from bot.services import reach, triage
+from bot.services.outbox import SlackCall, enqueue, renderer
+from bot.services.reminders import claim_run, comms_channel
+from bot.services.stats import Scope, table, total_figures
 
 log = logs.get("commsdesk.report")
 
@@ -127,7 +127,7 @@ def alt_text(r: WeeklyReport) -> str:
 def render_png(r: WeeklyReport, dpi: int = 100) -> bytes:
     """The chart as PNG bytes, drawn off-screen (matplotlib's Agg canvas, no pyplot).
 
-    Drawn in a short-lived child process (`python -m commsdesk.services.report`), unless
+    Drawn in a short-lived child process (`python -m bot.services.report`), unless
     matplotlib is loaded here already: matplotlib, numpy and their fonts stay resident
     once imported (~50 MB), which a long-running `serve` would otherwise carry for a
     chart it draws once a week (bench/memory_soak.py)."""
@@ -138,7 +138,7 @@ def render_png(r: WeeklyReport, dpi: int = 100) -> bytes:
     import pickle
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "commsdesk.services.report"],
+    done = subprocess.run([sys.executable, "-m", "bot.services.report"],
                           input=pickle.dumps((r, dpi)), capture_output=True, timeout=300,
                           check=False)
     if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from commsdesk.clock import now
-from commsdesk.db import transaction
-from commsdesk.domain import audit
-from commsdesk.models import (
+from bot.clock import now
+from bot.db import transaction
+from bot.domain import audit
+from bot.models import (
     AuditEvent,
     Draft,
     DraftImage,
@@ -27,7 +27,7 @@ from commsdesk.models import (
     Mention,
     SavedReplyUse,
 )
-from commsdesk.runtime import Runtime
+from bot.runtime import Runtime
 
 FINAL_DRAFT_STATES = ("published", "rejected", "superseded", "cancelled", "expired", "failed")
 PERSONAL_ACTIONS = ("mention.received", "draft.created", "draft.edited", "draft.refused",

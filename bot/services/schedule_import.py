@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from commsdesk.clock import now
-from commsdesk.db import transaction
-from commsdesk.domain import audit, slash, tracking
-from commsdesk.integrations.base import Capability
-from commsdesk.models import Draft, DraftImage, DraftVersion
-from commsdesk.runtime import Runtime
-from commsdesk.services import plans
-from commsdesk.services.images import MAX_IMAGE_BYTES, sniff
-from commsdesk.services.ingest import account_ids
+from bot.clock import now
+from bot.db import transaction
+from bot.domain import audit, slash, tracking
+from bot.models import Draft, DraftImage, DraftVersion
+from bot.runtime import Runtime
+from bot.services import plans
+from bot.services.images import MAX_IMAGE_BYTES, sniff
+from bot.services.ingest import account_ids
+from integrations.base import Capability
 
 MAX_ROWS = 350  # as Hootsuite and Sprout take
 COLUMNS = {  # header (lower case, spaces as _) -> field
@@ -152,7 +152,7 @@ def check(rt: Runtime, path: Path, progress: Callable[[int], None] | None = None
 
 def _check_row(rt: Runtime, config: object, base: Path, line: int, row: dict[str, str],
                t_now: datetime, problems: list[str]) -> PlannedRow | None:
-    from commsdesk.services.drafting import check_length
+    from bot.services.drafting import check_length
 
     bad: list[str] = []
     names = tuple(a.strip() for a in row["accounts"].replace(";", ",").split(",") if a.strip())

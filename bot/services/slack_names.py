@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from commsdesk import logs
+from bot import logs
 
 log = logs.get("commsdesk.slack_names")
 SLACK_IDS = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>|<!subteam\^([A-Z0-9]+)(?:\|[^<>]*)?>")

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from commsdesk.clock import now
-from commsdesk.config import Config
-from commsdesk.domain import stats
-from commsdesk.domain.stats import (
+from bot.clock import now
+from bot.config import Config
+from bot.domain import stats
+from bot.domain.stats import (
     UNROUTED,
     Figures,
     MentionFacts,
@@ -23,9 +23,9 @@ from commsdesk.domain.stats import (
     PeriodError,
     PublishedFacts,
 )
-from commsdesk.domain.working_hours import WorkingHours
-from commsdesk.models import Account, Alert, Draft, DraftGroupItem, Mention
-from commsdesk.runtime import Runtime
+from bot.domain.working_hours import WorkingHours
+from bot.models import Account, Alert, Draft, DraftGroupItem, Mention
+from bot.runtime import Runtime
 
 
 def sla_hours(cfg: Config, service: str | None) -> float:
@@ -74,7 +74,7 @@ def facts_for(s: Session, cfg: Config, mentions: Sequence[tuple[Mention, str]]
         svcs = services.get(m.id, ())
         sla = min((sla_hours(cfg, x) for x in svcs), default=sla_hours(cfg, None))
         if m.priority == "urgent":  # urgent ones have the shorter target (services/triage)
-            from commsdesk.services.triage import urgent_sla_hours
+            from bot.services.triage import urgent_sla_hours
 
             sla = min(sla, *(urgent_sla_hours(cfg, x) for x in svcs or (None,)))
         out.append(MentionFacts(
@@ -282,7 +282,7 @@ MAX_CAMPAIGNS = 10  # lines in /social stats; the rest counted in one line
 def campaign_lines(s: Session, scope: Scope, period: Period) -> list[str]:
     """Published posts by campaign (issue 21), each by account: for every account, or
     the one asked about (a service's figures are its replies, which no campaign tags)."""
-    from commsdesk.blockkit.escape import escape, truncate
+    from bot.blockkit.escape import escape, truncate
 
     if scope.kind == "service":
         return []
@@ -305,7 +305,7 @@ def campaign_lines(s: Session, scope: Scope, period: Period) -> list[str]:
 def stats_text(s: Session, cfg: Config, words: Sequence[str], at: datetime) -> str:
     """The answer to `/social stats ...` (raises PeriodError on bad words)."""
     scope, period = split_args(cfg, words, at)
-    from commsdesk.services import inbox
+    from bot.services import inbox
 
     return "\n".join([slack_text(table(s, cfg, scope, period, at), scope, period, cfg),
                       *inbox.stats_lines(s, cfg, scope, period),
@@ -323,7 +323,7 @@ def answer(rt: Runtime, args: Sequence[str]) -> str:
         with rt.sessions() as s:
             return stats_text(s, cfg, args, now())
     except PeriodError as err:
-        from commsdesk.blockkit.escape import escape, truncate
+        from bot.blockkit.escape import escape, truncate
 
         return (f"{escape(truncate(str(err), 1000))}\n"
                 "Use: `/social stats [service|account] [7d|30d|YYYY-MM]`")

@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from commsdesk.config import Config
-from commsdesk.domain import audit
-from commsdesk.domain.routing import keyword_pattern
-from commsdesk.models import Alert, Mention, TriageCorrection
+from bot.config import Config
+from bot.domain import audit
+from bot.domain.routing import keyword_pattern
+from bot.models import Alert, Mention, TriageCorrection
 
 URGENT, NORMAL = "urgent", "normal"
 PRIORITIES = (URGENT, NORMAL)
@@ -79,7 +79,7 @@ def urgent_sla_hours(cfg: Config, service: str | None) -> float:
 
 
 def sla_hours(cfg: Config, service: str | None, prio: str | None) -> float:
-    from commsdesk.services.stats import sla_hours as normal
+    from bot.services.stats import sla_hours as normal
 
     base = normal(cfg, service)
     return min(base, urgent_sla_hours(cfg, service)) if prio == URGENT else base
@@ -116,7 +116,7 @@ SENTIMENT_BADGE = {"negative": ":slightly_frowning_face: Negative",
 def badge_line(m: Mention, *, corrected: bool = False) -> str:
     """mrkdwn: priority and sentiment at a glance (nothing from outside but a keyword of
     the council's own config, escaped)."""
-    from commsdesk.blockkit.escape import escape
+    from bot.blockkit.escape import escape
 
     prio = PRIORITY_BADGE.get(m.priority or NORMAL, escape(m.priority or NORMAL))
     if m.priority == URGENT and m.priority_reason:
@@ -164,7 +164,7 @@ def parse_choice(value: str) -> Correction | None:
 def correct(s: Session, c: Correction, user: str) -> tuple[bool, str]:
     """Set the mention's priority or sentiment (CAS on the value shown), record and audit
     the correction, refresh its alerts."""
-    from commsdesk.services.alerts import refresh_alerts
+    from bot.services.alerts import refresh_alerts
 
     alert = s.get(Alert, c.alert_id)
     if alert is None:

@@ -13,7 +13,7 @@ app.bsky.embed.images with alt and blob refs). A method without a lexicon in the
 (app.bsky.actor.getProfile, com.atproto.repo.listRecords/getRecord) is reported as a
 problem if called; the contract's flows do not call them, so they are not yet judged."""
 
-from commsdesk.integrations.base import CredentialSpec
+from integrations.base import CredentialSpec
 
 CREDENTIALS = CredentialSpec(
     prefix="BLUESKY", parts=("APP_PASSWORD",),

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from commsdesk.emulators.http import (
+from bot.emulators.http import (
     EmulatorServer,
     FaultQueue,
     Request,
@@ -34,8 +34,8 @@ from commsdesk.emulators.http import (
     json_response,
     transport_fault_response,
 )
-from commsdesk.integrations.bluesky import richtext
-from commsdesk.integrations.bluesky.richtext import TID_RE as _TID
+from integrations.bluesky import richtext
+from integrations.bluesky.richtext import TID_RE as _TID
 
 RATE_LIMIT = 3000  # per 5 minutes, per IP, as the PDS docs say
 MAX_BLOB_BYTES = 50 * 1024 * 1024  # the PDS's upload limit; the lexicon's are smaller
@@ -473,7 +473,7 @@ class BlueskyEmulator(EmulatorServer):
         """app.bsky.feed.searchPosts: `q` (terms, "phrases", #tags), `sort` latest,
         `since` (indexed at or after), `limit` 1-100 (25), `cursor`; {posts, cursor?,
         hitsTotal}. Its own rate budget (`search_limit`), with ratelimit-* headers."""
-        from commsdesk.emulators.search import matches
+        from bot.emulators.search import matches
 
         limit_n, window = self.search_limit
         now = time.time()

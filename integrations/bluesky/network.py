@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from commsdesk.config import AccountConfig, Settings
-from commsdesk.integrations.base import (
+from bot.config import AccountConfig, Settings
+from integrations.base import (
     Capability,
     FetchedMention,
     Image,
@@ -31,8 +31,8 @@ from commsdesk.integrations.base import (
     PermanentError,
     Published,
 )
-from commsdesk.integrations.bluesky import richtext
-from commsdesk.integrations.common import Retrier, Verdict, check_images, reset_wait, same_text
+from integrations.bluesky import richtext
+from integrations.common import Retrier, Verdict, check_images, reset_wait, same_text
 
 MENTION_REASONS = ("mention", "reply", "quote")
 TIME_CURSOR = "t:"  # the polling cursor: the newest notification's indexedAt
@@ -51,7 +51,7 @@ class XrpcError(Exception):
 
 
 def build(account: AccountConfig, settings: Settings) -> BlueskyNetwork:
-    from commsdesk.integrations.registry import credentials_for
+    from integrations.registry import credentials_for
 
     return BlueskyNetwork(account, credentials_for(account, settings)["app_password"],
                           settings.env.bluesky_api_base_url)

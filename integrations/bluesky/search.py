@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from commsdesk.integrations.base import MentionPage
-from commsdesk.integrations.bluesky import richtext
-from commsdesk.integrations.bluesky.network import BlueskyNetwork, _parse_time
+from integrations.base import MentionPage
+from integrations.bluesky import richtext
+from integrations.bluesky.network import BlueskyNetwork, _parse_time
 
 TIME_CURSOR = "t:"
 

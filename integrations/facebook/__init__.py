@@ -11,7 +11,7 @@ every call, `{"data": [...], "paging"}` edges with `since`, followed by the
 errors); §1-§2 webhook verification and X-Hub-Signature-256 are tested in
 tests/test_facebook.py."""
 
-from commsdesk.integrations.base import CredentialSpec
+from integrations.base import CredentialSpec
 
 CREDENTIALS = CredentialSpec(
     prefix="FACEBOOK", parts=("PAGE_ACCESS_TOKEN",), shared=("FACEBOOK_APP_SECRET",),

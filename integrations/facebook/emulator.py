@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from commsdesk.emulators.http import (
+from bot.emulators.http import (
     EmulatorServer,
     FaultQueue,
     Request,
@@ -48,7 +48,7 @@ from commsdesk.emulators.http import (
     json_response,
     transport_fault_response,
 )
-from commsdesk.integrations.facebook.webhook import signature
+from integrations.facebook.webhook import signature
 
 
 def _error(status: int, message: str, code: int, kind: str = "OAuthException",

@@ -48,9 +48,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from commsdesk import logs
-from commsdesk.config import AccountConfig, Settings
-from commsdesk.integrations.base import (
+from bot import logs
+from bot.config import AccountConfig, Settings
+from integrations.base import (
     Capability,
     FetchedMention,
     Image,
@@ -58,7 +58,7 @@ from commsdesk.integrations.base import (
     PermanentError,
     Published,
 )
-from commsdesk.integrations.common import Retrier, Verdict, check_images, same_text
+from integrations.common import Retrier, Verdict, check_images, same_text
 
 MAX_LENGTH = 63_206
 MESSAGING_WINDOW = timedelta(hours=24)
@@ -171,7 +171,7 @@ def comment_mention(page_id: str, *, post_id: str, comment_id: str, message: str
 
 
 def build(account: AccountConfig, settings: Settings) -> FacebookNetwork:
-    from commsdesk.integrations.registry import credentials_for
+    from integrations.registry import credentials_for
 
     env = settings.env
     return FacebookNetwork(account, credentials_for(account, settings)["page_access_token"],

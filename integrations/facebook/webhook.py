@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from commsdesk import logs
-from commsdesk.bodylimit import FACEBOOK_MAX_BODY_BYTES
-from commsdesk.integrations.base import FetchedMention
-from commsdesk.integrations.facebook.network import comment_mention, message_id
+from bot import logs
+from bot.bodylimit import FACEBOOK_MAX_BODY_BYTES
+from integrations.base import FetchedMention
+from integrations.facebook.network import comment_mention, message_id
 
 log = logs.get("commsdesk.facebook")
 
@@ -95,8 +95,8 @@ def parse(payload: Any) -> dict[str, list[FetchedMention]]:
 
 def store(rt: Any, payload: Any) -> int:
     """Store what a delivery holds for configured pages; returns how many were new."""
-    from commsdesk.db import transaction
-    from commsdesk.services.ingest import store_mentions, sync_accounts
+    from bot.db import transaction
+    from bot.services.ingest import store_mentions, sync_accounts
 
     by_page = parse(payload)
     accounts = {a.page_id: a.name for a in rt.settings.config.accounts

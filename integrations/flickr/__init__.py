@@ -10,7 +10,7 @@ otherwise), §4 response formats (`format=json&nojsoncallback=1`, `{stat, code, 
 (`budget.py`, shown in /healthz), §6 the methods used (flickr.test.login,
 flickr.people.getPhotos, flickr.photos.comments.getList / addComment)."""
 
-from commsdesk.integrations.base import CredentialSpec
+from integrations.base import CredentialSpec
 
 CREDENTIALS = CredentialSpec(
     prefix="FLICKR", parts=("API_KEY", "API_SECRET", "OAUTH_TOKEN", "OAUTH_TOKEN_SECRET"),

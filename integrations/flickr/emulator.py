@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 
-from commsdesk.emulators.http import (
+from bot.emulators.http import (
     EmulatorServer,
     FaultQueue,
     Request,

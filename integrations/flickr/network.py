@@ -21,9 +21,9 @@ from typing import Any
 import requests
 from requests_oauthlib import OAuth1
 
-from commsdesk import logs
-from commsdesk.config import AccountConfig, Settings
-from commsdesk.integrations.base import (
+from bot import logs
+from bot.config import AccountConfig, Settings
+from integrations.base import (
     Capability,
     FetchedMention,
     Image,
@@ -31,8 +31,8 @@ from commsdesk.integrations.base import (
     PermanentError,
     Published,
 )
-from commsdesk.integrations.common import Retrier, Verdict, same_text
-from commsdesk.integrations.flickr import budget as call_budget
+from integrations.common import Retrier, Verdict, same_text
+from integrations.flickr import budget as call_budget
 
 log = logs.get("commsdesk.flickr")
 DEFAULT_BASE = "https://api.flickr.com"
@@ -51,7 +51,7 @@ class FlickrError(Exception):
 
 
 def build(account: AccountConfig, settings: Settings) -> FlickrNetwork:
-    from commsdesk.integrations.registry import credentials_for
+    from integrations.registry import credentials_for
 
     return FlickrNetwork(account, credentials_for(account, settings), settings.env.flickr_api_base_url)
 

@@ -10,7 +10,7 @@ while processing, GET /api/v1/media/:id), "Rate limits"; bearer token on every c
 string ids, `{"error": ...}` errors. The emulator gives notifications and statuses
 separate ids and can deliver a late-federated status with an older id."""
 
-from commsdesk.integrations.base import CredentialSpec
+from integrations.base import CredentialSpec
 
 CREDENTIALS = CredentialSpec(
     prefix="MASTODON", parts=("ACCESS_TOKEN",),

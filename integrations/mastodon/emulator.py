@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from commsdesk.emulators.http import (
+from bot.emulators.http import (
     EmulatorServer,
     FaultQueue,
     Request,
@@ -455,7 +455,7 @@ class MastodonEmulator(EmulatorServer):
         if not all(m.processed for m in attached if m is not None):
             return json_response({"error": "Cannot attach files that have not finished "
                                   "processing. Try again in a moment!"}, 422)
-        from commsdesk.integrations.mastodon.network import mastodon_length
+        from integrations.mastodon.network import mastodon_length
 
         if mastodon_length(text) > self.max_characters:
             return json_response({"error": "Validation failed: Text character limit of "
@@ -508,7 +508,7 @@ class MastodonEmulator(EmulatorServer):
 
     def _tag_timeline(self, request: Request, me: MastoAccount, body: Any, tag: str) -> Response:
         """GET /api/v1/timelines/tag/:hashtag: public statuses with the tag, newest first."""
-        from commsdesk.emulators.search import hashtags
+        from bot.emulators.search import hashtags
 
         refused = self._search_budget()
         if refused is not None:
@@ -521,7 +521,7 @@ class MastodonEmulator(EmulatorServer):
         """GET /api/v2/search with type=statuses: public statuses matching `q` (the full
         text search an instance with search enabled offers), as {accounts, statuses,
         hashtags}."""
-        from commsdesk.emulators.search import matches
+        from bot.emulators.search import matches
 
         refused = self._search_budget()
         if refused is not None:

@@ -32,8 +32,8 @@ from mastodon import (
     MastodonServerError,
 )
 
-from commsdesk.config import AccountConfig, Settings
-from commsdesk.integrations.base import (
+from bot.config import AccountConfig, Settings
+from integrations.base import (
     Capability,
     FetchedMention,
     Image,
@@ -41,7 +41,7 @@ from commsdesk.integrations.base import (
     Published,
     TransientError,
 )
-from commsdesk.integrations.common import (
+from integrations.common import (
     URL_RE,
     Retrier,
     Verdict,
@@ -71,7 +71,7 @@ def mastodon_length(text: str) -> int:
 
 
 def build(account: AccountConfig, settings: Settings) -> MastodonNetwork:
-    from commsdesk.integrations.registry import credentials_for
+    from integrations.registry import credentials_for
 
     return MastodonNetwork(account, credentials_for(account, settings)["access_token"])
 

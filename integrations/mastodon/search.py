@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from commsdesk.integrations.base import MentionPage
-from commsdesk.integrations.mastodon.network import MastodonNetwork
+from integrations.base import MentionPage
+from integrations.mastodon.network import MastodonNetwork
 
 
 def queries(terms: Sequence[str], own_handle: str) -> list[str]:

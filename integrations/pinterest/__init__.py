@@ -8,7 +8,7 @@ image/jpeg | image/png) and `GET /boards/{board_id}/pins` (paged Pin list). GIF 
 are converted to PNG/JPEG when shared (services/images.py); the emulator refuses other
 content types and bytes that are not the type named."""
 
-from commsdesk.integrations.base import CredentialSpec
+from integrations.base import CredentialSpec
 
 CREDENTIALS = CredentialSpec(
     prefix="PINTEREST", parts=("ACCESS_TOKEN",),

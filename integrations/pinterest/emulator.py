@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from commsdesk.emulators.http import (
+from bot.emulators.http import (
     EmulatorServer,
     FaultQueue,
     Request,

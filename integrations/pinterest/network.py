@@ -16,15 +16,15 @@ from typing import Any
 
 import httpx
 
-from commsdesk.config import AccountConfig, Settings
-from commsdesk.integrations.base import (
+from bot.config import AccountConfig, Settings
+from integrations.base import (
     Capability,
     Image,
     MentionPage,
     PermanentError,
     Published,
 )
-from commsdesk.integrations.common import URL_RE, Retrier, Verdict, reset_wait, same_text
+from integrations.common import URL_RE, Retrier, Verdict, reset_wait, same_text
 
 TITLE_MAX = 100
 DESCRIPTION_MAX = 800
@@ -42,7 +42,7 @@ class PinterestError(Exception):
 
 
 def build(account: AccountConfig, settings: Settings) -> PinterestNetwork:
-    from commsdesk.integrations.registry import credentials_for
+    from integrations.registry import credentials_for
 
     return PinterestNetwork(account, credentials_for(account, settings)["access_token"],
                             settings.env.pinterest_api_base_url)

@@ -14,7 +14,7 @@ read as aliases, `*.fields` names may be any property of the Post/User schema, e
 be RFC 7807 problems (as X's recorded traffic shows). The emulator also checks OAuth 1.0a
 signatures (HMAC-SHA1) and X's media rules (types, sizes, GIF only chunked)."""
 
-from commsdesk.integrations.base import CredentialSpec
+from integrations.base import CredentialSpec
 
 CREDENTIALS = CredentialSpec(
     prefix="X", parts=("CONSUMER_KEY", "CONSUMER_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET"),

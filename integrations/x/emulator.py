@@ -5,7 +5,7 @@ Shapes follow recorded traffic (tweepy's cassettes): only ``id``, ``text`` and
 text HTML-escaped for ``& < >``, an empty page is ``{"meta": {"result_count": 0}}``,
 unknown ids come back as 200 with an ``errors`` array, and every answer carries
 ``x-rate-limit-*`` headers. Point tweepy at it with
-:func:`commsdesk.integrations.x.transport.point_session_at`.
+:func:`integrations.x.transport.point_session_at`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from commsdesk.emulators.http import (
+from bot.emulators.http import (
     EmulatorServer,
     Request,
     Response,
@@ -767,7 +767,7 @@ class XEmulator(EmulatorServer):
         """GET /2/tweets/search/recent: the last 7 days' posts matching `query` (terms,
         "phrases", #hashtags, OR, -from:, -is:retweet), newest first; pages by
         `next_token` (or `pagination_token`), as the OpenAPI spec has it."""
-        from commsdesk.emulators.search import matches
+        from bot.emulators.search import matches
 
         query = request.query.get("query", "")
         if not query or len(query) > 512:

@@ -15,8 +15,8 @@ import requests
 import tweepy
 from twitter_text import parse_tweet
 
-from commsdesk.config import AccountConfig, XCredentials
-from commsdesk.integrations.base import (
+from bot.config import AccountConfig, XCredentials
+from integrations.base import (
     Capability,
     FetchedMention,
     Image,
@@ -25,8 +25,8 @@ from commsdesk.integrations.base import (
     Published,
     TransientError,
 )
-from commsdesk.integrations.common import URL_RE, allowed_wait, check_images, same_text
-from commsdesk.integrations.x.transport import X_HOSTS, point_session_at
+from integrations.common import URL_RE, allowed_wait, check_images, same_text
+from integrations.x.transport import X_HOSTS, point_session_at
 
 T = TypeVar("T")
 _HANDLE = re.compile(r"^[A-Za-z0-9_]{1,50}$")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from commsdesk.integrations.base import MentionPage
-from commsdesk.integrations.x.network import EXPANSIONS, TWEET_FIELDS, USER_FIELDS, XNetwork
+from integrations.base import MentionPage
+from integrations.x.network import EXPANSIONS, TWEET_FIELDS, USER_FIELDS, XNetwork
 
 MAX_QUERY = 512  # recent search's query length limit
 

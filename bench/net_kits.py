@@ -1,5 +1,5 @@
 """One account on each of the six networks, with its emulator: what the exactly-once tests
-(tests/test_exactly_once_networks.py) and the fault trial (bench/fault_trial.py) need to
+(tests/integrations/test_exactly_once_networks.py) and the fault trial (bench/fault_trial.py) need to
 publish there, hurt the network, and count what it really shows.
 
 A kit names the emulator's fault key for the call that makes a post (`create`) and for

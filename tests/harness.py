@@ -7,11 +7,13 @@ import copy
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import pytest
 import sqlalchemy as sa
 
-from bot import db
+from bot import clock, db
 from bot.app import build_bolt_app
 from bot.config import Settings
 from bot.emulators.slack import SlackEmulator
@@ -173,3 +175,8 @@ def block_texts(message: dict[str, Any]) -> str:
 
     walk(message.get("blocks") or [])
     return "\n".join(out)
+
+
+def set_clock(monkeypatch: pytest.MonkeyPatch, when: datetime) -> None:
+    """The bot's clock reads `when` now (and runs on from there)."""
+    monkeypatch.setattr(clock, "_offset", when - datetime.now(UTC))

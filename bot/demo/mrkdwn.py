@@ -33,7 +33,7 @@ EMOJI: dict[str, str] = {
     "neutral_face": "😐", "floppy_disk": "💾",
     # planning (issue 21): group cards, approval steps, the calendar
     "arrows_counterclockwise": "🔄", "twisted_rightwards_arrows": "🔀", "ladder": "🪜",
-}  # tests/test_demo_emoji.py checks that every shortcode the bot writes is here
+}  # tests/demo/test_demo_emoji.py checks that every shortcode the bot writes is here
 
 _ENTITY = re.compile(r"<([^<>]*)>")
 _EMOJI = re.compile(r":([a-z0-9_+\-]+):")

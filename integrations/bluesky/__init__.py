@@ -2,7 +2,7 @@
 threaded replies (root + parent refs, rich-text facets) out.
 
 Checked against the lexicons in `../shared/specs/bluesky/lexicons` by tests/spec_check.py
-`check_bluesky` (a small lexicon validator) in tests/test_network_contract.py: each call's
+`check_bluesky` (a small lexicon validator) in tests/integrations/test_network_contract.py: each call's
 parameters, input and output against its lexicon: com.atproto.server.createSession and
 refreshSession, com.atproto.identity.resolveHandle, app.bsky.notification.listNotifications
 (polled with its `cursor`; the stored cursor is the notifications' indexedAt, record keys

@@ -2,7 +2,7 @@
 comments on the photo, photos published with title, description and tags.
 
 Checked against `../shared/specs/flickr/NOTES.md` (no machine-readable spec) by
-tests/spec_check.py `check_flickr` in tests/test_network_contract.py and by the emulator
+tests/spec_check.py `check_flickr` in tests/integrations/test_network_contract.py and by the emulator
 itself: §1 endpoints (`/services/rest/`, `/services/upload/`, writes by POST), §2 OAuth
 1.0a HMAC-SHA1 on every call, §3 the upload rule (every field but `photo` signed; error 96
 otherwise), §4 response formats (`format=json&nojsoncallback=1`, `{stat, code, message}`,

@@ -1,7 +1,7 @@
 """Mastodon (Mastodon.py): mention notifications in, replies and posts out.
 
 Checked against `../shared/specs/mastodon/NOTES.md` (no openly licensed machine-readable
-spec) by tests/spec_check.py `check_mastodon` in tests/test_network_contract.py:
+spec) by tests/spec_check.py `check_mastodon` in tests/integrations/test_network_contract.py:
 "Read notifications: GET /api/v1/notifications" (types, limit at most 80, paged by
 notification id with max_id/since_id/min_id: the polling cursor is a notification id,
 `n:<id>`), "Post a status or a reply: POST /api/v1/statuses" (Idempotency-Key,

@@ -1,7 +1,7 @@
 """Pinterest (API v5): pins with image, alt text, link and board; follower count.
 
 Checked against `../shared/specs/pinterest/v5/openapi.json` (Pinterest API v5 OpenAPI
-3.0.3, 5.23.0) by tests/spec_check.py in tests/test_network_contract.py: requests and
+3.0.3, 5.23.0) by tests/spec_check.py in tests/integrations/test_network_contract.py: requests and
 answers of `GET /user_account` (UserAccount), `POST /pins` (PinCreate: board_id, title,
 description, link, alt_text, media_source PinMediaSourceImageBase64 with ContentType
 image/jpeg | image/png) and `GET /boards/{board_id}/pins` (paged Pin list). GIF and WebP

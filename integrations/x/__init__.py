@@ -1,7 +1,7 @@
 """X (Twitter). Its credentials keep their own typed loader (`config._x_credentials`).
 
 Checked against `../shared/specs/x/openapi.json` (X API v2 OpenAPI 3.0, v2.167) by
-tests/spec_check.py in tests/test_network_contract.py: every request `network.py` sends
+tests/spec_check.py in tests/integrations/test_network_contract.py: every request `network.py` sends
 and every answer `emulator.py` gives is validated against the operation its method and
 path name: `GET /2/users/me`, `GET /2/users/{id}` (public_metrics),
 `GET /2/users/{id}/mentions`, `GET /2/users/{id}/tweets`, `POST /2/tweets` (TweetCreateRequest:

@@ -5,20 +5,13 @@ comms about breaches once a day."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
-from bot import clock
 from bot.models import AuditEvent, Mention, SlaReminder
 from bot.services import reminders
-from tests.harness import Harness, block_texts, wait_for
+from tests.harness import Harness, block_texts, set_clock, wait_for
 from tests.insight_data import INSIGHT_CONFIG, local
-
-
-def set_clock(monkeypatch: pytest.MonkeyPatch, when: datetime) -> None:
-    """The bot's clock reads `when` now (and runs on from there)."""
-    monkeypatch.setattr(clock, "_offset", when - datetime.now(UTC))
 
 
 @pytest.fixture

@@ -327,8 +327,8 @@ def triage_config() -> dict[str, Any]:
 
 @pytest.fixture
 def ht(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    from tests.harness import set_clock
     from tests.insight_data import local
-    from tests.test_reminders import set_clock
 
     set_clock(monkeypatch, local(2026, 3, 3, 10, 0))  # a Tuesday morning
     with Harness(database_url, config=triage_config()) as harness:
@@ -340,8 +340,8 @@ def test_urgent_negative_mention_marked_first_reminded_and_corrected(
         ht: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.models import Mention, TriageCorrection
     from bot.services import reminders
+    from tests.harness import set_clock
     from tests.insight_data import local
-    from tests.test_reminders import set_clock
 
     h = ht
     h.x.add_mention("1111", "amy", "Thank you for fixing the pothole so quickly, brilliant!")
@@ -520,7 +520,7 @@ def test_retention_purges_heard_posts_and_filled_saved_replies(
     from bot import clock
     from bot.models import AuditEvent, Mention
     from bot.services import retention
-    from tests.test_reminders import set_clock
+    from tests.harness import set_clock
 
     h = hx
     jane = h.x.add_user("5001", "jane", "Jane")["id"]

@@ -16,9 +16,8 @@ from bot.cli import main
 from bot.db import transaction
 from bot.models import FollowerSnapshot, InsightRun, OutboxMessage
 from bot.services import reach, report
-from tests.harness import Harness, wait_for
+from tests.harness import Harness, set_clock, wait_for
 from tests.insight_data import INSIGHT_CONFIG, local, seed
-from tests.test_reminders import set_clock
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

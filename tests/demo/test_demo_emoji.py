@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("bot", "handlers", "integrations")
 SHORTCODE = re.compile(r"(?<![\w:]):([a-z0-9][a-z0-9_+\-]*):(?![\w:`])")
 NOT_EMOJI = {"memory"}  # sqlite:///:memory:

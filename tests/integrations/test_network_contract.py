@@ -11,7 +11,7 @@ gave checked against the network's published spec (tests/spec_check.py).
 - a 429 waited out until the reset the network gave, a 5xx tried again;
 - and the bot's Slack calls in the mentions story, by Slack's Web API spec.
 
-Lost answers and find_published are tests/test_exactly_once_networks.py's.
+Lost answers and find_published are tests/integrations/test_exactly_once_networks.py's.
 """
 
 from __future__ import annotations

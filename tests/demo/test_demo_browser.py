@@ -26,7 +26,7 @@ from tests.conftest import free_port
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "demo"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "demo"
 MENTION = "Deep pothole on Main Street, Calverton outside the Co-op, burst my tyre (ref Z81)"
 REPLY = "Sorry about your tyre! Our highways team will inspect Main Street within 48 hours."
 

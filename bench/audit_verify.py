@@ -3,7 +3,7 @@
     python -m bench.audit_verify [--rows 1000000] [--db sqlite|postgresql] [--workers N]
 
 Writes N audit records (realistic details, keyed chain), then times:
-  verify1 bot.domain.audit.verify over the whole chain in one process
+  verify1 bot.services.audit.verify over the whole chain in one process
   verifyN the same with N processes (what `audit verify` uses: audit.default_workers)
   raw1    the cryptography verify does, over exactly the bytes it hashes, already in
           memory, in one process: each record's canonical header HMAC-SHA256'd under the
@@ -39,8 +39,8 @@ from sqlalchemy.orm import Session
 from bench.common import loadavg
 from bot import db
 from bot.audit_keys import pads, parse_keys, use_keyring
-from bot.domain import audit
 from bot.models import AuditEvent
+from bot.services import audit
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 KEY = "bench-audit-key-0123456789abcdefghijklmnopqrstuvwxyz"  # the bench's own

@@ -67,7 +67,6 @@ from bench import fault_trial_networks
 from bot import clock, db
 from bot.app import build_bolt_app
 from bot.config import Environment, Settings, XCredentials, parse_config
-from bot.domain import audit
 from bot.domain.routing import MentionFacts, Router
 from bot.emulators.slack import SlackEmulator
 from bot.models import (
@@ -83,6 +82,7 @@ from bot.models import (
 from bot.runtime import Runtime
 from bot.serve import single_process_lock
 from bot.server import build_asgi
+from bot.services import audit
 from bot.services import outbox as outbox_mod
 from bot.services import publishing as _publishing  # noqa: F401
 from bot.services.ingest import sync_accounts

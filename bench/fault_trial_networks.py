@@ -54,11 +54,11 @@ import integrations.mastodon.network
 import integrations.pinterest.network  # noqa: F401
 from bench.net_kits import ALT, NETWORKS, PNG, Kit, make_kit
 from bot import db
-from bot.domain import drafts as drafts_domain
-from bot.domain.drafts import ApprovalPolicy
 from bot.models import Account, AuditEvent, Draft, PublishAttempt
 from bot.runtime import Runtime
 from bot.serve import single_process_lock
+from bot.services import draft_states as drafts_domain
+from bot.services.draft_states import ApprovalPolicy
 from bot.services.ingest import sync_accounts
 
 # trials write audit records (keyed chain): a key of their own unless one is set

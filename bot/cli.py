@@ -299,7 +299,7 @@ def audit_verify(config: str | None) -> None:
     """Exit 0 if the audit trail is intact, 1 naming the first bad record, or the records
     gone since the latest checkpoint (read back from Slack or the checkpoint file)."""
     from bot import db
-    from bot.domain import audit
+    from bot.services import audit
 
     keyring, cfg = _audit_keys_and_config(config)
     # a reading session: on SQLite a running bot's writers are not held up meanwhile
@@ -363,7 +363,7 @@ def audit_export(
     """Export the trail for auditors and FOI requests."""
     from sqlalchemy.orm import Session
 
-    from bot.domain import audit
+    from bot.services import audit
 
     q = audit.export_query(_parse_date(since, "--since"), _parse_date(until, "--until"), actor)
     if subject is not None:

@@ -88,7 +88,7 @@ def governance_command(rt: Runtime, user: str,
         comms = None
     if not comms:
         with transaction(rt.sessions) as s:
-            from bot.domain import audit
+            from bot.services import audit
 
             audit.record(s, actor=user, action="publishing.pause_refused",
                          subject_kind="account", subject_id=cmd.target,

@@ -17,10 +17,11 @@ from bot.blockkit.modals import (
     REROUTE_CALLBACK,
 )
 from bot.db import transaction
-from bot.domain import drafts, slash
+from bot.domain import slash
 from bot.models import Account, Draft
 from bot.runtime import Runtime
 from bot.services import alerts, saved_replies
+from bot.services import draft_states as drafts
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
 from bot.services.drafting import (
     DraftRefused,

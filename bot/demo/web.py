@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot.demo import data, model
 from bot.demo.actions import ActionError, World
 from bot.demo.mrkdwn import x_text
-from bot.domain import audit
+from bot.services import audit
 
 HERE = Path(str(importlib.resources.files("bot.demo")))
 PEOPLE = {p.id: p for p in data.PEOPLE}

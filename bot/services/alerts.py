@@ -12,9 +12,9 @@ from bot.blockkit.alerts import AlertView, alert_message
 from bot.blockkit.escape import link_hosts
 from bot.clock import now
 from bot.db import reading, transaction
-from bot.domain import audit
 from bot.models import Account, Alert, Draft, Mention, OutboxMessage
 from bot.runtime import Runtime
+from bot.services import audit
 from bot.services.approvers import Unconfirmed
 from bot.services.outbox import SlackCall, enqueue, renderer
 from bot.services.private import private_channels

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from bot.blockkit.escape import escape, truncate
 from bot.db import transaction
-from bot.domain import audit, drafts
 from bot.models import Account, Approval, Draft
 from bot.runtime import Runtime
+from bot.services import audit
+from bot.services import draft_states as drafts
 
 SKIP_USAGE = "/social skip <draft, e.g. D12> <reason>"
 

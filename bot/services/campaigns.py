@@ -16,8 +16,9 @@ from typing import Any
 
 from bot.blockkit.escape import escape
 from bot.db import transaction
-from bot.domain import drafts, slash
+from bot.domain import slash
 from bot.runtime import Runtime
+from bot.services import draft_states as drafts
 from bot.services import plans
 from bot.services.drafting import (
     DraftRefused,
@@ -89,7 +90,7 @@ def create(rt: Runtime, s: Any, requests: list[DraftRequest], author: str,
                               approval_channel=channel, via=via)
         plans.add_item(s, group, draft, n, campaign)
         made.append(draft)
-    from bot.domain import audit
+    from bot.services import audit
 
     audit.record(s, actor=author, action="campaign.created", subject_kind="campaign",
                  subject_id=group.id, details={"name": campaign, "drafts": [d.id for d in made],

@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 from bot import logs
 from bot.audit_keys import Keyring, sign
 from bot.clock import now
-from bot.domain import audit
 from bot.models import AuditEvent
+from bot.services import audit
 
 log = logs.get("commsdesk.checkpoints")
 

@@ -7,9 +7,9 @@ from typing import Literal
 from sqlalchemy import select
 
 from bot.db import reading, transaction
-from bot.domain import drafts
 from bot.models import Draft
 from bot.runtime import Runtime
+from bot.services import draft_states as drafts
 from bot.services import governance
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
 from bot.services.drafting import refresh_draft

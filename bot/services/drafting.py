@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from bot.blockkit.approvals import ApprovalView, approval_message
 from bot.blockkit.escape import link_hosts
 from bot.clock import now
-from bot.domain import drafts, slash
+from bot.domain import slash
 from bot.models import Account, Approval, Draft, Mention, OutboxMessage
 from bot.runtime import Runtime
+from bot.services import draft_states as drafts
 from bot.services.alerts import refresh_alerts
 from bot.services.ingest import account_ids
 from bot.services.outbox import SlackCall, enqueue, renderer
@@ -50,7 +51,7 @@ def check_permission(rt: Runtime, s: Session, user: str, req: DraftRequest) -> N
 
 def record_refusal(rt: Runtime, user: str, refused: DraftRefused, via: str) -> None:
     from bot.db import transaction
-    from bot.domain import audit
+    from bot.services import audit
 
     with transaction(rt.sessions) as s:
         audit.record(s, actor=user, action="draft.refused", subject_kind="account",

@@ -10,11 +10,13 @@ from bot.blockkit.escape import escape, truncate
 from bot.blockkit.labels import account_label
 from bot.clock import now
 from bot.config import AccountConfig, ServiceConfig
-from bot.domain import audit, drafts, permissions, purdah
-from bot.domain.drafts import ApprovalPolicy
+from bot.domain import permissions, purdah
 from bot.domain.house_style import DraftFacts, Finding, blocking, run_checks
 from bot.models import Account, Alert, Draft, Pause
 from bot.runtime import Runtime
+from bot.services import audit
+from bot.services import draft_states as drafts
+from bot.services.draft_states import ApprovalPolicy
 from integrations.base import Capability
 
 

@@ -26,9 +26,10 @@ from bot import logs
 from bot.blockkit.escape import escape, truncate
 from bot.blockkit.labels import account_label
 from bot.db import transaction
-from bot.domain import audit, drafts
 from bot.models import Account, Draft
 from bot.runtime import Runtime
+from bot.services import audit
+from bot.services import draft_states as drafts
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
 from bot.services.drafting import refresh_draft
 from bot.services.outbox import enqueue

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from bot.clock import now
 from bot.config import Config
-from bot.domain import audit
 from bot.domain.routing import MentionFacts, Route, Router
 from bot.models import Account, Alert, Mention, OutboxMessage
+from bot.services import audit
 from integrations.base import FetchedMention
 
 SAFEGUARDING = "safeguarding"

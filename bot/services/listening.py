@@ -34,9 +34,9 @@ from bot import logs
 from bot.clock import now
 from bot.config import AccountConfig, ListeningConfig
 from bot.db import transaction
-from bot.domain import audit
 from bot.models import Account, Alert, ListenCursor, Mention
 from bot.runtime import Runtime
+from bot.services import audit
 from bot.services.ingest import _age_key, _cap, _insert, _queue_alerts, account_ids
 from integrations.base import FetchedMention, NetworkError
 from integrations.common import wait_limit

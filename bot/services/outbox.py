@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 from bot import logs
 from bot.clock import now
 from bot.db import reading, transaction
-from bot.domain import audit
 from bot.faults import crash_point
 from bot.models import OutboxMessage
 from bot.runtime import Runtime
+from bot.services import audit
 
 log = logs.get("commsdesk.outbox")
 

@@ -34,14 +34,14 @@ from bot.blockkit.alerts import NETWORK_LABEL
 from bot.blockkit.escape import escape
 from bot.clock import now
 from bot.db import reading, transaction
-from bot.domain import drafts, publication
-from bot.domain.publication import Claim
 from bot.faults import crash_point
 from bot.models import Account, Draft, Mention, PublishAttempt
 from bot.runtime import Runtime
-from bot.services import governance
+from bot.services import draft_states as drafts
+from bot.services import governance, publication
 from bot.services.drafting import post_link, refresh_draft
 from bot.services.outbox import enqueue
+from bot.services.publication import Claim
 from integrations.base import (
     Capability,
     Image,

@@ -17,12 +17,11 @@ from bot.blockkit.alerts import slack_date
 from bot.clock import now
 from bot.config import Config
 from bot.db import transaction
-from bot.domain import audit
 from bot.domain.stats import hours_text
 from bot.domain.working_hours import WorkingHours
 from bot.models import Alert, Draft, InsightRun, Mention, SlaReminder
 from bot.runtime import Runtime
-from bot.services import triage
+from bot.services import audit, triage
 from bot.services.outbox import enqueue
 from bot.services.stats import arrival, sla_hours
 

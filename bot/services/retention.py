@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from bot.clock import now
 from bot.db import transaction
-from bot.domain import audit
 from bot.models import (
     AuditEvent,
     Draft,
@@ -28,6 +27,7 @@ from bot.models import (
     SavedReplyUse,
 )
 from bot.runtime import Runtime
+from bot.services import audit
 
 FINAL_DRAFT_STATES = ("published", "rejected", "superseded", "cancelled", "expired", "failed")
 PERSONAL_ACTIONS = ("mention.received", "draft.created", "draft.edited", "draft.refused",

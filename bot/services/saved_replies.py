@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from bot.blockkit.escape import escape, truncate
 from bot.clock import now
 from bot.db import reading, transaction
-from bot.domain import audit, slash
+from bot.domain import slash
 from bot.models import Alert, Draft, Mention, SavedReply, SavedReplyUse
 from bot.runtime import Runtime
+from bot.services import audit
 
 MAX_TEXT = 3000
 PLACEHOLDERS = ("author", "ref", "service")

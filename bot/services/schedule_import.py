@@ -18,10 +18,10 @@ from pathlib import Path
 
 from bot.clock import now
 from bot.db import transaction
-from bot.domain import audit, slash, tracking
+from bot.domain import slash, tracking
 from bot.models import Draft, DraftImage, DraftVersion
 from bot.runtime import Runtime
-from bot.services import plans
+from bot.services import audit, plans
 from bot.services.images import MAX_IMAGE_BYTES, sniff
 from bot.services.ingest import account_ids
 from integrations.base import Capability

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.domain.audit import as_row, canonical
 from bot.models import AuditEvent, Draft, Mention
+from bot.services.audit import as_row, canonical
 
 
 def _row(kind: str, obj: Any, fields: tuple[str, ...]) -> str:

@@ -26,9 +26,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.config import Config
-from bot.domain import audit
 from bot.domain.routing import keyword_pattern
 from bot.models import Alert, Mention, TriageCorrection
+from bot.services import audit
 
 URGENT, NORMAL = "urgent", "normal"
 PRIORITIES = (URGENT, NORMAL)

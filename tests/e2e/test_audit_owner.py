@@ -22,10 +22,9 @@ from sqlalchemy.orm import Session
 
 from bot import clock, db
 from bot.db import make_sessionmaker, transaction
-from bot.domain import audit
 from bot.emulators.slack import SlackEmulator
 from bot.runtime import Runtime
-from bot.services import checkpoints, retention
+from bot.services import audit, checkpoints, retention
 from tests.conftest import (
     AUDIT_KEY,
     BASE_CONFIG,

@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from bot import clock
-from bot.domain import audit
 from bot.models import AuditEvent, Draft, Mention
-from bot.services import retention
+from bot.services import audit, retention
 from tests.harness import (
     CARA,
     COLIN,

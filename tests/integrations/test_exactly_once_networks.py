@@ -19,9 +19,8 @@ import sqlalchemy as sa
 
 from bench.net_kits import ALT, NETWORKS, PNG, Kit, make_kit
 from bot import clock
-from bot.domain import publication
 from bot.models import AuditEvent, Draft, DraftImage, PublishAttempt
-from bot.services import publishing
+from bot.services import publication, publishing
 from bot.services.drafting import refresh_draft
 from bot.services.publishing import Publisher
 from tests.harness import CARA, COLIN, E2E_CONFIG, WENDY, block_texts, wait_for

@@ -10,7 +10,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.db import transaction
-from bot.domain import audit
+from bot.services import audit
 from bot.services.slack_names import SlackNames
 from tests.harness import CARA, ROGUE, Harness
 

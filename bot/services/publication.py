@@ -22,8 +22,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import now
-from bot.domain import audit
 from bot.models import Draft, PublishAttempt
+from bot.services import audit
 from integrations.bluesky.richtext import tid
 
 LEASE = timedelta(minutes=5)

@@ -23,8 +23,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import now
-from bot.domain import audit
 from bot.models import Approval, Draft, DraftImage, DraftVersion
+from bot.services import audit
 
 OPEN_STATES = ("pending", "approved", "failed", "expired")
 

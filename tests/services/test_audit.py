@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.audit_keys import parse_keys, use_keyring
 from bot.db import make_sessionmaker, transaction
-from bot.domain import audit
+from bot.services import audit
 from bot.services.retention import _purge_audit_details
 from tests.conftest import AUDIT_KEY
 

@@ -55,7 +55,8 @@ from bot.emulators.slack import SlackEmulator
 from bot.models import Account
 from bot.runtime import Runtime
 from bot.services import outbox as outbox_module
-from bot.services.ingest import store_mentions, sync_accounts
+from bot.services.accounts import sync_accounts
+from bot.services.ingest import store_mentions
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, make_settings
 
 PAGE = 100

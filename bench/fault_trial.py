@@ -85,7 +85,7 @@ from bot.server import build_asgi
 from bot.services import audit
 from bot.services import outbox as outbox_mod
 from bot.services import publishing as _publishing  # noqa: F401
-from bot.services.ingest import sync_accounts
+from bot.services.accounts import sync_accounts
 from bot.services.polling import poll_account
 from integrations.x.emulator import XEmulator
 from integrations.x.transport import BaseURLAdapter

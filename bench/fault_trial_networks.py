@@ -58,8 +58,8 @@ from bot.models import Account, AuditEvent, Draft, PublishAttempt
 from bot.runtime import Runtime
 from bot.serve import single_process_lock
 from bot.services import draft_states as drafts_domain
+from bot.services.accounts import sync_accounts
 from bot.services.draft_states import ApprovalPolicy
-from bot.services.ingest import sync_accounts
 
 # trials write audit records (keyed chain): a key of their own unless one is set
 os.environ.setdefault("COMMSDESK_AUDIT_KEY", "fault-trial-audit-key-0123456789abcdefghijklmnop")

@@ -47,7 +47,8 @@ from bot.config import parse_config
 from bot.db import transaction
 from bot.domain.routing import MentionFacts, Router
 from bot.models import Account, Alert, AuditEvent, Mention, OutboxMessage
-from bot.services.ingest import store_mentions, sync_accounts
+from bot.services.accounts import sync_accounts
+from bot.services.ingest import store_mentions
 from integrations.base import FetchedMention
 
 PAGE = 100  # the X API's max_results, and what polling stores per transaction

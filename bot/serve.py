@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.db import DatabaseError, transaction
 from bot.runtime import Runtime
 from bot.server import build_asgi
-from bot.services.ingest import account_ids
+from bot.services.accounts import account_ids
 
 log = logs.get("commsdesk.serve")
 

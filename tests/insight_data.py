@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.models import Alert, Draft, Mention
-from bot.services.ingest import sync_accounts
+from bot.services.accounts import sync_accounts
 from tests.harness import E2E_CONFIG
 
 LONDON = ZoneInfo("Europe/London")

@@ -20,6 +20,7 @@ from bot.domain import slash
 from bot.runtime import Runtime
 from bot.services import draft_states as drafts
 from bot.services import plans
+from bot.services.accounts import account_ids
 from bot.services.drafting import (
     DraftRefused,
     DraftRequest,
@@ -27,7 +28,6 @@ from bot.services.drafting import (
     check_permission,
     record_refusal,
 )
-from bot.services.ingest import account_ids
 
 MAX_ACCOUNTS = 10
 _CAMPAIGN = re.compile(r"^campaign:(?P<name>[^\s]{1,128})\s+", re.IGNORECASE)

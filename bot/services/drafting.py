@@ -16,8 +16,8 @@ from bot.domain import slash
 from bot.models import Account, Approval, Draft, Mention, OutboxMessage
 from bot.runtime import Runtime
 from bot.services import draft_states as drafts
+from bot.services.accounts import account_ids
 from bot.services.alerts import refresh_alerts
-from bot.services.ingest import account_ids
 from bot.services.outbox import SlackCall, enqueue, renderer
 
 

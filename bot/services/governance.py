@@ -189,7 +189,7 @@ def resume(rt: Runtime, s: Session, user: str, target: str) -> str:
 def _target_id(rt: Runtime, s: Session, target: str) -> int | None:
     if target == "all":
         return None
-    from bot.services.ingest import account_ids
+    from bot.services.accounts import account_ids
 
     return account_ids(rt, s)[target]
 

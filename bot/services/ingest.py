@@ -7,73 +7,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.clock import now
-from bot.config import Config
 from bot.domain.routing import MentionFacts, Route, Router
 from bot.models import Account, Alert, Mention, OutboxMessage
 from bot.services import audit
+from bot.services.accounts import insert_for as _insert
 from integrations.base import FetchedMention
 
 SAFEGUARDING = "safeguarding"
-
-
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _age_key(m: FetchedMention) -> tuple[float, int, str]:
     """Oldest first, so refs (M1, M2, ...) and alerts follow the order residents wrote."""
     ts = m.posted_at.timestamp() if m.posted_at else 0.0
     return (ts, int(m.external_id) if m.external_id.isdigit() else 0, m.external_id)
-
-
-def sync_accounts(session: Session, config: Config) -> dict[str, Account]:
-    """Make the accounts table match the config (new ones added, handles refreshed).
-
-    Safe when several threads or replicas do it at once: the name is unique and
-    an insert that loses the race does nothing.
-    """
-    existing = {a.name: a for a in session.scalars(select(Account))}
-    for acc in config.accounts:
-        row = existing.get(acc.name)
-        if row is None:
-            new_id = session.execute(
-                _insert(session)(Account)
-                .values(name=acc.name, network=acc.network, handle=acc.handle,
-                        external_user_id=acc.user_id)
-                .on_conflict_do_nothing(index_elements=["name"])
-                .returning(Account.id)
-            ).scalar()
-            if new_id is not None:
-                audit.record(session, actor="system", action="account.configured",
-                             subject_kind="account", subject_id=new_id,
-                             details={"name": acc.name, "network": acc.network,
-                                      "handle": acc.handle})
-            existing[acc.name] = session.scalars(
-                select(Account).where(Account.name == acc.name)).one()
-        elif row.handle != acc.handle or (acc.user_id and row.external_user_id != acc.user_id):
-            row.handle = acc.handle
-            row.external_user_id = acc.user_id or row.external_user_id
-    return existing
-
-
-def account_ids(rt: Any, session: Session) -> dict[str, int]:
-    """Account name -> id. Synced with the config until every account is in the database,
-    then remembered: accounts are never removed, so ids never change (and the hot path
-    stays cheap). Ids this transaction inserts are not remembered yet: until it commits,
-    another thread's rows could not refer to them."""
-    cached: dict[str, int] | None = rt.extras.get("account_ids")
-    if cached is not None:
-        return cached
-    committed = set(session.scalars(select(Account.name)))
-    ids = {name: a.id for name, a in sync_accounts(session, rt.settings.config).items()}
-    if committed >= set(ids):
-        rt.extras["account_ids"] = ids
-    return ids
 
 
 def _cap(value: str | None, limit: int) -> str | None:

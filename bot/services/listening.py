@@ -37,7 +37,8 @@ from bot.db import transaction
 from bot.models import Account, Alert, ListenCursor, Mention
 from bot.runtime import Runtime
 from bot.services import audit
-from bot.services.ingest import _age_key, _cap, _insert, _queue_alerts, account_ids
+from bot.services.accounts import account_ids
+from bot.services.ingest import _age_key, _cap, _insert, _queue_alerts
 from integrations.base import FetchedMention, NetworkError
 from integrations.common import wait_limit
 

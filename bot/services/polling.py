@@ -16,7 +16,8 @@ from bot.domain.routing import Router
 from bot.faults import crash_point
 from bot.models import Account, PollCursor
 from bot.runtime import Runtime
-from bot.services.ingest import account_ids, store_mentions
+from bot.services.accounts import account_ids
+from bot.services.ingest import store_mentions
 from integrations.base import NetworkError
 
 log = logs.get("commsdesk.polling")

@@ -16,7 +16,7 @@ from bot.clock import now
 from bot.db import transaction
 from bot.models import Account, FollowerSnapshot
 from bot.runtime import Runtime
-from bot.services.ingest import account_ids
+from bot.services.accounts import account_ids
 from integrations.base import Capability, NetworkError
 
 log = logs.get("commsdesk.reach")

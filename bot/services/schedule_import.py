@@ -22,8 +22,8 @@ from bot.domain import slash, tracking
 from bot.models import Draft, DraftImage, DraftVersion
 from bot.runtime import Runtime
 from bot.services import audit, plans
+from bot.services.accounts import account_ids
 from bot.services.images import MAX_IMAGE_BYTES, sniff
-from bot.services.ingest import account_ids
 from integrations.base import Capability
 
 MAX_ROWS = 350  # as Hootsuite and Sprout take

@@ -96,7 +96,8 @@ def parse(payload: Any) -> dict[str, list[FetchedMention]]:
 def store(rt: Any, payload: Any) -> int:
     """Store what a delivery holds for configured pages; returns how many were new."""
     from bot.db import transaction
-    from bot.services.ingest import store_mentions, sync_accounts
+    from bot.services.accounts import sync_accounts
+    from bot.services.ingest import store_mentions
 
     by_page = parse(payload)
     accounts = {a.page_id: a.name for a in rt.settings.config.accounts

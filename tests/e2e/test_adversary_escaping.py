@@ -518,7 +518,8 @@ def test_every_reply_path_shows_hostile_text_inert(h: Harness) -> None:
         h.slack.message("C0APPROVALS", second["ts"]) or {}), what="rejected")
     # mentions with hostile words, authors and URLs from every network
     with transaction(h.rt.sessions) as s:
-        from bot.services.ingest import account_ids, store_mentions
+        from bot.services.accounts import account_ids
+        from bot.services.ingest import store_mentions
 
         ids = account_ids(h.rt, s)
         for acc in h.rt.settings.config.accounts[:1] + h.rt.settings.config.accounts[2:]:

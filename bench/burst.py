@@ -49,11 +49,11 @@ from bench.common import (
     wait_quiet,
 )
 from bot import db, logs
+from bot.bootstrap import build_runtime
 from bot.db import transaction
 from bot.domain.routing import MentionFacts
 from bot.emulators.slack import SlackEmulator
 from bot.models import Account
-from bot.runtime import Runtime
 from bot.services import outbox as outbox_module
 from bot.services.accounts import sync_accounts
 from bot.services.ingest import store_mentions
@@ -103,7 +103,7 @@ def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
             engine = db.make_engine(url)
             db.upgrade(engine)
             settings = make_settings(url, config=config, slack_api_url=slack.api_url)
-            rt = Runtime.create(settings, engine)
+            rt = build_runtime(settings, engine)
             router = rt.router
             for i, m in enumerate(mentions):  # the set-up really is one channel each
                 routes = router.route(MentionFacts("nottscc", m.author_handle, m.text))
@@ -126,7 +126,7 @@ def run(kind: str, n: int, channels: int, loop: str, profile: bool = False,
             # more replicas: each its own Runtime, engine (pool) and outbox owner, as
             # another `serve` process on the same database would have; nobody wakes them
             # (another process's ingest cannot): they find the rows by polling
-            others = [outbox_module.Outbox(Runtime.create(settings, db.make_engine(url)),
+            others = [outbox_module.Outbox(build_runtime(settings, db.make_engine(url)),
                                            owner=f"replica-{i + 2}")
                       for i in range(replicas - 1)]
             other_threads = [threading.Thread(target=o.run_forever, args=(stop,), daemon=True)

@@ -66,8 +66,10 @@ import handlers  # noqa: F401
 from bench import fault_trial_networks
 from bot import clock, db
 from bot.app import build_bolt_app
+from bot.bootstrap import build, build_runtime
 from bot.config import Environment, Settings, XCredentials, parse_config
 from bot.domain.routing import MentionFacts, Router
+from bot.emulators.http import Inflight
 from bot.emulators.slack import SlackEmulator
 from bot.models import (
     Account,
@@ -79,13 +81,11 @@ from bot.models import (
     OutboxMessage,
     PollCursor,
 )
-from bot.runtime import Runtime
 from bot.serve import single_process_lock
 from bot.server import build_asgi
 from bot.services import audit
 from bot.services import outbox as outbox_mod
 from bot.services import publishing as _publishing  # noqa: F401
-from bot.services.accounts import sync_accounts
 from bot.services.polling import poll_account
 from integrations.x.emulator import XEmulator
 from integrations.x.transport import BaseURLAdapter
@@ -154,11 +154,9 @@ def bot_main(spec: dict[str, Any], port_box: Any) -> None:
     outbox_mod.CHANNEL_INTERVAL = 0.01
     clock.shift(timedelta(seconds=spec["offset"]))
     settings = make_settings(spec["database_url"], spec["slack_api_url"], spec["x_api_url"])
-    rt = Runtime.create(settings)
-    single_process_lock(rt)  # as serve does: SQLite is one process at a time
-    db.upgrade(rt.engine)
-    with db.transaction(rt.sessions) as s:
-        sync_accounts(s, settings.config)
+    # the bot as `serve` builds it (bot/bootstrap.py); this loop stands in for the scheduler
+    built = build(settings, before_migrate=single_process_lock)  # SQLite: one process
+    rt = built.rt
     rt.slack.timeout = CLIENT_TIMEOUT
     rt.outbox_slack.timeout = CLIENT_TIMEOUT
     for acc in settings.config.accounts:
@@ -166,8 +164,7 @@ def bot_main(spec: dict[str, Any], port_box: Any) -> None:
         for adapter in network.client.session.adapters.values():
             if isinstance(adapter, BaseURLAdapter):
                 adapter.timeout = CLIENT_TIMEOUT
-    bolt = build_bolt_app(rt)
-    server = uvicorn.Server(uvicorn.Config(build_asgi(rt, bolt), host="127.0.0.1", port=0,
+    server = uvicorn.Server(uvicorn.Config(built.asgi, host="127.0.0.1", port=0,
                                            log_level="critical", lifespan="off"))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # our own free port: no race with other episodes
@@ -225,12 +222,12 @@ def _warm_up() -> None:
     """Import everything a bot process imports lazily (handlers, networks, renderers,
     uvicorn's protocols), so that each process forked from the forkserver starts at once."""
     settings = make_settings("sqlite://", "http://127.0.0.1:9/api/", "http://127.0.0.1:9")
-    rt = Runtime.create(settings)
-    build_asgi(rt, build_bolt_app(rt))
+    rt = build_runtime(settings)  # imports only: no database to migrate here
+    asgi = build_asgi(rt, build_bolt_app(rt))
     for acc in settings.config.accounts:
         rt.network(acc.name)
     outbox_mod.Outbox(rt)
-    config = uvicorn.Config(build_asgi(rt, build_bolt_app(rt)), lifespan="off")
+    config = uvicorn.Config(asgi, lifespan="off")
     config.load()
     rt.engine.dispose()
 
@@ -309,72 +306,13 @@ class Unsettled(Exception):
     pass
 
 
-class Inflight:
-    """How many requests the emulator is still answering (call it), and for how long it
-    has answered none (`quiet_for`): kept by the handler itself, so a request that came
-    and went between two looks of a busy trial loop is not missed."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.n = 0
-        self.idle_since = time.monotonic()
-
-    def __call__(self) -> int:
-        return self.n
-
-    def quiet_for(self) -> float:
-        with self.lock:
-            return 0.0 if self.n else time.monotonic() - self.idle_since
-
-
 def _count_inflight(emulator: Any) -> Inflight:
-    """Know how many requests the (started) emulator is still answering: counted from the
-    moment its server accepts the connection (a request still being read, or waiting for
-    its thread on a loaded machine, is in flight too) until its thread is done, or, without
-    a server, around the handler."""
-    state = Inflight()
-
-    def begin() -> None:
-        with state.lock:
-            state.n += 1
-
-    def end() -> None:
-        with state.lock:
-            state.n -= 1
-            state.idle_since = time.monotonic()
-
-    httpd = getattr(emulator, "_httpd", None)
-    if httpd is not None:
-        accept, serve = httpd.process_request, httpd.process_request_thread
-
-        def process_request(request: Any, client_address: Any) -> None:
-            begin()
-            try:
-                accept(request, client_address)  # starts the thread that serves it
-            except BaseException:
-                end()
-                raise
-
-        def process_request_thread(request: Any, client_address: Any) -> None:
-            try:
-                serve(request, client_address)
-            finally:
-                end()
-
-        httpd.process_request = process_request
-        httpd.process_request_thread = process_request_thread
-        return state
-    original = emulator.handle
-
-    def handle(request: Any) -> Any:
-        begin()
-        try:
-            return original(request)
-        finally:
-            end()
-
-    emulator.handle = handle
-    return state
+    """How many requests the (started) emulator is still answering, and for how long it has
+    answered none: kept by the emulator's server itself (:class:`Inflight`), from the
+    moment it accepts a connection until the request's thread is done, so a request that
+    came and went between two looks of a busy trial loop is not missed."""
+    inflight: Inflight = emulator.inflight
+    return inflight
 
 
 @dataclass

@@ -54,8 +54,9 @@ import integrations.mastodon.network
 import integrations.pinterest.network  # noqa: F401
 from bench.net_kits import ALT, NETWORKS, PNG, Kit, make_kit
 from bot import db
+from bot.bootstrap import build_runtime
+from bot.emulators.http import Inflight
 from bot.models import Account, AuditEvent, Draft, PublishAttempt
-from bot.runtime import Runtime
 from bot.serve import single_process_lock
 from bot.services import draft_states as drafts_domain
 from bot.services.accounts import sync_accounts
@@ -108,7 +109,7 @@ def publisher_main(spec: dict[str, Any], ready: Any) -> None:
         os.environ["COMMSDESK_FAULT_KILL_AT"] = spec["kill_at"]
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     settings = _settings(spec)
-    rt = Runtime.create(settings)
+    rt = build_runtime(settings)
     if spec["database_url"].startswith("sqlite"):
         single_process_lock(rt)  # as serve does: SQLite is one process at a time
     _fast_clients(rt.network(spec["account"]))
@@ -152,10 +153,9 @@ class NetEpisodeResult:
     elapsed: float = 0.0
 
 
-def _count_inflight(emulator: Any) -> Any:  # bench.fault_trial.Inflight
-    from bench.fault_trial import _count_inflight as count
-
-    return count(emulator)
+def _count_inflight(emulator: Any) -> Inflight:
+    inflight: Inflight = emulator.inflight  # kept by the emulator's server
+    return inflight
 
 
 class NetEpisode:

@@ -207,13 +207,14 @@ def poll(config: str | None, once: bool) -> None:
     """Poll every account for new mentions once (and run every [[listening]] search that
     is due), deliver alerts, then exit."""
     from bot import db
-    from bot.runtime import Runtime
     from bot.services import listening
     from bot.services.polling import deliver_outbox_until_empty, poll_all
 
     settings = _settings(config)
     _setup_logging(settings)
-    rt = Runtime.create(settings)
+    from bot.bootstrap import build_runtime  # the CLI imports each command's code lazily
+
+    rt = build_runtime(settings)
     db.upgrade(rt.engine)
     results = poll_all(rt)
     heard = listening.run_due(rt, owner="poll-once")
@@ -420,7 +421,6 @@ def retention_group() -> None:
 def retention_run(config: str | None, dry_run: bool, days: int | None) -> None:
     """Purge personal data older than retention.days (the audit trail keeps verifying)."""
     from bot import db
-    from bot.runtime import Runtime
     from bot.services import retention
 
     settings = _settings(config, require_slack=False, require_network_credentials=False)
@@ -429,7 +429,9 @@ def retention_run(config: str | None, dry_run: bool, days: int | None) -> None:
         click.echo("Retention is off (retention.days = 0 keeps everything): nothing to "
                    "purge. Set [retention] days in the config, or pass --days N.")
         return
-    rt = Runtime.create(settings)
+    from bot.bootstrap import build_runtime  # the CLI imports each command's code lazily
+
+    rt = build_runtime(settings)
     db.upgrade(rt.engine)
     try:
         result = retention.run(rt, dry_run=dry_run, days=days)
@@ -583,13 +585,14 @@ def schedule_import(config: str | None, csv_file: str, author: str, no_post: boo
     import time as _time
 
     from bot import db
-    from bot.runtime import Runtime
     from bot.services import schedule_import as importer
     from bot.services.polling import deliver_outbox_until_empty
 
     settings = _settings(config)
     _setup_logging(settings)
-    rt = Runtime.create(settings)
+    from bot.bootstrap import build_runtime  # the CLI imports each command's code lazily
+
+    rt = build_runtime(settings)
     db.upgrade(rt.engine)
     path = Path(csv_file)
     started = _time.monotonic()
@@ -620,7 +623,7 @@ def schedule_import(config: str | None, csv_file: str, author: str, no_post: boo
 @friendly
 def demo(port: int, reset: bool, data_dir: str) -> None:
     """Everything offline: Slack and X emulators and the real bot."""
-    from bot.demo import run_demo
+    from bot.demo.runner import run_demo
 
     run_demo(port=port, reset=reset, data_dir=Path(data_dir))
 

@@ -1,11 +1,13 @@
-"""Everything a running bot holds: settings, database, Slack client, networks."""
+"""Everything a running bot holds: settings, database, Slack client, networks, and the
+services handed to it at start-up (bot/bootstrap.py): the publisher, the approvers and the
+outbox's renderers. It imports none of the services that use it."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -16,10 +18,18 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import logs
+from bot.audit_keys import use_keyring
 from bot.config import Settings
 from bot.db import make_engine, make_sessionmaker
 from bot.domain.routing import Router
 from integrations.base import Network
+from integrations.registry import build_network
+
+if TYPE_CHECKING:
+    from bot.services.approvers import Approvers
+    from bot.services.outbox import Renderer
+    from bot.services.publishing import Publisher
 
 
 def make_slack_client(settings: Settings, *, retry_rate_limits: bool = True) -> WebClient:
@@ -45,17 +55,17 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. "background" (scheduler)
     _networks: dict[str, Network] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # handed in by bot/bootstrap.py (build_runtime), never imported from here
+    publisher: Publisher = field(init=False)
+    approvers: Approvers = field(init=False)
+    renderers: dict[str, Renderer] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, engine: Engine | None = None) -> Runtime:
-        from bot import logs
-
         logs.add_secrets(settings.secrets())  # redacted wherever text leaves the process
         engine = engine or make_engine(settings.env.database_url)
         keyring = settings.audit_keyring()
         if keyring is not None:  # what this engine's audit records are signed with
-            from bot.audit_keys import use_keyring
-
             use_keyring(engine, keyring)
         return cls(
             settings=settings,
@@ -74,8 +84,6 @@ class Runtime:
         return make_slack_client(self.settings, retry_rate_limits=False)
 
     def network(self, account_name: str) -> Network:
-        from integrations.registry import build_network
-
         with self._lock:
             if account_name not in self._networks:
                 account = self.settings.config.account(account_name)
@@ -83,18 +91,6 @@ class Runtime:
                     raise KeyError(account_name)
                 self._networks[account_name] = build_network(account, self.settings)
             return self._networks[account_name]
-
-    @cached_property
-    def publisher(self) -> Any:
-        from bot.services.publishing import Publisher
-
-        return Publisher(self)
-
-    @cached_property
-    def approvers(self) -> Any:
-        from bot.services.approvers import Approvers
-
-        return Approvers(self)
 
     def kick_outbox(self) -> None:
         self.outbox_wakeup.set()

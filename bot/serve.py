@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot import db, logs, memory
-from bot.app import build_bolt_app
+from bot.bootstrap import build
 from bot.config import Settings
-from bot.db import DatabaseError, transaction
+from bot.db import DatabaseError
 from bot.runtime import Runtime
-from bot.server import build_asgi
-from bot.services.accounts import account_ids
+from bot.services import checkpoints
 
 log = logs.get("commsdesk.serve")
 
@@ -47,32 +47,21 @@ def single_process_lock(rt: Runtime) -> object | None:
 
 
 def run(settings: Settings, host: str, port: int) -> None:
-    rt = Runtime.create(settings)
-    lock = single_process_lock(rt)
-    before, head = db.upgrade(rt.engine, settings.env.database_migration_url)
+    locks: list[object | None] = []
+    bot = build(settings, before_migrate=lambda rt: locks.append(single_process_lock(rt)),
+                background=True)
+    rt, bolt, (before, head) = bot.rt, bot.bolt, bot.migrated
     if warning := db.audit_privilege_warning(rt.engine):
         log.warning(warning)
     if before != head:
         log.info("database migrated", from_revision=before, to_revision=head)
-    with transaction(rt.sessions) as s:
-        account_ids(rt, s)
-    bolt = build_bolt_app(rt)
-    scheduler = None
-    try:
-        from bot.scheduler import start_scheduler
-
-        scheduler = start_scheduler(rt)
-    except ImportError:  # pragma: no cover - scheduler lands with polling
-        pass
     socket_handler = None
     if settings.env.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
         socket_handler = SocketModeHandler(bolt, settings.env.slack_app_token)
         socket_handler.connect()
         log.info("socket mode connected")
     log.info("serving", host=host, port=port, database=rt.engine.dialect.name)
-    server = _Server(uvicorn.Config(build_asgi(rt, bolt), host=host, port=port,
+    server = _Server(uvicorn.Config(bot.asgi, host=host, port=port,
                                     log_level="warning", timeout_graceful_shutdown=10))
 
     def _stop(signum: int, _frame: object) -> None:
@@ -88,17 +77,12 @@ def run(settings: Settings, host: str, port: int) -> None:
         # stops accepting on SIGTERM/SIGINT and lets requests in flight finish
         server.run()
     finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=True)
         if socket_handler is not None:
             socket_handler.close()
-        bolt.listener_runner.listener_executor.shutdown(wait=True)
-        if "publisher" in rt.__dict__:  # let a publish in flight finish and record its result
-            rt.publisher.shutdown()
-        from bot.services import checkpoints
-
+        bot.stop()  # background, listeners, then a publish in flight records its result
         checkpoints.write_safely(rt, "shutdown")  # the last head, anchored
         rt.engine.dispose()
-        if lock is not None:
-            lock.close()  # type: ignore[attr-defined]
+        for lock in locks:
+            if lock is not None:
+                lock.close()  # type: ignore[attr-defined]
         log.info("stopped")

@@ -14,11 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from bot import clock, db
-from bot.app import build_bolt_app
+from bot.bootstrap import build
 from bot.config import Settings
 from bot.emulators.slack import SlackEmulator
-from bot.runtime import Runtime
-from bot.server import build_asgi
 from bot.services.outbox import Outbox
 from bot.services.polling import PollResult, poll_all
 from integrations.x.emulator import XEmulator
@@ -102,13 +100,13 @@ class Harness:
     def start(self) -> Harness:
         settings = self.start_emulators()
         self.engine = db.make_engine(self.database_url)
-        db.upgrade(self.engine)
-        self.rt = Runtime.create(settings, self.engine)
+        # the bot as `serve` builds it (bot/bootstrap.py); the outbox runs below, polls on call
+        self.bot = build(settings, engine=self.engine)
+        self.rt, self.bolt = self.bot.rt, self.bot.bolt
         self.rt.publisher._sleep = lambda s: time.sleep(min(s, 0.05))
         for name in (a.name for a in settings.config.accounts):
             self.rt.network(name)._sleep = lambda s: time.sleep(min(s, 0.05))  # type: ignore[attr-defined]
-        self.bolt = build_bolt_app(self.rt)
-        self.server = ThreadedServer(build_asgi(self.rt, self.bolt)).__enter__()
+        self.server = ThreadedServer(self.bot.asgi).__enter__()
         self.slack.bot_events_url = f"{self.server.url}/slack/events"
         self.outbox = Outbox(self.rt)
         self.outbox_thread = threading.Thread(target=self.outbox.run_forever, args=(self._stop,),
@@ -122,8 +120,7 @@ class Harness:
         self.outbox_thread.join(timeout=10)
         if self.server is not None:
             self.server.__exit__(None, None, None)
-        self.bolt.listener_runner.listener_executor.shutdown(wait=True)
-        self.rt.publisher.shutdown()
+        self.bot.stop()
         self.engine.dispose()
         self.slack.stop()
         if self._own_x:

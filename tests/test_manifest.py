@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from bot.app import build_bolt_app
-from bot.runtime import Runtime
+from bot.bootstrap import build_runtime
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def manifest() -> dict[str, Any]:
 def test_every_listener_is_subscribed_in_the_manifest(tmp_path: Path) -> None:
     from handlers import register_all
 
-    rt = Runtime.create(make_settings(f"sqlite:///{tmp_path / 'm.db'}"))
+    rt = build_runtime(make_settings(f"sqlite:///{tmp_path / 'm.db'}"))
     recorder = Recorder(build_bolt_app(rt))
     register_all(recorder, rt)
     m = manifest()

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.blockkit import triage
 from bot.blockkit.escape import (
     escape,
     fit,
@@ -16,7 +17,6 @@ from bot.blockkit.escape import (
     truncate,
 )
 from bot.models import Account, Alert, Mention
-from bot.services import triage
 
 NETWORK_LABEL = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "facebook": "Facebook",
                  "flickr": "Flickr", "pinterest": "Pinterest"}
@@ -116,7 +116,7 @@ def alert_message(v: AlertView, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]
             fit(f"Matched {escape(v.alert.reason)} · also routed to: {services}"))}]})
     blocks += [
         {"type": "context", "elements": [plain(truncate(header, 2900))]},
-        # triage at a glance: priority and sentiment (services/triage.py)
+        # triage at a glance: priority and sentiment (domain/triage.py)
         {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(triage.badge_line(m))}]},
         {"type": "context", "elements": [plain(f"{who} {escape(handle)}".strip())]},
         *text_blocks,

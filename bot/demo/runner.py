@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 
 from bot import db, logs
-from bot.app import build_bolt_app
+from bot.bootstrap import Bot, build
 from bot.config import ConfigError, Environment, Settings, XCredentials, read_config_file
 from bot.demo import data
 from bot.demo.actions import World
@@ -27,8 +27,7 @@ from bot.demo.persist import Saver
 from bot.demo.web import build_app
 from bot.emulators.slack import SlackEmulator
 from bot.runtime import Runtime
-from bot.scheduler import Background, start_scheduler
-from bot.server import build_asgi
+from bot.scheduler import Background
 from integrations.x.emulator import XEmulator
 
 HOST = "127.0.0.1"
@@ -194,6 +193,7 @@ class Demo:
         self.resumed = False
         self._servers: list[_Server] = []
         self._background: Background | None = None
+        self.built: Bot | None = None
         self._stop_saving = threading.Event()
         self._saver_thread: threading.Thread | None = None
         self._seed_thread: threading.Thread | None = None
@@ -261,19 +261,18 @@ class Demo:
         settings = self._settings()
         logs.add_secrets(settings.secrets())
         # the bot, exactly as `serve` runs it: migrations, Bolt over HTTP, the scheduler
-        rt = self.rt = Runtime.create(settings)
         try:
-            db.upgrade(rt.engine)
+            built = self.built = build(settings)
         except db.DatabaseError as exc:
             raise db.DatabaseError(f"{exc} (the demo data in {self.data_dir}/ cannot be "
                                    "resumed: start afresh with `commsdesk demo --reset`)") from None
-        self.bolt = build_bolt_app(rt)
-        bot = _Server(build_asgi(rt, self.bolt), _free_port(), "bot")
+        rt, self.rt, self.bolt = built.rt, built.rt, built.bolt
+        bot = _Server(built.asgi, _free_port(), "bot")
         bot.start()
         self._servers.append(bot)
         self.slack.bot_events_url = f"http://{HOST}:{bot.port}/slack/events"
         self.others.deliver_webhooks(f"http://{HOST}:{bot.port}")
-        self._background = start_scheduler(rt)  # first poll of every account runs at once
+        self._background = built.start_background()  # first poll of every account at once
         self.world = World(self.slack, self.x, rt)
         page = _Server(build_app(self.world, self.port), self.port, "demo page")
         page.start()
@@ -324,13 +323,9 @@ class Demo:
             self._seed_thread.join(timeout=30)
         if self.world is not None:
             self.world.stop()
-        if self._background is not None:
-            self._background.shutdown(wait=True)
         rt = self.rt
-        if self.bolt is not None:
-            self.bolt.listener_runner.listener_executor.shutdown(wait=True)
-        if rt is not None and "publisher" in rt.__dict__:
-            rt.publisher.shutdown()
+        if self.built is not None:
+            self.built.stop()  # background, Bolt's listeners, a publish in flight
         self._stop_saving.set()
         if self._saver_thread is not None:
             self._saver_thread.join(timeout=5)

@@ -16,7 +16,7 @@ from bot.models import Account, Alert, Draft, Mention, OutboxMessage
 from bot.runtime import Runtime
 from bot.services import audit
 from bot.services.approvers import Unconfirmed
-from bot.services.outbox import SlackCall, enqueue, renderer
+from bot.services.outbox import SlackCall, enqueue
 from bot.services.private import private_channels
 
 PENDING_DRAFT_STATES = ("pending", "approved", "publishing")
@@ -48,8 +48,7 @@ def alert_view(s: Session, alert: Alert, rt: Runtime) -> AlertView:
     )
 
 
-@renderer("post_alert")
-def _render_post(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
+def render_post_alert(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
     alert = s.get_one(Alert, row.alert_id)
     if alert.ts is not None:  # already posted (a retry after the answer was lost)
         return None
@@ -64,8 +63,7 @@ def _render_post(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | Non
                                           "unfurl_media": False}, on_sent)
 
 
-@renderer("update_alert")
-def _render_update(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
+def render_update_alert(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
     alert = s.get_one(Alert, row.alert_id)
     if alert.ts is None:  # its post is still queued and will show the latest state
         return None

@@ -29,7 +29,7 @@ from bot import logs
 from bot.clock import now
 from bot.db import reading, transaction
 from bot.faults import crash_point
-from bot.models import OutboxMessage
+from bot.models import Draft, DraftGroup, DraftGroupItem, OutboxMessage
 from bot.runtime import Runtime
 from bot.services import audit
 
@@ -61,17 +61,9 @@ class SlackCall:
     covers: list[int] = field(default_factory=list)  # queued updates this one makes redundant
 
 
-# op -> renderer(session, row, rt) -> SlackCall | None (None: nothing to send any more)
+# op -> renderer(session, row, rt) -> SlackCall | None (None: nothing to send any more).
+# The table is built once at start-up (bot/bootstrap.py) and handed in as `rt.renderers`.
 Renderer = Callable[[Session, OutboxMessage, Runtime], SlackCall | None]
-RENDERERS: dict[str, Renderer] = {}
-
-
-def renderer(op: str) -> Callable[[Renderer], Renderer]:
-    def deco(fn: Renderer) -> Renderer:
-        RENDERERS[op] = fn
-        return fn
-
-    return deco
 
 
 def enqueue(session: Session, channel: str, op: str, *, alert_id: int | None = None,
@@ -80,19 +72,17 @@ def enqueue(session: Session, channel: str, op: str, *, alert_id: int | None = N
                               payload=payload or {}))
 
 
-@renderer("notice")
-def _render_notice(_s: Session, row: OutboxMessage, _rt: Runtime) -> SlackCall:
+def render_notice(s: Session, row: OutboxMessage, _rt: Runtime) -> SlackCall:
     kwargs: dict[str, Any] = {"channel": row.channel, "text": row.payload["text"]}
     if row.payload.get("thread_ts"):
         kwargs["thread_ts"] = row.payload["thread_ts"]
     if row.payload.get("in_draft_thread") and row.draft_id is not None:
-        from bot.models import Draft
-
-        ts = _s.get_one(Draft, row.draft_id).approval_ts
+        ts = s.get_one(Draft, row.draft_id).approval_ts
         if not ts:  # a draft on a batch's or campaign's card: that card's thread
-            from bot.services.plans import thread_ts
-
-            ts = thread_ts(_s, row.draft_id)
+            ts = s.scalar(select(DraftGroup.approval_ts)
+                          .join(DraftGroupItem, DraftGroupItem.group_id == DraftGroup.id)
+                          .where(DraftGroupItem.draft_id == row.draft_id)
+                          .order_by(DraftGroupItem.id).limit(1))
         if ts:
             kwargs["thread_ts"] = ts
     if row.payload.get("blocks"):
@@ -102,12 +92,6 @@ def _render_notice(_s: Session, row: OutboxMessage, _rt: Runtime) -> SlackCall:
 
 class Outbox:
     def __init__(self, rt: Runtime, owner: str | None = None):
-        # importing registers the alert and draft renderers
-        import bot.services.alerts
-        import bot.services.drafting
-        import bot.services.plans
-        import bot.services.report  # noqa: F401
-
         self.rt = rt
         self.owner = owner or uuid.uuid4().hex[:12]
         self.next_ok: dict[str, float] = {}
@@ -188,7 +172,7 @@ class Outbox:
     def _send(self, row_id: int) -> None:
         with reading(self.rt.sessions) as s:
             row = s.get_one(OutboxMessage, row_id)
-            call = RENDERERS[row.op](s, row, self.rt)
+            call = self.rt.renderers[row.op](s, row, self.rt)
             channel, op = row.channel, row.op
             attempts, created_at = row.attempts, row.created_at
             if op in COALESCING_OPS and call is not None:

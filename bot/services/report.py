@@ -21,7 +21,7 @@ from bot.domain.stats import Figures, Period
 from bot.models import OutboxMessage
 from bot.runtime import Runtime
 from bot.services import reach, triage
-from bot.services.outbox import SlackCall, enqueue, renderer
+from bot.services.outbox import SlackCall, enqueue
 from bot.services.reminders import claim_run, comms_channel
 from bot.services.stats import Scope, table, total_figures
 
@@ -266,8 +266,7 @@ def _already_uploaded(rt: Runtime, channel: str, filename: str, since: datetime)
                for f in msg.get("files") or [])
 
 
-@renderer("weekly_report")
-def _render_weekly(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
+def render_weekly_report(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
     cfg = rt.settings.config
     period = week_period(cfg, str(row.payload["week"]), now())
     filename = f"commsdesk-report-{stats.week_key(period, cfg.tz)}.png"

@@ -23,16 +23,12 @@ from bot.domain.stats import (
     PeriodError,
     PublishedFacts,
 )
+from bot.domain.triage import service_sla_hours as sla_hours
+from bot.domain.triage import urgent_sla_hours
 from bot.domain.working_hours import WorkingHours
 from bot.models import Account, Alert, Draft, DraftGroupItem, Mention
 from bot.runtime import Runtime
-
-
-def sla_hours(cfg: Config, service: str | None) -> float:
-    svc = next((x for x in cfg.services if x.name == service), None)
-    if svc is not None and svc.sla_hours is not None:
-        return svc.sla_hours
-    return cfg.insight.default_sla_hours
+from bot.services import inbox
 
 
 def arrival(m: Mention) -> datetime:
@@ -74,8 +70,6 @@ def facts_for(s: Session, cfg: Config, mentions: Sequence[tuple[Mention, str]]
         svcs = services.get(m.id, ())
         sla = min((sla_hours(cfg, x) for x in svcs), default=sla_hours(cfg, None))
         if m.priority == "urgent":  # urgent ones have the shorter target (services/triage)
-            from bot.services.triage import urgent_sla_hours
-
             sla = min(sla, *(urgent_sla_hours(cfg, x) for x in svcs or (None,)))
         out.append(MentionFacts(
             id=m.id, account=account, services=svcs, arrived_at=arrival(m), sla_hours=sla,
@@ -305,8 +299,6 @@ def campaign_lines(s: Session, scope: Scope, period: Period) -> list[str]:
 def stats_text(s: Session, cfg: Config, words: Sequence[str], at: datetime) -> str:
     """The answer to `/social stats ...` (raises PeriodError on bad words)."""
     scope, period = split_args(cfg, words, at)
-    from bot.services import inbox
-
     return "\n".join([slack_text(table(s, cfg, scope, period, at), scope, period, cfg),
                       *inbox.stats_lines(s, cfg, scope, period),
                       *campaign_lines(s, scope, period)])

@@ -15,74 +15,37 @@ stores it, so its alert shows both from the start.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.blockkit.triage import (  # noqa: F401 - shown on alerts; named here for callers
+    ACTION_TRIAGE,
+    PRIORITY_BADGE,
+    SENTIMENT_BADGE,
+    badge_line,
+    menu,
+)
 from bot.config import Config
-from bot.domain.routing import keyword_pattern
+from bot.domain.triage import (  # noqa: F401 - the pure rules; named here for callers
+    NORMAL,
+    PRIORITIES,
+    SENTIMENTS,
+    URGENT,
+    Correction,
+    parse_choice,
+    priority,
+    sentiment,
+    sla_hours,
+    urgent_sla_hours,
+)
 from bot.models import Alert, Mention, TriageCorrection
 from bot.services import audit
-
-URGENT, NORMAL = "urgent", "normal"
-PRIORITIES = (URGENT, NORMAL)
-SENTIMENTS = ("negative", "neutral", "positive")
-ACTION_TRIAGE = "alert_triage"
-
-_analyzer: Any = None
-_analyzer_lock = threading.Lock()
-
-
-def _vader() -> Any:
-    global _analyzer
-    with _analyzer_lock:
-        if _analyzer is None:
-            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-            _analyzer = SentimentIntensityAnalyzer()
-        return _analyzer
-
-
-def sentiment(text: str) -> tuple[str, float]:
-    score = float(_vader().polarity_scores(text[:5000])["compound"])
-    if score >= 0.05:
-        return "positive", score
-    if score <= -0.05:
-        return "negative", score
-    return "neutral", score
-
-
-def priority(cfg: Config, services: Sequence[str], text: str, escalated: bool
-             ) -> tuple[str, str | None]:
-    if escalated:
-        return URGENT, "safeguarding term"
-    named = [sv for sv in cfg.services if sv.name in services] or list(cfg.services)
-    for sv in named:
-        pattern = keyword_pattern(sv.urgent_keywords)
-        m = pattern.search(text) if pattern is not None else None
-        if m is not None:
-            return URGENT, f"urgent keyword “{m.group(0)}”"
-    return NORMAL, None
-
-
-def urgent_sla_hours(cfg: Config, service: str | None) -> float:
-    svc = next((x for x in cfg.services if x.name == service), None)
-    if svc is not None and svc.urgent_sla_hours is not None:
-        return svc.urgent_sla_hours
-    return cfg.insight.urgent_sla_hours
-
-
-def sla_hours(cfg: Config, service: str | None, prio: str | None) -> float:
-    from bot.services.stats import sla_hours as normal
-
-    base = normal(cfg, service)
-    return min(base, urgent_sla_hours(cfg, service)) if prio == URGENT else base
+from bot.services.alerts import refresh_alerts
 
 
 def classify(s: Session, cfg: Config, mention_ids: Sequence[int]) -> None:
@@ -104,68 +67,12 @@ def classify(s: Session, cfg: Config, mention_ids: Sequence[int]) -> None:
         s.execute(update(Mention), rows)
 
 
-# ------------------------------------------------------------------ shown on alerts
-
-
-PRIORITY_BADGE = {URGENT: ":red_circle: *Urgent*", NORMAL: ":white_circle: Normal"}
-SENTIMENT_BADGE = {"negative": ":slightly_frowning_face: Negative",
-                   "neutral": ":neutral_face: Neutral",
-                   "positive": ":slightly_smiling_face: Positive"}
-
-
-def badge_line(m: Mention, *, corrected: bool = False) -> str:
-    """mrkdwn: priority and sentiment at a glance (nothing from outside but a keyword of
-    the council's own config, escaped)."""
-    from bot.blockkit.escape import escape
-
-    prio = PRIORITY_BADGE.get(m.priority or NORMAL, escape(m.priority or NORMAL))
-    if m.priority == URGENT and m.priority_reason:
-        prio += f" ({escape(m.priority_reason)})"
-    line = prio
-    if m.sentiment:
-        line += " · " + SENTIMENT_BADGE.get(m.sentiment, escape(m.sentiment))
-    return line + (" · _corrected by staff_" if corrected else "")
-
-
-def menu(m: Mention, alert_id: int) -> dict[str, Any]:
-    """The alert's "Triage" menu: the values it could be corrected to."""
-    options = []
-    for p in PRIORITIES:
-        if p != (m.priority or NORMAL):
-            options.append((f"priority:{p}", f"Mark {p}"))
-    for t in SENTIMENTS:
-        if t != m.sentiment:
-            options.append((f"sentiment:{t}", f"Sentiment: {t}"))
-    return {"type": "overflow", "action_id": ACTION_TRIAGE, "options": [
-        {"text": {"type": "plain_text", "text": label}, "value": f"{alert_id}:{value}"}
-        for value, label in options]}
-
-
 # ------------------------------------------------------------------ corrections
-
-
-@dataclass(frozen=True)
-class Correction:
-    alert_id: int
-    field: str  # priority|sentiment
-    value: str
-
-
-def parse_choice(value: str) -> Correction | None:
-    try:
-        alert, field, new = value.split(":", 2)
-        alert_id = int(alert)
-    except ValueError:
-        return None
-    allowed = PRIORITIES if field == "priority" else SENTIMENTS if field == "sentiment" else ()
-    return Correction(alert_id, field, new) if new in allowed else None
 
 
 def correct(s: Session, c: Correction, user: str) -> tuple[bool, str]:
     """Set the mention's priority or sentiment (CAS on the value shown), record and audit
     the correction, refresh its alerts."""
-    from bot.services.alerts import refresh_alerts
-
     alert = s.get(Alert, c.alert_id)
     if alert is None:
         return False, "That alert no longer exists."

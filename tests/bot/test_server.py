@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from bot import db
 from bot.app import build_bolt_app
+from bot.bootstrap import build_runtime
 from bot.models import AuditEvent
 from bot.runtime import Runtime
 from bot.server import build_asgi
@@ -98,7 +99,7 @@ def test_healthz_503_when_database_is_gone() -> None:
     engine = db.make_engine(url)
     db.upgrade(engine)
     settings = make_settings(url)
-    rt = Runtime(settings, engine, db.make_sessionmaker(engine), Runtime.create(settings, engine).slack)
+    rt = Runtime(settings, engine, db.make_sessionmaker(engine), build_runtime(settings, engine).slack)
     try:
         with ThreadedServer(build_asgi(rt, build_bolt_app(rt))) as server:
             assert httpx.get(f"{server.url}/healthz").status_code == 200

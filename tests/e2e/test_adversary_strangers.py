@@ -25,9 +25,9 @@ import pytest
 
 from bot.app import build_bolt_app
 from bot.bodylimit import FACEBOOK_MAX_BODY_BYTES, SLACK_MAX_BODY_BYTES
+from bot.bootstrap import build_runtime
 from bot.config import Settings
 from bot.models import Approval, AuditEvent, Draft
-from bot.runtime import Runtime
 from bot.server import build_asgi
 from tests.conftest import ThreadedServer, free_port
 from tests.harness import COLIN, WENDY, Harness, wait_for
@@ -91,7 +91,7 @@ def test_socket_mode_serves_no_slack_events(h: Harness) -> None:
     socket_settings = dataclasses.replace(
         s, env=s.env.model_copy(update={"slack_app_token": APP_TOKEN}))
     assert socket_settings.env.socket_mode
-    rt = Runtime.create(socket_settings, h.engine)
+    rt = build_runtime(socket_settings, h.engine)
     bolt = build_bolt_app(rt)  # what `serve` hands to SocketModeHandler and to build_asgi
     try:
         with ThreadedServer(build_asgi(rt, bolt)) as socket_http:
@@ -142,7 +142,7 @@ def test_http_mode_without_a_signing_secret_cannot_be_built(h: Harness) -> None:
     signature check off: without a secret in HTTP mode, build_asgi refuses."""
     s = h.rt.settings
     bare = dataclasses.replace(s, env=s.env.model_copy(update={"slack_signing_secret": None}))
-    rt = Runtime.create(bare, h.engine)
+    rt = build_runtime(bare, h.engine)
     with pytest.raises(ValueError, match="SLACK_SIGNING_SECRET"):
         build_asgi(rt, h.bolt)
 

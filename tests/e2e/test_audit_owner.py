@@ -21,9 +21,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot import clock, db
+from bot.bootstrap import build_runtime
 from bot.db import make_sessionmaker, transaction
 from bot.emulators.slack import SlackEmulator
-from bot.runtime import Runtime
 from bot.services import audit, checkpoints, retention
 from tests.conftest import (
     AUDIT_KEY,
@@ -83,7 +83,7 @@ def test_deleted_newest_records_are_named_against_the_checkpoint_file(
         engine: sa.Engine, database_url: str, tmp_path: Path) -> None:
     cp_file = tmp_path / "checkpoints.jsonl"
     config = _config(checkpoint_file=str(cp_file))
-    rt = Runtime.create(make_settings(database_url, config=config), engine)
+    rt = build_runtime(make_settings(database_url, config=config), engine)
     _write(engine, 9)
     cp = checkpoints.write(rt)
     assert cp is not None and cp.n == 9
@@ -118,7 +118,7 @@ def test_a_stale_checkpoint_is_reported(engine: sa.Engine, database_url: str,
                                         tmp_path: Path) -> None:
     config = _config(checkpoint_file=str(tmp_path / "cp.jsonl"), checkpoint_interval_minutes=30)
     settings = make_settings(database_url, config=config)
-    rt = Runtime.create(settings, engine)
+    rt = build_runtime(settings, engine)
     _write(engine, 3)
     checkpoints.write(rt)
     found = checkpoints.read_file(str(tmp_path / "cp.jsonl"))
@@ -230,7 +230,7 @@ def test_app_role_cannot_rewrite_the_trail(pg_roles: Any, tmp_path: Path) -> Non
     try:
         assert "owns the audit table" in (db.audit_privilege_warning(owner_engine) or "")
         assert db.audit_privilege_warning(app_engine) is None
-        rt = Runtime.create(make_settings(app_url), app_engine)
+        rt = build_runtime(make_settings(app_url), app_engine)
         _write(app_engine, 4)  # the app role appends (and serve would need nothing more)
         for stmt in ("UPDATE audit_events SET actor = 'U999' WHERE id = 1",
                      "DELETE FROM audit_events WHERE id = 4",

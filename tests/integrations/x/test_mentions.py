@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from bot.bootstrap import build_runtime
 from bot.models import Alert, AuditEvent, Mention
 from tests.harness import Harness, block_texts, wait_for
 
@@ -226,14 +227,13 @@ def test_two_replicas_share_a_channels_pace(database_url: str, monkeypatch) -> N
     import threading
 
     from bot import db
-    from bot.runtime import Runtime
     from bot.services import outbox as outbox_module
 
     interval = 0.3
     monkeypatch.setattr(outbox_module, "CHANNEL_INTERVAL", interval)
     with Harness(database_url) as h:
         engine = db.make_engine(database_url)
-        replica = outbox_module.Outbox(Runtime.create(h.settings(), engine), "replica-b")
+        replica = outbox_module.Outbox(build_runtime(h.settings(), engine), "replica-b")
         stop = threading.Event()
         thread = threading.Thread(target=replica.run_forever, args=(stop,), daemon=True)
         thread.start()

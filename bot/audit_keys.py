@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import weakref
@@ -105,8 +106,6 @@ def use_keyring(engine: Any, keyring: Keyring) -> None:
 
 def keyring_for(engine: Any) -> Keyring | None:
     """The keyring for an engine: the one set for it, else `COMMSDESK_AUDIT_KEY`."""
-    import os
-
     ring = _KEYRINGS.get(engine) if engine is not None else None
     if ring is not None:
         return ring

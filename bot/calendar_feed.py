@@ -16,7 +16,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.clock import now
+from bot.db import reading
 from bot.runtime import Runtime
+from bot.services import calendar
 
 MIN_TOKEN_LENGTH = 32
 PATH = "/calendar/{token}/calendar.ics"
@@ -29,10 +32,6 @@ def token_ok(configured: str | None, given: str) -> bool:
 
 
 def _feed(rt: Runtime) -> bytes:
-    from bot.clock import now
-    from bot.db import reading
-    from bot.services import calendar
-
     cfg = rt.settings.config
     with reading(rt.sessions) as s:
         cal = calendar.build(s, cfg, *calendar.feed_range(cfg, now()))

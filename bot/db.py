@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import json
+import re
 import threading
 import weakref
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -236,10 +238,6 @@ def grant_statements(engine: Engine, role: str) -> list[str]:
     read and write, except the audit trail (SELECT and INSERT only: no UPDATE, DELETE,
     TRUNCATE, and, not owning it, no ALTER or DROP of its triggers), the schema version
     to read, sequences, and the owner's purge function for retention."""
-    import re
-
-    from sqlalchemy import inspect
-
     if engine.dialect.name != "postgresql":
         raise DatabaseError("`db grant` is for PostgreSQL: SQLite has no roles (protect the "
                             "database file with its permissions instead)")
@@ -279,8 +277,6 @@ def apply_grants(engine: Engine, role: str) -> list[str]:
 
 
 def url_user(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
-
     return make_url(normalise_url(url)).username
 
 

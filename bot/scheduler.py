@@ -12,6 +12,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import logs, memory
 from bot.runtime import Runtime
+from bot.services import checkpoints, listening, retention
+from bot.services.insight import JOBS
 from bot.services.outbox import Outbox
 from bot.services.polling import poll_account
 
@@ -49,8 +51,6 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
                 misfire_grace_time=None,
             )
     if poll and rt.settings.config.listening:  # keyword listening: each search when due
-        from bot.services import listening
-
         scheduler.add_job(listening.run_due, "interval", args=[rt, owner], seconds=15,
                           id="listening", max_instances=1, coalesce=True,
                           next_run_time=datetime.now(UTC))
@@ -58,8 +58,6 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
     scheduler.add_job(rt.publisher.sweep, "interval", seconds=5, id="publish-sweep",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
     # insight: SLA reminders, daily digest, weekly report, follower counts, App Homes
-    from bot.services.insight import JOBS
-
     for job_id, seconds, job in JOBS:
         scheduler.add_job(job, "interval", args=[rt], seconds=seconds, id=job_id,
                           max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
@@ -67,12 +65,8 @@ def start_scheduler(rt: Runtime, *, poll: bool = True) -> Background:
     scheduler.add_job(memory.trim, "interval", seconds=60, id="memory-trim",
                       max_instances=1, coalesce=True)
     if rt.settings.config.retention.days > 0:
-        from bot.services import retention
-
         scheduler.add_job(retention.run, "cron", args=[rt], hour=3, minute=15,
                           id="retention", max_instances=1, coalesce=True)
-    from bot.services import checkpoints
-
     if checkpoints.configured(rt):  # the audit trail's head, signed, outside the database
         scheduler.add_job(checkpoints.write_safely, "interval", args=[rt],
                           minutes=rt.settings.config.audit.checkpoint_interval_minutes,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
+from bot.blockkit.approvals import ACTION_EDIT
 from bot.blockkit.escape import escape, fit, truncate
 
 ACTION_APPROVE_ROW = "group_approve_row"
@@ -57,8 +58,6 @@ def _when(dt: datetime | None, tz: tzinfo) -> str:
 
 
 def _row_buttons(r: Row, *, edit: bool) -> list[dict[str, Any]]:
-    from bot.blockkit.approvals import ACTION_EDIT
-
     value = f"{r.draft_id}:v{r.version}"
     out: list[dict[str, Any]] = []
     if r.state == "pending":

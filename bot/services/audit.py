@@ -24,6 +24,9 @@ import hashlib
 import hmac
 import io
 import json
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,10 +34,12 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import Select, event, func, insert, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.audit_keys import AuditKeyError, Keyring, keyring_for, pads
 from bot.clock import now
+from bot.db import make_engine
 from bot.models import AuditEvent
 
 GENESIS = "0" * 64
@@ -322,8 +327,6 @@ def _verify_range(conn: Any, lo: int, hi: int, keys: dict[str, bytes]
     byte for byte (SQLite's `at` must also have the space it stores). Next (older rows,
     values with characters JSON escapes, purged details): the same bytes `record_hash`
     and `digest` hash, built with the C encoders `json.dumps` uses (`_encoded_ok`)."""
-    from sqlalchemy.engine import Connection
-
     assert isinstance(conn, Connection)
     chk = _Checker(conn, keys)
     sqlite = conn.dialect.name == "sqlite"
@@ -488,8 +491,6 @@ def _verify_range_in_worker(url: str, lo: int, hi: int, keys: dict[str, bytes]
     # and the ranges would never be answered; a task's error reaches the parent
     global _worker_engine
     if _worker_engine is None:
-        from bot.db import make_engine
-
         _worker_engine = make_engine(url)
     with _worker_engine.connect() as conn:
         return _verify_range(conn, lo, hi, keys)
@@ -497,8 +498,6 @@ def _verify_range_in_worker(url: str, lo: int, hi: int, keys: dict[str, bytes]
 
 def default_workers(total: int) -> int:
     """How many processes `audit verify` uses for a trail of `total` records."""
-    import os
-
     if total < _PARALLEL_FROM:
         return 1
     return max(1, min(os.cpu_count() or 1, 4))
@@ -581,8 +580,6 @@ def _pool(workers: int) -> Iterator[Any]:
     """The process pool of a parallel verify. Left by closing it and waiting for the
     few ranges queued ahead (never `terminate()`: killing processes that are mid-task
     can leave the pool's queue locked, and the parent then waits forever)."""
-    import multiprocessing
-
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     pool = ctx.Pool(workers)
@@ -596,8 +593,6 @@ def _pool(workers: int) -> Iterator[Any]:
 def _verify_parallel(pool: Any, url: str, ranges: Iterator[tuple[int, int]], workers: int,
                      progress: Callable[[int], None] | None, keys: dict[str, bytes]
                      ) -> Iterator[tuple[int, _Bad | None]]:
-    from collections import deque
-
     pending: deque[Any] = deque()
     while True:
         while len(pending) < 4 * workers:  # a few ranges queued ahead per process

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from icalendar import Calendar as ICal
+from icalendar import Event
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from bot.blockkit.escape import escape, fit, truncate
+from bot.clock import now
 from bot.config import Config, PurdahPeriod
 from bot.models import Account, Draft, DraftGroupItem
 
@@ -188,9 +191,6 @@ def blocks(cal: Calendar, *, max_blocks: int = 20) -> list[dict[str, Any]]:
 
 def ics(cal: Calendar, name: str = "commsdesk") -> bytes:
     """An iCalendar (RFC 5545) feed: each post an event, each purdah period all-day."""
-    from icalendar import Calendar as ICal
-    from icalendar import Event
-
     feed = ICal()
     feed.add("prodid", "-//commsdesk//publishing calendar//EN")
     feed.add("version", "2.0")
@@ -236,8 +236,6 @@ HOME_MAX_BLOCKS = 100  # Slack's limit for a Home tab
 def add_to_home(rt: Any, s: Session, view: dict[str, Any]) -> dict[str, Any]:
     """App Home's week view: this week's calendar after what Home already shows (within
     Slack's 100 blocks)."""
-    from bot.clock import now
-
     cfg = rt.settings.config
     room = HOME_MAX_BLOCKS - len(view.get("blocks") or []) - 1
     if room < 3:

@@ -14,6 +14,7 @@ head rewritten under it, and a last checkpoint more than two intervals old.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from bot import logs
 from bot.audit_keys import Keyring, sign
 from bot.clock import now
+from bot.db import reading
 from bot.models import AuditEvent
 from bot.services import audit
 
@@ -54,8 +56,6 @@ class Checkpoint:
         secret = keyring.get(self.key) if keyring is not None else None
         if secret is None:
             return False
-        import hmac
-
         return hmac.compare_digest(
             sign(secret, self.signed_bytes(self.n, self.head, self.at, self.key)), self.sig)
 
@@ -98,8 +98,6 @@ def configured(rt: Any) -> bool:
 
 def write(rt: Any, reason: str = "schedule") -> Checkpoint | None:
     """Sign the trail's head and put it in every configured place (None: none is)."""
-    from bot.db import reading
-
     cfg = rt.settings.config.audit
     keyring = rt.settings.audit_keyring()
     if not configured(rt) or keyring is None:

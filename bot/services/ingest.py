@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from bot.clock import now
 from bot.domain.routing import MentionFacts, Route, Router
 from bot.models import Account, Alert, Mention, OutboxMessage
-from bot.services import audit
+from bot.services import audit, inbox
 from bot.services.accounts import insert_for as _insert
+from bot.services.private import private_routes
 from integrations.base import FetchedMention
 
 SAFEGUARDING = "safeguarding"
@@ -48,8 +49,6 @@ def store_mentions(
     for m in unique:
         routes = router.route(MentionFacts(account.name, m.author_handle, m.text))
         if m.private:  # to the services' private channels, if any (services/private.py)
-            from bot.services.private import private_routes
-
             routes = private_routes(router.config, routes)
         term = router.safeguarding_term(m.text)
         routed[m.external_id] = (routes, term)
@@ -98,8 +97,6 @@ def store_mentions(
         conn.execute(insert(Alert.__table__), alert_rows)
         _queue_alerts(conn, [mention_id for mention_id, _ in new])
     audit.record_many(session, entries)
-    from bot.services import inbox  # priority and sentiment (issue 20)
-
     inbox.on_new_mentions(session, router.config, [mention_id for mention_id, _ in new])
     return [mention_id for mention_id, _ in new]
 

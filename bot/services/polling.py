@@ -18,6 +18,7 @@ from bot.models import Account, PollCursor
 from bot.runtime import Runtime
 from bot.services.accounts import account_ids
 from bot.services.ingest import store_mentions
+from bot.services.outbox import Outbox
 from integrations.base import NetworkError
 
 log = logs.get("commsdesk.polling")
@@ -118,6 +119,4 @@ def poll_all(rt: Runtime) -> list[PollResult]:
 
 
 def deliver_outbox_until_empty(rt: Runtime, timeout: float = 600.0) -> int:
-    from bot.services.outbox import Outbox
-
     return Outbox(rt).drain(timeout=timeout)

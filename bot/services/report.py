@@ -5,6 +5,9 @@ or written to a file by `commsdesk report`."""
 from __future__ import annotations
 
 import io
+import pickle
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -131,13 +134,8 @@ def render_png(r: WeeklyReport, dpi: int = 100) -> bytes:
     matplotlib is loaded here already: matplotlib, numpy and their fonts stay resident
     once imported (~50 MB), which a long-running `serve` would otherwise carry for a
     chart it draws once a week (bench/memory_soak.py)."""
-    import sys
-
     if "matplotlib" in sys.modules:
         return _draw_png(r, dpi)
-    import pickle
-    import subprocess
-
     done = subprocess.run([sys.executable, "-m", "bot.services.report"],
                           input=pickle.dumps((r, dpi)), capture_output=True, timeout=300,
                           check=False)
@@ -148,6 +146,7 @@ def render_png(r: WeeklyReport, dpi: int = 100) -> bytes:
 
 
 def _draw_png(r: WeeklyReport, dpi: int = 100) -> bytes:
+    # lazy: matplotlib is heavy and only the report's short-lived drawing child needs it
     import matplotlib
 
     matplotlib.use("Agg", force=False)

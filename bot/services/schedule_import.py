@@ -23,6 +23,7 @@ from bot.models import Draft, DraftImage, DraftVersion
 from bot.runtime import Runtime
 from bot.services import audit, plans
 from bot.services.accounts import account_ids
+from bot.services.drafting import check_length
 from bot.services.images import MAX_IMAGE_BYTES, sniff
 from integrations.base import Capability
 
@@ -152,8 +153,6 @@ def check(rt: Runtime, path: Path, progress: Callable[[int], None] | None = None
 
 def _check_row(rt: Runtime, config: object, base: Path, line: int, row: dict[str, str],
                t_now: datetime, problems: list[str]) -> PlannedRow | None:
-    from bot.services.drafting import check_length
-
     bad: list[str] = []
     names = tuple(a.strip() for a in row["accounts"].replace(";", ",").split(",") if a.strip())
     known = [a for a in names if config.account(a) is not None]  # type: ignore[attr-defined]

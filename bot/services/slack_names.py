@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from slack_sdk import WebClient
+
 from bot import logs
 
 log = logs.get("commsdesk.slack_names")
@@ -86,6 +88,4 @@ def for_export(token: str | None, api_url: str) -> SlackNames | None:
     """Names from the Slack workspace the bot's token opens; None without a token."""
     if not token:
         return None
-    from slack_sdk import WebClient
-
     return SlackNames(WebClient(token=token, base_url=api_url, timeout=10))

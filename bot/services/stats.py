@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from bot.blockkit.escape import escape, truncate
 from bot.clock import now
 from bot.config import Config
 from bot.domain import stats
@@ -276,8 +277,6 @@ MAX_CAMPAIGNS = 10  # lines in /social stats; the rest counted in one line
 def campaign_lines(s: Session, scope: Scope, period: Period) -> list[str]:
     """Published posts by campaign (issue 21), each by account: for every account, or
     the one asked about (a service's figures are its replies, which no campaign tags)."""
-    from bot.blockkit.escape import escape, truncate
-
     if scope.kind == "service":
         return []
     published = [p for p in load_published(s, period)
@@ -315,7 +314,5 @@ def answer(rt: Runtime, args: Sequence[str]) -> str:
         with rt.sessions() as s:
             return stats_text(s, cfg, args, now())
     except PeriodError as err:
-        from bot.blockkit.escape import escape, truncate
-
         return (f"{escape(truncate(str(err), 1000))}\n"
                 "Use: `/social stats [service|account] [7d|30d|YYYY-MM]`")

@@ -16,18 +16,25 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from sqlalchemy import func, select
 
 from bot import db, logs
+from bot.audit_keys import new_key
 from bot.bootstrap import Bot, build
 from bot.config import ConfigError, Environment, Settings, XCredentials, read_config_file
+from bot.db import reading, transaction
 from bot.demo import data
 from bot.demo.actions import World
 from bot.demo.networks import OtherNetworks
 from bot.demo.persist import Saver
 from bot.demo.web import build_app
+from bot.domain.slash import SlashError
 from bot.emulators.slack import SlackEmulator
+from bot.models import Draft
 from bot.runtime import Runtime
 from bot.scheduler import Background
+from bot.services import campaigns, schedule_import
+from bot.services.drafting import DraftRefused, check_permission
 from integrations.x.emulator import XEmulator
 
 HOST = "127.0.0.1"
@@ -118,14 +125,6 @@ def seed_plans(rt: Runtime, data_dir: Path) -> None:
     in #comms-approvals, made by the real services as `/social post a,b,c` and `commsdesk
     schedule import` make them. Only into a database with no drafts yet, so a resumed or
     restarted demo never gets them twice."""
-    from sqlalchemy import func, select
-
-    from bot.db import reading, transaction
-    from bot.domain.slash import SlashError
-    from bot.models import Draft
-    from bot.services import campaigns, schedule_import
-    from bot.services.drafting import DraftRefused, check_permission
-
     log = logs.get("commsdesk.demo")
     with reading(rt.sessions) as s:
         if s.scalar(select(func.count()).select_from(Draft)):
@@ -229,8 +228,6 @@ class Demo:
     def _audit_key(self) -> str:
         """The demo's own audit key, made on first use and kept with its data (so a
         restarted demo's trail still verifies), never a key shared with anything else."""
-        from bot.audit_keys import new_key
-
         path = self.data_dir / "audit.key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
 An emulator is a stdlib ``ThreadingHTTPServer`` on 127.0.0.1 served from a
 daemon thread. Subclasses implement :meth:`EmulatorServer.handle`, turning a
 :class:`Request` into a :class:`Response`. Faults (errors, rate limits, slow or
-dropped connections) are queued in a :class:`FaultQueue` and consumed FIFO.
+dropped connections) are queued in a :class:`FaultQueue` and consumed FIFO; what
+they answer is decided in :mod:`bot.emulators.base`. ``inflight`` counts the
+requests being answered (the fault trial waits for quiet with it).
 """
 
 from __future__ import annotations
@@ -154,20 +156,6 @@ class FaultQueue:
             self._queues.clear()
 
 
-def transport_fault_response(fault: Fault) -> Response | None:
-    """Responses for the faults every emulator understands the same way.
-
-    ``drop``: close the socket without answering; ``malformed``: 200 with a body
-    that is not valid JSON. ``slow`` is handled by :func:`apply_delay` (it delays,
-    then the request is processed normally). Anything else returns None.
-    """
-    if fault.kind == "drop":
-        return Response(drop=True)
-    if fault.kind == "malformed":
-        return Response(200, b'{"data": [{"id": ', {"Content-Type": JSON_CONTENT_TYPE})
-    return None
-
-
 def apply_delay(fault: Fault) -> None:
     if fault.kind == "slow":
         time.sleep(float(fault.params.get("delay", fault.params.get("seconds", 1.0))))
@@ -185,10 +173,52 @@ def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float =
         time.sleep(interval)
 
 
+class Inflight:
+    """How many requests the emulator is still answering (call it), and for how long it
+    has answered none (:meth:`quiet_for`): counted from the moment its server accepts a
+    connection (a request still being read, or waiting for its thread on a loaded
+    machine, is in flight too) until that request's thread is done."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.n = 0
+        self.idle_since = time.monotonic()
+
+    def __call__(self) -> int:
+        return self.n
+
+    def begin(self) -> None:
+        with self.lock:
+            self.n += 1
+
+    def end(self) -> None:
+        with self.lock:
+            self.n -= 1
+            self.idle_since = time.monotonic()
+
+    def quiet_for(self) -> float:
+        with self.lock:
+            return 0.0 if self.n else time.monotonic() - self.idle_since
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     emulator: EmulatorServer
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.emulator.inflight.begin()
+        try:
+            super().process_request(request, client_address)  # starts the thread that serves it
+        except BaseException:
+            self.emulator.inflight.end()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.emulator.inflight.end()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection from %s failed", client_address, exc_info=True)
@@ -253,6 +283,7 @@ class EmulatorServer:
         # every request and the answer given, for checking both against the network's
         # published spec (tests/spec_check.py); the latest 5,000
         self.exchanges: deque[tuple[Request, Response]] = deque(maxlen=5000)
+        self.inflight = Inflight()
 
     # lifecycle -------------------------------------------------------------
     @property

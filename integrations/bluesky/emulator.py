@@ -8,32 +8,23 @@ the PDS's lexicon validation does, stored with the record and shown as an
 `app.bsky.embed.images#view` in post views.
 Errors are `{"error": ..., "message": ...}`; every answer carries `ratelimit-*` headers.
 
-Faults per NSID (e.g. ``com.atproto.repo.createRecord``): ``"429"``, ``"500"``/``"502"``/
-``"503"``, ``"drop"``, ``"malformed"``, ``"slow"``, ``"drop_after_commit"``.
+Faults per NSID (e.g. ``com.atproto.repo.createRecord``): the shared kinds of
+:mod:`bot.emulators.base`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import json
-import math
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.emulators.http import (
-    EmulatorServer,
-    FaultQueue,
-    Request,
-    Response,
-    apply_delay,
-    json_response,
-    transport_fault_response,
-)
+from bot.emulators.base import Emulator, RateHeaders, SlidingWindow
+from bot.emulators.http import Fault, Request, Response, json_response
+from bot.emulators.search import matches
 from integrations.bluesky import richtext
 from integrations.bluesky.richtext import TID_RE as _TID
 
@@ -107,7 +98,11 @@ class BskyNotification:
     indexed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-class BlueskyEmulator(EmulatorServer):
+class BlueskyEmulator(Emulator):
+    rate_headers = RateHeaders("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+                               policy="ratelimit-policy")
+    search_limit: tuple[int, int] = (100, 300)  # searchPosts calls per window (seconds)
+
     def __init__(self, port: int = 0) -> None:
         super().__init__(port)
         self.accounts: dict[str, BskyAccount] = {}
@@ -115,11 +110,9 @@ class BlueskyEmulator(EmulatorServer):
         self.notifications: list[BskyNotification] = []
         self.sessions: dict[str, str] = {}  # access or refresh jwt -> did
         self.blobs: dict[str, BskyBlob] = {}
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.faults = FaultQueue()
-        self._lock = threading.RLock()
-        self._n = itertools.count(1)
-        self._calls: list[float] = []
+        self._window = SlidingWindow()
+        self._search_window = SlidingWindow()
+        self.search_refused = 0
 
     # ------------------------------------------------------------ state helpers
 
@@ -197,13 +190,6 @@ class BlueskyEmulator(EmulatorServer):
             for token in [t for t in self.sessions if not t.startswith("R:")]:
                 del self.sessions[token]
 
-    def inject(self, nsid: str, kind: str, times: int = 1, **params: Any) -> None:
-        self.faults.add(nsid, str(kind), times, **params)
-
-    def requests_to(self, nsid: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [r[1] for r in self.requests if r[0] == nsid]
-
     # ------------------------------------------------------------ views
 
     def _profile_basic(self, acc: BskyAccount) -> dict[str, Any]:
@@ -232,17 +218,6 @@ class BlueskyEmulator(EmulatorServer):
 
     # ------------------------------------------------------------ HTTP
 
-    def _rate_headers(self) -> tuple[dict[str, str], bool]:
-        now = time.time()
-        with self._lock:
-            self._calls = [t for t in self._calls if t > now - 300] + [now]
-            used = len(self._calls)
-            reset = math.ceil(self._calls[0] + 300)
-        return ({"ratelimit-limit": str(RATE_LIMIT),
-                 "ratelimit-remaining": str(max(0, RATE_LIMIT - used)),
-                 "ratelimit-reset": str(reset), "ratelimit-policy": f"{RATE_LIMIT};w=300"},
-                used > RATE_LIMIT)
-
     ROUTES = {
         ("POST", "com.atproto.server.createSession"): "_create_session",
         ("POST", "com.atproto.server.refreshSession"): "_refresh_session",
@@ -256,6 +231,11 @@ class BlueskyEmulator(EmulatorServer):
         ("GET", "app.bsky.feed.searchPosts"): "_search_posts",
         ("GET", "app.bsky.actor.getProfile"): "_get_profile",
     }
+
+    def error_response(self, status: int, fault: Fault | None) -> Response:
+        if status == 429:
+            return _err(429, "RateLimitExceeded", "Rate Limit Exceeded")
+        return _err(status, "InternalServerError", "Internal Server Error")
 
     def handle(self, request: Request) -> Response:
         nsid = request.path.removeprefix("/xrpc/")
@@ -271,43 +251,26 @@ class BlueskyEmulator(EmulatorServer):
                 body = request.json() or {}
             except ValueError:
                 return _err(400, "InvalidRequest", "Request body is not valid JSON")
-        with self._lock:
-            self.requests.append((nsid, {**request.query, **body}))
-        headers, over = self._rate_headers()
-        if over:
-            response = _err(429, "RateLimitExceeded", "Rate Limit Exceeded")
-            response.headers.update(headers)
-            return response
-        fault = self.faults.take(nsid)
-        drop_after = False
-        if fault is not None:
-            apply_delay(fault)
-            transport = transport_fault_response(fault)
-            if transport is not None:
-                return transport
-            if fault.kind == "429":
-                response = _err(429, "RateLimitExceeded", "Rate Limit Exceeded")
-                response.headers.update(headers | {"ratelimit-remaining": "0", "ratelimit-reset":
-                                                   str(math.ceil(time.time() + float(fault.params.get("reset_in", 1))))})
-                return response
-            if fault.kind in {"500", "502", "503", "504"}:
-                return _err(int(fault.kind), "InternalServerError", "Internal Server Error")
-            drop_after = fault.kind == "drop_after_commit"
+        self.record(nsid, {**request.query, **body})
+        used, reset_at = self._window.hit(300)
+        headers = self.rate_headers.report(RATE_LIMIT, used, reset_at, 300)
+        if used > RATE_LIMIT:
+            return self.over_limit(headers)
+        return self.answer(nsid, lambda: self._authenticated(request, nsid, name, body), headers)
+
+    def _authenticated(self, request: Request, nsid: str, name: str, body: dict[str, Any]
+                       ) -> Response:
+        """The XRPC method, for a caller with a live session (the PDS looks after faults)."""
         did: str | None = None
         if nsid not in ("com.atproto.server.createSession", "com.atproto.identity.resolveHandle"):
             token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
             want_refresh = nsid == "com.atproto.server.refreshSession"
-            with self._lock:
-                did = self.sessions.get(("R:" if want_refresh else "") + token)
+            did = self.sessions.get(("R:" if want_refresh else "") + token)
             if did is None:
                 if not token:
                     return _err(401, "AuthMissing", "Authentication Required")
                 return _err(400, "ExpiredToken", "Token has expired")
-        with self._lock:
-            response = getattr(self, name)(request, body, did)
-        if drop_after:
-            return Response(drop=True)
-        response.headers.update(headers)
+        response: Response = getattr(self, name)(request, body, did)
         return response
 
     def _new_session(self, acc: BskyAccount) -> dict[str, Any]:
@@ -467,27 +430,16 @@ class BlueskyEmulator(EmulatorServer):
         return json_response({"posts": [self._post_view(self.records[u]) for u in uris
                                         if u in self.records]})
 
-    search_limit: tuple[int, int] = (100, 300)  # searchPosts calls per window (seconds)
-
     def _search_posts(self, request: Request, body: Any, did: str) -> Response:
         """app.bsky.feed.searchPosts: `q` (terms, "phrases", #tags), `sort` latest,
         `since` (indexed at or after), `limit` 1-100 (25), `cursor`; {posts, cursor?,
         hitsTotal}. Its own rate budget (`search_limit`), with ratelimit-* headers."""
-        from bot.emulators.search import matches
-
         limit_n, window = self.search_limit
-        now = time.time()
-        calls = [t for t in getattr(self, "_search_calls", []) if t > now - window] + [now]
-        self._search_calls = calls
-        headers = {"ratelimit-limit": str(limit_n),
-                   "ratelimit-remaining": str(max(0, limit_n - len(calls))),
-                   "ratelimit-reset": str(math.ceil(calls[0] + window)),
-                   "ratelimit-policy": f"{limit_n};w={window}"}
-        if len(calls) > limit_n:
-            self.search_refused = getattr(self, "search_refused", 0) + 1
-            response = _err(429, "RateLimitExceeded", "Rate Limit Exceeded")
-            response.headers.update(headers)
-            return response
+        used, reset_at = self._search_window.hit(window)
+        headers = self.rate_headers.report(limit_n, used, reset_at, window)
+        if used > limit_n:
+            self.search_refused += 1
+            return self.over_limit(headers)
         q = request.query.get("q", "")
         if not q:
             return _err(400, "InvalidRequest", 'Input must have the property "q"')

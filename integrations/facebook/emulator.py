@@ -17,10 +17,10 @@ comments as Graph's field expansion does:
 ``comments.filter(stream).order(reverse_chronological).limit(100){id,from,message,
 created_time,parent}``; a reply's ``parent`` is the comment it answers.
 
-Faults per endpoint key (``feed``, ``comments``, ``messages``, ``page``, ``photos``): ``"429"``
-(Graph's code 4 "Application request limit reached", with an ``X-Business-Use-Case-Usage``
-header at 100%), ``"500"``/``"503"``, ``"drop"``,
-``"malformed"``, ``"slow"``, ``"drop_after_commit"``.
+Faults per endpoint key (``feed``, ``comments``, ``messages``, ``page``, ``photos``): the
+shared kinds of :mod:`bot.emulators.base`; a ``"429"`` is Graph's code 4 "Application
+request limit reached" (HTTP 400), with an ``X-Business-Use-Case-Usage`` header at 100%
+(``reset_in`` seconds, default 60).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import itertools
 import json
 import math
 import re
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,15 +39,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bot.emulators.http import (
-    EmulatorServer,
-    FaultQueue,
-    Request,
-    Response,
-    apply_delay,
-    json_response,
-    transport_fault_response,
-)
+from bot.emulators.base import Emulator, Route
+from bot.emulators.http import Fault, Request, Response, json_response
 from integrations.facebook.webhook import signature
 
 
@@ -111,7 +104,7 @@ class FbPage:
     followers: int = 0
 
 
-class FacebookEmulator(EmulatorServer):
+class FacebookEmulator(Emulator):
     def __init__(self, port: int = 0, *, app_secret: str = "fb-app-secret"):
         super().__init__(port)
         self.app_secret = app_secret
@@ -119,9 +112,6 @@ class FacebookEmulator(EmulatorServer):
         self.objects: dict[str, FbObject] = {}
         self.photos: dict[str, FbPhoto] = {}
         self.sent_messages: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.faults = FaultQueue()
-        self._lock = threading.RLock()
         self._ids = itertools.count(100_000_000_001)
         self._path = ""  # the path of the request being answered (for paging.next)
         # a page's feed asked with since/until pages by time, as Graph's does (else cursors)
@@ -195,36 +185,42 @@ class FacebookEmulator(EmulatorServer):
         with self._lock:
             return [self.photos[i] for i in post.photos]
 
-    def inject(self, endpoint: str, kind: str, times: int = 1, **params: Any) -> None:
-        self.faults.add(endpoint, str(kind), times, **params)
-
-    def requests_to(self, endpoint: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [r[1] for r in self.requests if r[0] == endpoint]
-
     # ------------------------------------------------------------ HTTP
 
-    def _route(self, method: str, path: str) -> tuple[str, Any, list[str]] | None:
-        table = [
-            ("POST", r"/v\d+\.\d+/(\d+)/feed", "feed", self._post_feed),
-            ("GET", r"/v\d+\.\d+/(\d+)/feed", "feed", self._get_edge),
-            ("POST", r"/v\d+\.\d+/(\d+)/photos", "photos", self._post_photo),
-            ("POST", r"/v\d+\.\d+/([\d_]+)/comments", "comments", self._post_comment),
-            ("GET", r"/v\d+\.\d+/([\d_]+)/comments", "comments", self._get_edge),
-            ("POST", r"/v\d+\.\d+/(\d+|me)/messages", "messages", self._post_message),
-            ("GET", r"/v\d+\.\d+/(\d+)", "page", self._get_page),
+    def routes(self) -> list[Route]:
+        return [
+            Route("POST", r"/v\d+\.\d+/(\d+)/feed", "feed", self._post_feed),
+            Route("GET", r"/v\d+\.\d+/(\d+)/feed", "feed", self._get_edge),
+            Route("POST", r"/v\d+\.\d+/(\d+)/photos", "photos", self._post_photo),
+            Route("POST", r"/v\d+\.\d+/([\d_]+)/comments", "comments", self._post_comment),
+            Route("GET", r"/v\d+\.\d+/([\d_]+)/comments", "comments", self._get_edge),
+            Route("POST", r"/v\d+\.\d+/(\d+|me)/messages", "messages", self._post_message),
+            Route("GET", r"/v\d+\.\d+/(\d+)", "page", self._get_page),
         ]
-        for m, pattern, key, handler in table:
-            match = re.fullmatch(pattern, path)
-            if m == method and match:
-                return key, handler, list(match.groups())
-        return None
+
+    def error_response(self, status: int, fault: Fault | None) -> Response:
+        if status == 429:
+            return _error(400, "(#4) Application request limit reached", 4)
+        message = "An unexpected error has occurred. Please retry your request later."
+        return _error(status, str((fault.params if fault else {}).get("message", message)), 2,
+                      "OAuthException")
+
+    def _limited(self, page: FbPage) -> Callable[[dict[str, str], float], Response]:
+        """Graph's answer past the limit: code 4 (HTTP 400), the page's business use case
+        usage at 100% and the minutes until it may call again."""
+        def limited(headers: dict[str, str], wait: float) -> Response:
+            response = self.error_response(429, None)
+            response.headers["X-Business-Use-Case-Usage"] = json.dumps({page.id: [{
+                "type": "pages", "call_count": 100, "total_cputime": 12, "total_time": 20,
+                "estimated_time_to_regain_access": max(1, math.ceil(wait / 60))}]})
+            return response
+
+        return limited
 
     def handle(self, request: Request) -> Response:
-        route = self._route(request.method, request.path)
-        if route is None:
+        found = self.route(request)
+        if found is None:
             return _error(400, "Unknown path components", 2500)
-        key, handler, args = route
         params = dict(request.query)
         if request.body:
             if request.content_type == "application/json":
@@ -238,39 +234,17 @@ class FacebookEmulator(EmulatorServer):
                                for name, part in request.multipart().items()})
             else:
                 params.update(request.form())
-        with self._lock:
-            self.requests.append((key, params))
+        self.record(found.key, params)
         page = next((p for p in self.pages.values() if p.token == params.get("access_token")), None)
         if page is None:
             return _error(400, "Invalid OAuth access token - Cannot parse access token", 190)
         usage = {"X-App-Usage": json.dumps({"call_count": 1, "total_cputime": 1, "total_time": 1})}
-        fault = self.faults.take(key)
-        drop_after = False
-        if fault is not None:
-            apply_delay(fault)
-            transport = transport_fault_response(fault)
-            if transport is not None:
-                return transport
-            if fault.kind == "429":
-                limited = _error(400, "(#4) Application request limit reached", 4)
-                limited.headers["X-Business-Use-Case-Usage"] = json.dumps({page.id: [{
-                    "type": "pages", "call_count": 100, "total_cputime": 12, "total_time": 20,
-                    # minutes; `reset_in` (seconds) asks for a far one
-                    "estimated_time_to_regain_access": max(1, math.ceil(
-                        float(fault.params.get("reset_in", 60)) / 60))}]})
-                return limited
-            if fault.kind in {"500", "502", "503", "504"}:
-                return _error(int(fault.kind), str(fault.params.get(
-                    "message", "An unexpected error has occurred. Please retry your request "
-                    "later.")), 2, "OAuthException")
-            drop_after = fault.kind == "drop_after_commit"
-        with self._lock:
+
+        def work() -> Response:
             self._path = request.path
-            response = handler(page, params, *args)
-        if drop_after:
-            return Response(drop=True)
-        response.headers.update(usage)
-        return response
+            return found.handler(page, params, *found.args)
+
+        return self.answer(found.key, work, usage, rate_limited=self._limited(page))
 
     def _post_feed(self, page: FbPage, params: dict[str, Any], page_id: str) -> Response:
         if page_id != page.id:

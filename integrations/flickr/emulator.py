@@ -7,9 +7,8 @@ field except `photo`; a wrong one gets error 96 "Invalid signature", an unknown 
 an unknown token 98, a read-only token 99 on writes, an empty photo 4, a file that is
 not an image 5.
 
-Faults per method name (``flickr.photos.comments.addComment``, ``upload``, ...): ``"429"``
-(with Retry-After), ``"500"``/``"503"``, ``"drop"``, ``"malformed"``, ``"slow"``,
-``"drop_after_commit"``.
+Faults per method name (``flickr.photos.comments.addComment``, ``upload``, ...): the shared
+kinds of :mod:`bot.emulators.base` (a ``"429"`` carries ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import hashlib
 import hmac
 import itertools
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,15 +25,8 @@ from urllib.parse import urlencode
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 
-from bot.emulators.http import (
-    EmulatorServer,
-    FaultQueue,
-    Request,
-    Response,
-    apply_delay,
-    json_response,
-    transport_fault_response,
-)
+from bot.emulators.base import Emulator, RateHeaders
+from bot.emulators.http import Fault, Part, Request, Response, json_response
 
 
 @dataclass
@@ -87,7 +78,9 @@ def _looks_like_image(data: bytes) -> bool:
             or data[:4] in (b"II*\x00", b"MM\x00*") or data[4:12] in (b"ftypheic", b"ftypmif1"))
 
 
-class FlickrEmulator(EmulatorServer):
+class FlickrEmulator(Emulator):
+    rate_headers = RateHeaders(retry_after=True)  # Flickr sends no rate-limit headers
+
     def __init__(self, port: int = 0) -> None:
         super().__init__(port)
         self.users: dict[str, FlickrUser] = {}
@@ -97,9 +90,6 @@ class FlickrEmulator(EmulatorServer):
         self.tokens: dict[str, tuple[str, str]] = {}  # oauth token -> (secret, nsid)
         self.read_only: set[str] = set()  # tokens granted perms=read
         self.calls_by_key: dict[str, list[float]] = {}  # api key -> when each call came
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.faults = FaultQueue()
-        self._lock = threading.RLock()
         self._ids = itertools.count(53_000_000_001)
 
     def _next(self) -> str:
@@ -138,13 +128,6 @@ class FlickrEmulator(EmulatorServer):
     def comments_on(self, photo_id: str) -> list[FlickrComment]:
         with self._lock:
             return [c for c in self.comments if c.photo_id == photo_id]
-
-    def inject(self, method: str, kind: str, times: int = 1, **params: Any) -> None:
-        self.faults.add(method, str(kind), times, **params)
-
-    def requests_to(self, method: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [r[1] for r in self.requests if r[0] == method]
 
     # ------------------------------------------------------------ HTTP
 
@@ -201,8 +184,7 @@ class FlickrEmulator(EmulatorServer):
         form = request.form() if request.method == "POST" else {}
         params = {**request.query, **form}
         method = params.get("method", "")
-        with self._lock:
-            self.requests.append((method, params))
+        self.record(method, params)
         nsid = self._oauth_user(request, form)
         if isinstance(nsid, int):
             return _fail(nsid, AUTH_ERRORS[nsid])
@@ -211,9 +193,6 @@ class FlickrEmulator(EmulatorServer):
             return _fail(99, "Insufficient permissions. Method requires write privileges; "
                              "read granted.") if request.method == "POST" else \
                 _fail(3, "This method requires an HTTP POST request")
-        pre = self._fault(method)
-        if isinstance(pre, Response):
-            return pre
         handler = {
             "flickr.test.login": self._login,
             "flickr.people.getPhotos": self._get_photos,
@@ -221,26 +200,13 @@ class FlickrEmulator(EmulatorServer):
             "flickr.photos.comments.addComment": self._add_comment,
         }.get(method)
         if handler is None:
-            return _fail(112, f'Method "{method}" not found')
-        with self._lock:
-            response = handler(nsid, params)
-        return Response(drop=True) if pre == "drop_after" else response
+            return self.answer(method, lambda: _fail(112, f'Method "{method}" not found'))
+        return self.answer(method, lambda: handler(nsid, params))
 
-    def _fault(self, key: str) -> Response | str | None:
-        fault = self.faults.take(key)
-        if fault is None:
-            return None
-        apply_delay(fault)
-        transport = transport_fault_response(fault)
-        if transport is not None:
-            return transport
-        if fault.kind == "429":
-            return Response(429, b"Too Many Requests",
-                            {"Retry-After": str(int(fault.params.get("reset_in", 1)))})
-        if fault.kind in {"500", "502", "503", "504"}:
-            return Response(int(fault.kind), b"<html>Service Unavailable</html>",
-                            {"Content-Type": "text/html"})
-        return "drop_after" if fault.kind == "drop_after_commit" else None
+    def error_response(self, status: int, fault: Fault | None) -> Response:
+        if status == 429:
+            return Response(429, b"Too Many Requests")
+        return Response(status, b"<html>Service Unavailable</html>", {"Content-Type": "text/html"})
 
     def _login(self, nsid: str, params: dict[str, str]) -> Response:
         user = self.users[nsid]
@@ -301,33 +267,26 @@ class FlickrEmulator(EmulatorServer):
         parts = request.multipart()
         # Flickr's rule: every field but `photo` is signed, with the OAuth parameters
         signed = {name: part.text() for name, part in parts.items() if name != "photo"}
-        with self._lock:
-            self.requests.append(("upload", dict(signed)))
+        self.record("upload", dict(signed))
         nsid = self._oauth_user(request, signed)
         if isinstance(nsid, int):
             return _xml_fail(nsid, AUTH_ERRORS[nsid])
         if not self._writer(request):
             return _xml_fail(99, "Insufficient permissions")
-        pre = self._fault("upload")
-        if isinstance(pre, Response):
-            return pre
-        fields: dict[str, Any] = dict(signed)
-        photo_part = parts.get("photo")
+        return self.answer("upload", lambda: self._store_upload(nsid, signed, parts.get("photo")))
+
+    def _store_upload(self, nsid: str, fields: dict[str, str], photo_part: Part | None
+                      ) -> Response:
         if photo_part is None:
             return _xml_fail(2, "No photo specified")
         if not photo_part.data:
             return _xml_fail(4, "Filesize was zero")
         if not _looks_like_image(photo_part.data):
             return _xml_fail(5, "Filetype was not recognised")
-        fields["photo"] = (photo_part.filename, photo_part.data)
-        with self._lock:
-            filename, data = fields["photo"]
-            photo = FlickrPhoto(self._next(), nsid, str(fields.get("title", "")),
-                                str(fields.get("description", "")), str(fields.get("tags", "")),
-                                filename or "", len(data))
-            self.photos[photo.id] = photo
-        if pre == "drop_after":
-            return Response(drop=True)
+        photo = FlickrPhoto(self._next(), nsid, str(fields.get("title", "")),
+                            str(fields.get("description", "")), str(fields.get("tags", "")),
+                            photo_part.filename or "", len(photo_part.data))
+        self.photos[photo.id] = photo
         return Response(200, (f'<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="ok">\n'
                               f"<photoid>{photo.id}</photoid>\n</rsp>").encode(),
                         {"Content-Type": "text/xml; charset=utf-8"})

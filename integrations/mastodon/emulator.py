@@ -10,8 +10,8 @@ attachments of its author in ``media_ids[]`` (422 otherwise) and shows them in
 ``media_attachments``.
 
 Faults per endpoint key (``verify_credentials``, ``notifications``, ``status``,
-``post_status``, ``account_statuses``, ``media``, ``get_media``): ``"429"``, ``"500"``/``"502"``/``"503"``/``"504"``,
-``"drop"``, ``"malformed"``, ``"slow"``, ``"drop_after_commit"`` (post, then hang up).
+``post_status``, ``account_statuses``, ``media``, ``get_media``): the shared kinds of
+:mod:`bot.emulators.base`.
 """
 
 from __future__ import annotations
@@ -21,28 +21,30 @@ import html
 import itertools
 import json
 import re
-import threading
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from bot.emulators.http import (
-    EmulatorServer,
-    FaultQueue,
-    Request,
-    Response,
-    apply_delay,
-    json_response,
-    transport_fault_response,
-)
+from bot.emulators.base import Emulator, RateHeaders, Route, SlidingWindow, iso_millis
+from bot.emulators.http import Fault, Request, Response, json_response
+from bot.emulators.search import hashtags, matches
+from integrations.common import URL_RE
 
 RATE_LIMIT = 300  # requests per 5 minutes, as mastodon.social
 MAX_MEDIA_ATTACHMENTS = 4
 MAX_DESCRIPTION_LENGTH = 1500
 MAX_IMAGE_SIZE = 16 * 1024 * 1024
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/avif")
+
+
+_REMOTE_MENTION = re.compile(r"(?<![\w@])(@[A-Za-z0-9_]+)@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def status_length(text: str) -> int:
+    """The instance's count for its character limit: every link is 23 characters and
+    ``@user@domain`` counts as ``@user``."""
+    return len(_REMOTE_MENTION.sub(lambda m: m.group(1), URL_RE.sub("x" * 23, text)))
 
 
 def iso(moment: datetime) -> str:
@@ -121,7 +123,11 @@ class MastoNotification:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-class MastodonEmulator(EmulatorServer):
+class MastodonEmulator(Emulator):
+    rate_headers = RateHeaders("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+                               iso_millis)
+    search_limit: tuple[int, int] = (300, 300)  # tag timeline + search calls per window (s)
+
     def __init__(self, port: int = 0, *, domain: str = "mastodon.example", max_characters: int = 500):
         super().__init__(port)
         self.domain = domain
@@ -135,13 +141,12 @@ class MastodonEmulator(EmulatorServer):
         self.media: dict[str, MastoMedia] = {}
         self.async_media_over = 1024 * 1024  # bytes; bigger uploads answer 202 (processing)
         self.processing_polls = 1
-        self.requests: list[tuple[str, str, dict[str, Any]]] = []
-        self.faults = FaultQueue()
-        self._lock = threading.RLock()
         self._ids = itertools.count(110_000_000_000_000_000)
         # notifications have their own sequence (a plain bigserial), as on a real instance
         self._note_ids = itertools.count(1)
-        self._calls: list[float] = []
+        self._window = SlidingWindow()
+        self._search_window = SlidingWindow()
+        self.search_refused = 0
 
     # ------------------------------------------------------------ state helpers
 
@@ -208,13 +213,6 @@ class MastodonEmulator(EmulatorServer):
     def media_of(self, status: MastoStatus) -> list[MastoMedia]:
         with self._lock:
             return [self.media[i] for i in status.media_ids]
-
-    def inject(self, endpoint: str, kind: str, times: int = 1, **params: Any) -> None:
-        self.faults.add(endpoint, str(kind), times, **params)
-
-    def requests_to(self, endpoint: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [r[2] for r in self.requests if r[0] == endpoint]
 
     # ------------------------------------------------------------ serialisation
 
@@ -304,40 +302,31 @@ class MastodonEmulator(EmulatorServer):
 
     # ------------------------------------------------------------ HTTP
 
-    def _rate_headers(self) -> tuple[dict[str, str], bool]:
-        now = time.time()
-        with self._lock:
-            self._calls = [t for t in self._calls if t > now - 300] + [now]
-            used = len(self._calls)
-            reset = datetime.fromtimestamp((self._calls[0] + 300), UTC)
-        return ({"X-RateLimit-Limit": str(RATE_LIMIT),
-                 "X-RateLimit-Remaining": str(max(0, RATE_LIMIT - used)),
-                 "X-RateLimit-Reset": iso(reset)}, used > RATE_LIMIT)
-
-    def _route(self, method: str, path: str) -> tuple[str, Any, list[str]] | None:
-        table: list[tuple[str, str, str, Any]] = [
-            ("GET", r"/api/v1/accounts/verify_credentials", "verify_credentials", self._me),
-            ("GET", r"/api/v1/notifications", "notifications", self._notifications),
-            ("POST", r"/api/v1/statuses", "post_status", self._post_status),
-            ("GET", r"/api/v1/statuses/(\d+)", "status", self._get_status),
-            ("DELETE", r"/api/v1/statuses/(\d+)", "delete_status", self._delete_status),
-            ("GET", r"/api/v1/accounts/(\d+)/statuses", "account_statuses", self._account_statuses),
-            ("POST", r"/api/v2/media", "media", self._post_media),
-            ("GET", r"/api/v1/media/(\d+)", "get_media", self._get_media),
-            ("GET", r"/api/v1/timelines/tag/([^/]+)", "tag_timeline", self._tag_timeline),
-            ("GET", r"/api/v2/search", "search", self._search),
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", r"/api/v1/accounts/verify_credentials", "verify_credentials", self._me),
+            Route("GET", r"/api/v1/notifications", "notifications", self._notifications),
+            Route("POST", r"/api/v1/statuses", "post_status", self._post_status),
+            Route("GET", r"/api/v1/statuses/(\d+)", "status", self._get_status),
+            Route("DELETE", r"/api/v1/statuses/(\d+)", "delete_status", self._delete_status),
+            Route("GET", r"/api/v1/accounts/(\d+)/statuses", "account_statuses",
+                  self._account_statuses),
+            Route("POST", r"/api/v2/media", "media", self._post_media),
+            Route("GET", r"/api/v1/media/(\d+)", "get_media", self._get_media),
+            Route("GET", r"/api/v1/timelines/tag/([^/]+)", "tag_timeline", self._tag_timeline),
+            Route("GET", r"/api/v2/search", "search", self._search),
         ]
-        for m, pattern, key, handler in table:
-            match = re.fullmatch(pattern, path)
-            if m == method and match:
-                return key, handler, list(match.groups())
-        return None
+
+    def error_response(self, status: int, fault: Fault | None) -> Response:
+        if status == 429:
+            return json_response({"error": "Too many requests"}, 429)
+        return json_response({"error": "We're sorry, but something went wrong on our end."},
+                             status)
 
     def handle(self, request: Request) -> Response:
-        route = self._route(request.method, request.path)
-        if route is None:
+        found = self.route(request)
+        if found is None:
             return json_response({"error": "Not Found"}, 404)
-        key, handler, args = route
         body: dict[str, Any] = {}
         if request.body:
             if request.content_type == "application/json":
@@ -353,43 +342,23 @@ class MastodonEmulator(EmulatorServer):
                 body = request.form()
                 lists = parse_qs(request.body.decode("utf-8"))
                 body.update({k: v for k, v in lists.items() if k.endswith("[]")})
-        with self._lock:
-            self.requests.append((key, request.method, {**request.query, **body,
-                                                        "_headers": request.headers}))
+        self.record(found.key, {**request.query, **body, "_headers": request.headers})
         auth = request.headers.get("authorization", "")
         account_id = self.tokens.get(auth.removeprefix("Bearer ").strip())
         if account_id is None:
             return json_response({"error": "The access token is invalid"}, 401)
         granted = self.token_scopes.get(auth.removeprefix("Bearer ").strip(), {"read", "write"})
-        needed = _SCOPES.get((request.method, key), "read:accounts" if request.method == "GET"
-                             else "write:statuses")
+        needed = _SCOPES.get((request.method, found.key), "read:accounts"
+                             if request.method == "GET" else "write:statuses")
         if needed not in granted and needed.split(":")[0] not in granted:
             return json_response({"error": "This action is outside the authorized scopes"}, 403)
-        headers, over = self._rate_headers()
-        if over:
-            return json_response({"error": "Too many requests"}, 429, headers)
-        fault = self.faults.take(key)
-        drop_after = False
-        if fault is not None:
-            apply_delay(fault)
-            transport = transport_fault_response(fault)
-            if transport is not None:
-                return transport
-            if fault.kind == "429":
-                reset = datetime.now(UTC) + timedelta(seconds=float(fault.params.get("reset_in", 1)))
-                return json_response({"error": "Too many requests"}, 429,
-                                     headers | {"X-RateLimit-Remaining": "0",
-                                                "X-RateLimit-Reset": iso(reset)})
-            if fault.kind in {"500", "502", "503", "504"}:
-                return json_response({"error": "We're sorry, but something went wrong on our end."},
-                                     int(fault.kind), headers)
-            drop_after = fault.kind == "drop_after_commit"
-        with self._lock:
-            response = handler(request, self.accounts[account_id], body, *args)
-        if drop_after:
-            return Response(drop=True)
-        response.headers.update(headers)
-        return response
+        used, reset_at = self._window.hit(300)
+        headers = self.rate_headers.report(RATE_LIMIT, used, reset_at, 300)
+        if used > RATE_LIMIT:
+            return self.over_limit(headers)
+        me = self.accounts[account_id]
+        return self.answer(found.key, lambda: found.handler(request, me, body, *found.args),
+                           headers)
 
     def _me(self, request: Request, me: MastoAccount, body: Any) -> Response:
         data = self._account_json(me)
@@ -455,9 +424,7 @@ class MastodonEmulator(EmulatorServer):
         if not all(m.processed for m in attached if m is not None):
             return json_response({"error": "Cannot attach files that have not finished "
                                   "processing. Try again in a moment!"}, 422)
-        from integrations.mastodon.network import mastodon_length
-
-        if mastodon_length(text) > self.max_characters:
+        if status_length(text) > self.max_characters:
             return json_response({"error": "Validation failed: Text character limit of "
                                   f"{self.max_characters} exceeded"}, 422)
         reply_to = body.get("in_reply_to_id") or None
@@ -476,21 +443,14 @@ class MastodonEmulator(EmulatorServer):
             self.idempotency[(me.id, key)] = st.id
         return json_response(self._status_json(st))
 
-    search_limit: tuple[int, int] = (300, 300)  # tag timeline + search calls per window (s)
-
     def _search_budget(self) -> Response | None:
         """Listening's own budget (tag timelines and search), as a 429 with the headers."""
         limit_n, window = self.search_limit
-        now = time.time()
-        calls = [t for t in getattr(self, "_search_calls", []) if t > now - window] + [now]
-        self._search_calls = calls
-        if len(calls) <= limit_n:
+        used, reset_at = self._search_window.hit(window)
+        if used <= limit_n:
             return None
-        self.search_refused = getattr(self, "search_refused", 0) + 1
-        reset = datetime.fromtimestamp(calls[0] + window, UTC)
-        return json_response({"error": "Too many requests"}, 429, {
-            "X-RateLimit-Limit": str(limit_n), "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": iso(reset)})
+        self.search_refused += 1
+        return self.over_limit(self.rate_headers.report(limit_n, used, reset_at, window))
 
     def _listened(self, items: list[MastoStatus], request: Request) -> Response:
         q = request.query
@@ -508,8 +468,6 @@ class MastodonEmulator(EmulatorServer):
 
     def _tag_timeline(self, request: Request, me: MastoAccount, body: Any, tag: str) -> Response:
         """GET /api/v1/timelines/tag/:hashtag: public statuses with the tag, newest first."""
-        from bot.emulators.search import hashtags
-
         refused = self._search_budget()
         if refused is not None:
             return refused
@@ -521,8 +479,6 @@ class MastodonEmulator(EmulatorServer):
         """GET /api/v2/search with type=statuses: public statuses matching `q` (the full
         text search an instance with search enabled offers), as {accounts, statuses,
         hashtags}."""
-        from bot.emulators.search import matches
-
         refused = self._search_budget()
         if refused is not None:
             return refused

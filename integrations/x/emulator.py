@@ -10,24 +10,21 @@ unknown ids come back as 200 with an ``errors`` array, and every answer carries
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import math
+import hmac
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
-from bot.emulators.http import (
-    EmulatorServer,
-    Request,
-    Response,
-    apply_delay,
-    json_response,
-    transport_fault_response,
-)
+from oauthlib.oauth1.rfc5849 import signature as oauth_sig
+
+from bot.emulators.base import Emulator, FixedWindows, RateHeaders, Route
+from bot.emulators.http import Fault, Request, Response, json_response
+from bot.emulators.search import matches
 
 TWEPOCH_MS = 1288834974657
 WINDOW_15_MIN = 900
@@ -239,12 +236,14 @@ class _Auth:
         return self.user_id is not None
 
 
-class XEmulator(EmulatorServer):
+class XEmulator(Emulator):
     """X API v2 on 127.0.0.1; ``start()`` returns ``http://127.0.0.1:PORT``."""
+
+    rate_headers = RateHeaders("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")
+    fault_keys = ENDPOINTS
 
     def __init__(self, port: int = 0) -> None:
         super().__init__(port)
-        self._lock = threading.RLock()
         self.users: dict[str, XUser] = {}
         self.tweets: dict[str, Tweet] = {}
         self._bearers: set[str] = set()
@@ -253,9 +252,9 @@ class XEmulator(EmulatorServer):
         self._oauth_secrets: dict[str, tuple[str, str, str]] = {}
         self.accept_any_bearer = True
         self.limits: dict[str, tuple[int, int]] = dict(DEFAULT_LIMITS)
-        self._windows: dict[str, tuple[float, int]] = {}
+        self._windows = FixedWindows()
         self.duplicate_window_s: float = 24 * 3600
-        self.requests: list[RecordedRequest] = []
+        self.requests: list[RecordedRequest] = []  # (not the base's (key, asked) pairs)
         self.media: dict[str, Media] = {}
         self.uploads: dict[str, ChunkedUpload] = {}  # chunked uploads by media id
         self.processing_polls = 1  # STATUS answers "in_progress" this many times first
@@ -391,48 +390,42 @@ class XEmulator(EmulatorServer):
     # faults -------------------------------------------------------------------------
     def inject(self, endpoint: str, kind: str, times: int = 1, **params: Any) -> None:
         """Queue a fault for an endpoint key (``mentions``, ``create_tweet``, ``me``, ``tweets``,
-        ``timeline``, ``user``, ``delete_tweet`` or ``"*"``). Kinds: ``"429"`` (``reset_in``
-        seconds, default 1), ``"500"``, ``"503"``, ``"slow"`` (``delay`` seconds, then normal),
-        ``"drop"`` (close without answering), ``"malformed"`` (200, invalid JSON),
-        ``"drop_after_commit"`` (do the work, then close without answering). A 5xx takes
-        ``detail``: the problem's text (what a misbehaving gateway might echo)."""
-        if endpoint not in (*ENDPOINTS, "*"):
-            raise ValueError(f"unknown endpoint key {endpoint!r}")
-        kinds = {"429", "500", "502", "503", "504", "slow", "drop", "malformed", "drop_after_commit"}
-        if str(kind) not in kinds:
-            raise ValueError(f"unknown fault kind {kind!r}")
-        self.faults.add(endpoint, str(kind), times, **params)
+        ``timeline``, ``user``, ``delete_tweet`` or ``"*"``): the shared kinds of
+        :mod:`bot.emulators.base`; a 5xx takes ``detail``: the problem's text (what a
+        misbehaving gateway might echo)."""
+        super().inject(endpoint, kind, times, **params)
+
+    def error_response(self, status: int, fault: Fault | None) -> Response:
+        if status == 429:
+            body = {"title": "Too Many Requests", "detail": "Too Many Requests",
+                    "type": "about:blank", "status": 429}
+            return json_response(body, 429)
+        title = {500: "Internal Server Error", 502: "Bad Gateway",
+                 503: "Service Unavailable", 504: "Gateway Timeout"}[status]
+        return _problem(status, title, str((fault.params if fault else {}).get("detail", title)))
 
     # HTTP ------------------------------------------------------------------------
-    def _route(self, method: str, path: str) -> tuple[str, Any, list[str]] | None:
-        parts = [p for p in path.split("/") if p]
-        if len(parts) < 2 or parts[0] != "2":
-            return None
-        rest = parts[1:]
-        routes: list[tuple[str, list[str], str, Any]] = [
-            ("GET", ["users", "me"], "me", self._get_me),
-            ("GET", ["users", "by", "username", "*"], "user", self._get_user_by_username),
-            ("GET", ["users", "*", "mentions"], "mentions", self._get_mentions),
-            ("GET", ["users", "*", "tweets"], "timeline", self._get_timeline),
-            ("GET", ["users", "*"], "user", self._get_user),
-            ("GET", ["tweets", "search", "recent"], "search", self._search_recent),
-            ("GET", ["tweets"], "tweets", self._get_tweets),
-            ("GET", ["tweets", "*"], "tweets", self._get_tweet),
-            ("POST", ["tweets"], "create_tweet", self._create_tweet),
-            ("DELETE", ["tweets", "*"], "delete_tweet", self._delete_tweet),
-            ("POST", ["media", "upload"], "media_upload", self._media_upload),
-            ("GET", ["media", "upload"], "media_upload", self._media_status),
-            ("POST", ["media", "upload", "initialize"], "media_upload", self._media_init),
-            ("POST", ["media", "upload", "*", "append"], "media_upload", self._media_append),
-            ("POST", ["media", "upload", "*", "finalize"], "media_upload", self._media_finalize),
-            ("POST", ["media", "metadata"], "media_metadata", self._media_metadata),
+    def routes(self) -> list[Route]:
+        one = "([^/]+)"
+        return [
+            Route("GET", r"/2/users/me", "me", self._get_me),
+            Route("GET", rf"/2/users/by/username/{one}", "user", self._get_user_by_username),
+            Route("GET", rf"/2/users/{one}/mentions", "mentions", self._get_mentions),
+            Route("GET", rf"/2/users/{one}/tweets", "timeline", self._get_timeline),
+            Route("GET", rf"/2/users/{one}", "user", self._get_user),
+            Route("GET", r"/2/tweets/search/recent", "search", self._search_recent),
+            Route("GET", r"/2/tweets", "tweets", self._get_tweets),
+            Route("GET", rf"/2/tweets/{one}", "tweets", self._get_tweet),
+            Route("POST", r"/2/tweets", "create_tweet", self._create_tweet),
+            Route("DELETE", rf"/2/tweets/{one}", "delete_tweet", self._delete_tweet),
+            Route("POST", r"/2/media/upload", "media_upload", self._media_upload),
+            Route("GET", r"/2/media/upload", "media_upload", self._media_status),
+            Route("POST", r"/2/media/upload/initialize", "media_upload", self._media_init),
+            Route("POST", rf"/2/media/upload/{one}/append", "media_upload", self._media_append),
+            Route("POST", rf"/2/media/upload/{one}/finalize", "media_upload",
+                  self._media_finalize),
+            Route("POST", r"/2/media/metadata", "media_metadata", self._media_metadata),
         ]
-        for verb, pattern, endpoint, handler in routes:
-            if verb == method and len(pattern) == len(rest) and all(
-                p in ("*", r) for p, r in zip(pattern, rest, strict=True)
-            ):
-                return endpoint, handler, [r for p, r in zip(pattern, rest, strict=True) if p == "*"]
-        return None
 
     def _authenticate(self, request: Request) -> _Auth | None:
         header = request.headers.get("authorization", "")
@@ -459,12 +452,6 @@ class XEmulator(EmulatorServer):
         """OAuth 1.0a HMAC-SHA1 over the method, the URL (as the client addressed it: X's
         hosts or this emulator) and the query, form-body and oauth_* parameters (a JSON or
         multipart body is not signed)."""
-        import base64
-        import hmac
-        from urllib.parse import urlencode
-
-        from oauthlib.oauth1.rfc5849 import signature as oauth_sig
-
         oauth = {k: oauth_sig.utils.unescape(v)
                  for k, v in re.findall(r'(oauth_[a-z_]+)="([^"]*)"', header)}
         consumer_key, consumer_secret, token_secret = secrets
@@ -487,24 +474,6 @@ class XEmulator(EmulatorServer):
                 return True
         return False
 
-    def _rate_headers(self, endpoint: str, *, count: bool) -> tuple[dict[str, str], bool]:
-        """Count a request in the endpoint's window; returns headers and whether it is over."""
-        limit, window = self.limits.get(endpoint, (300, WINDOW_15_MIN))
-        now = time.time()
-        with self._lock:
-            start, used = self._windows.get(endpoint, (now, 0))
-            if now >= start + window:
-                start, used = now, 0
-            if count:
-                used += 1
-            self._windows[endpoint] = (start, used)
-        headers = {
-            "x-rate-limit-limit": str(limit),
-            "x-rate-limit-remaining": str(max(limit - used, 0)),
-            "x-rate-limit-reset": str(math.ceil(start + window)),
-        }
-        return headers, used > limit
-
     def handle(self, request: Request) -> Response:
         body: Any = None
         if request.body and request.content_type == "application/json":
@@ -521,48 +490,27 @@ class XEmulator(EmulatorServer):
         return response
 
     def _respond(self, request: Request, body: Any, record: RecordedRequest) -> Response:
-        route = self._route(request.method, request.path)
-        if route is None:
+        found = self.route(self._normalised(request))
+        if found is None:
             return _problem(404, "Not Found Error", "The requested resource could not be found.")
-        endpoint, handler, args = route
-        record.endpoint = endpoint
+        record.endpoint = found.key
         auth = self._authenticate(request)
         if auth is None:
             return _problem(401, "Unauthorized", "Unauthorized")
-        headers, over = self._rate_headers(endpoint, count=True)
-        if over:
-            return self._too_many(headers)
-        fault = self.faults.take(endpoint)
-        commit_then_drop = False
-        if fault is not None:
-            apply_delay(fault)
-            transport = transport_fault_response(fault)
-            if transport is not None:
-                transport.headers.update(headers)
-                return transport
-            if fault.kind == "429":
-                reset = math.ceil(time.time() + float(fault.params.get("reset_in", 1)))
-                return self._too_many(headers | {"x-rate-limit-remaining": "0",
-                                                 "x-rate-limit-reset": str(reset)})
-            if fault.kind in {"500", "502", "503", "504"}:
-                status = int(fault.kind)
-                title = {500: "Internal Server Error", 502: "Bad Gateway",
-                         503: "Service Unavailable", 504: "Gateway Timeout"}[status]
-                response = _problem(status, title, str(fault.params.get("detail", title)))
-                response.headers.update(headers)
-                return response
-            commit_then_drop = fault.kind == "drop_after_commit"
-        response = handler(request, auth, body, *args)
-        if commit_then_drop:
-            return Response(drop=True)
-        response.headers.update(headers)
-        return response
+        limit, window = self.limits.get(found.key, (300, WINDOW_15_MIN))
+        used, reset_at = self._windows.hit(found.key, window)
+        headers = self.rate_headers.report(limit, used, reset_at, window)
+        if used > limit:
+            return self.over_limit(headers)
+        return self.answer(found.key, lambda: found.handler(request, auth, body, *found.args),
+                           headers)
 
     @staticmethod
-    def _too_many(headers: dict[str, str]) -> Response:
-        body = {"title": "Too Many Requests", "detail": "Too Many Requests",
-                "type": "about:blank", "status": 429}
-        return json_response(body, 429, headers)
+    def _normalised(request: Request) -> Request:
+        """The path without empty segments (``//2/tweets/`` is ``/2/tweets``), as X reads it."""
+        path = "/" + "/".join(p for p in request.path.split("/") if p)
+        return request if path == request.path else Request(
+            request.method, path, request.query, request.headers, request.body)
 
     # serialisation -----------------------------------------------------------------------
     @staticmethod
@@ -767,8 +715,6 @@ class XEmulator(EmulatorServer):
         """GET /2/tweets/search/recent: the last 7 days' posts matching `query` (terms,
         "phrases", #hashtags, OR, -from:, -is:retweet), newest first; pages by
         `next_token` (or `pagination_token`), as the OpenAPI spec has it."""
-        from bot.emulators.search import matches
-
         query = request.query.get("query", "")
         if not query or len(query) > 512:
             return _invalid_request("query", query[:50], "The `query` query parameter value "

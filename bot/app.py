@@ -1,4 +1,5 @@
-"""The Bolt app: verification, then one listener module per Slack surface."""
+"""The Bolt app: verification, the runtime put in every request's context, then one
+listener module per Slack surface (handlers/)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 
 from bot.runtime import Runtime
-from handlers import register_all
+from handlers import commands, register_all
+from handlers.context import RT_KEY
 
 
 class ContextThreadPoolExecutor(ThreadPoolExecutor):
@@ -24,7 +26,7 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
 
 def _app(rt: Runtime, *, process_before_response: bool, workers: int, name: str) -> App:
     env = rt.settings.env
-    return App(
+    app = App(
         client=rt.slack,
         signing_secret=env.slack_signing_secret or "socket-mode-has-no-signing-secret",
         process_before_response=process_before_response,
@@ -34,13 +36,22 @@ def _app(rt: Runtime, *, process_before_response: bool, workers: int, name: str)
                                                     thread_name_prefix=name),
     )
 
+    def put_runtime(context: BoltContext, next_: Callable[[], None]) -> None:
+        """Global middleware: listeners reach the runtime as `context["rt"]`
+        (handlers/context.runtime)."""
+        context[RT_KEY] = rt
+        next_()
+
+    app.use(put_runtime)
+    return app
+
 
 def build_bolt_app(rt: Runtime) -> App:
     # Ack first, then run listeners in Bolt's thread pool: Slack gets its answer within
     # milliseconds and slow work happens after the ack. Listeners wait on the database
     # and on Slack; a wide pool keeps them from queueing behind each other.
     app = _app(rt, process_before_response=False, workers=32, name="bolt")
-    register_all(app, rt)
+    register_all(app)
     return app
 
 
@@ -53,8 +64,6 @@ def build_command_app(rt: Runtime) -> App:
     look for the ack every 10 ms; here it runs in the request's own worker thread and
     the answer leaves as soon as ack() is called. Events and interactivity stay on the
     main app, which acks first and works after (Socket Mode uses the main app alone)."""
-    from handlers import commands
-
     app = _app(rt, process_before_response=True, workers=2, name="bolt-cmd")
-    commands.register(app, rt)
+    commands.register(app)
     return app

@@ -1,14 +1,16 @@
-"""Slack listeners, one module per surface (as Bolt's own samples lay them out)."""
+"""Slack listeners, one module per surface (as Bolt's own samples lay them out): each a
+module-level function that parses what Slack sent, calls one service function and
+answers. The runtime comes from Bolt's context (handlers/context.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from slack_bolt import App
 
-from bot.runtime import Runtime
+from handlers import actions, commands, events, inbox, plans, views
+
+SURFACES = (commands, events, actions, views, inbox, plans)
 
 
-def register_all(app: Any, rt: Runtime) -> None:
-    from handlers import actions, commands, events, inbox, plans, views
-
-    for module in (commands, events, actions, views, inbox, plans):
-        module.register(app, rt)
+def register_all(app: App) -> None:
+    for module in SURFACES:
+        module.register(app)

@@ -43,7 +43,7 @@ def test_every_listener_is_subscribed_in_the_manifest(tmp_path: Path) -> None:
 
     rt = build_runtime(make_settings(f"sqlite:///{tmp_path / 'm.db'}"))
     recorder = Recorder(build_bolt_app(rt))
-    register_all(recorder, rt)
+    register_all(recorder)
     m = manifest()
     events = set(m["settings"]["event_subscriptions"]["bot_events"])
     commands = {c["command"] for c in m["features"]["slash_commands"]}

@@ -21,6 +21,8 @@ from bot.models import Account, Approval, Draft
 from bot.runtime import Runtime
 from bot.services import audit
 from bot.services import draft_states as drafts
+from bot.services.approvers import UNCONFIRMED, Unconfirmed
+from bot.services.draft_surfaces import refresh_draft
 
 SKIP_USAGE = "/social skip <draft, e.g. D12> <reason>"
 
@@ -86,9 +88,6 @@ def card_lines(rt: Runtime, s: Session, draft: Draft) -> list[str]:
 
 
 def skip_command(rt: Runtime, user: str, args: str) -> str:
-    from bot.services.approvers import UNCONFIRMED, Unconfirmed
-    from bot.services.drafting import refresh_draft
-
     ref, _, reason = args.strip().partition(" ")
     m = re.fullmatch(r"[Dd](\d{1,12})", ref)
     if not m or not reason.strip():

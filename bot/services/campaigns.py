@@ -14,12 +14,13 @@ import dataclasses
 import re
 from typing import Any
 
+from bot.blockkit import home as hb
 from bot.blockkit.escape import escape
 from bot.db import transaction
 from bot.domain import slash
 from bot.runtime import Runtime
+from bot.services import audit, groups
 from bot.services import draft_states as drafts
-from bot.services import plans
 from bot.services.accounts import account_ids
 from bot.services.drafting import (
     DraftRefused,
@@ -81,21 +82,19 @@ def create(rt: Runtime, s: Any, requests: list[DraftRequest], author: str,
            campaign: str | None, via: str) -> tuple[Any, list[Any]]:
     accounts = account_ids(rt, s)
     channel = rt.settings.config.slack.approvals_channel
-    group = plans.create_group(s, kind="campaign", name=campaign, author=author,
+    group = groups.create_group(s, kind="campaign", name=campaign, author=author,
                                channel=channel)
     made = []
     for n, req in enumerate(requests, 1):
         draft = drafts.create(s, account_id=accounts[req.account], author=author,
                               text=req.text, kind="post", scheduled_for=req.scheduled_for,
                               approval_channel=channel, via=via)
-        plans.add_item(s, group, draft, n, campaign)
+        groups.add_item(s, group, draft, n, campaign)
         made.append(draft)
-    from bot.services import audit
-
     audit.record(s, actor=author, action="campaign.created", subject_kind="campaign",
                  subject_id=group.id, details={"name": campaign, "drafts": [d.id for d in made],
                                                "accounts": [r.account for r in requests]})
-    plans.post_card(s, group)
+    groups.post_card(s, group)
     return group, made
 
 
@@ -129,8 +128,6 @@ def slash_answer(rt: Runtime, user: str, text: str) -> dict[str, Any]:
 def from_modal(rt: Runtime, user: str, cmd: slash.Post | slash.Schedule, accounts: list[str],
                campaign: str | None) -> dict[str, str] | None:
     """The New post modal with more accounts: one campaign. Errors by block id, or None."""
-    from bot.blockkit import home as hb
-
     name = (campaign or "").strip()[:128] or None
     try:
         with transaction(rt.sessions) as s:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 from sqlalchemy import select
@@ -12,7 +13,8 @@ from bot.runtime import Runtime
 from bot.services import draft_states as drafts
 from bot.services import governance
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
-from bot.services.drafting import refresh_draft
+from bot.services.draft_surfaces import refresh_draft
+from bot.services.slack_events import first_delivery
 
 Kind = Literal["approve", "reject", "retry"]
 
@@ -67,3 +69,18 @@ def find_by_message(rt: Runtime, channel: str, ts: str) -> int | None:
     with reading(rt.sessions) as s:
         return s.scalar(select(Draft.id).where(Draft.approval_channel == channel,
                                                Draft.approval_ts == ts))
+
+
+def decide_reaction(rt: Runtime, channel: str, ts: str, user: str, kind: Kind,
+                    event_id: str | None) -> drafts.Decision | None:
+    """An approve/reject emoji on the approval message at (channel, ts): the draft's
+    decision, or None when the message shows no draft or Slack is retrying the event."""
+    draft_id = find_by_message(rt, channel, ts)
+    for _ in range(10):  # the message's ts is stored a moment after Slack has it
+        if draft_id is not None:
+            break
+        time.sleep(0.3)
+        draft_id = find_by_message(rt, channel, ts)
+    if draft_id is None or not first_delivery(rt, event_id):
+        return None
+    return decide(rt, draft_id, user, kind, via="reaction")

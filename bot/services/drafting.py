@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import logs
 from bot.blockkit.approvals import ApprovalView, approval_message
 from bot.blockkit.escape import link_hosts
 from bot.clock import now
-from bot.domain import slash
+from bot.db import reading, transaction
+from bot.domain import slash, tracking
 from bot.models import Account, Approval, Draft, Mention, OutboxMessage
 from bot.runtime import Runtime
+from bot.services import approval_steps, audit, governance, inbox, saved_replies
 from bot.services import draft_states as drafts
 from bot.services.accounts import account_ids
 from bot.services.alerts import refresh_alerts
-from bot.services.outbox import SlackCall, enqueue, renderer
+from bot.services.approvers import UNCONFIRMED, Unconfirmed
+from bot.services.draft_surfaces import post_link as post_link
+from bot.services.draft_surfaces import refresh_draft as refresh_draft
+from bot.services.groups import campaign_of
+from bot.services.mentions import find_mention
+from bot.services.outbox import SlackCall, enqueue
+from integrations import registry
+
+log = logs.get("commsdesk.drafting")
 
 
 @dataclass(frozen=True)
@@ -42,17 +53,12 @@ class DraftRefused(Exception):
 
 
 def check_permission(rt: Runtime, s: Session, user: str, req: DraftRequest) -> None:
-    from bot.services import governance
-
     reason = governance.drafting_refusal(rt, s, user, req.account, req.mention_id)
     if reason is not None:
         raise DraftRefused(reason, req)
 
 
 def record_refusal(rt: Runtime, user: str, refused: DraftRefused, via: str) -> None:
-    from bot.db import transaction
-    from bot.services import audit
-
     with transaction(rt.sessions) as s:
         audit.record(s, actor=user, action="draft.refused", subject_kind="account",
                      subject_id=refused.request.account, details={
@@ -61,19 +67,10 @@ def record_refusal(rt: Runtime, user: str, refused: DraftRefused, via: str) -> N
                          "text": refused.request.text})
 
 
-def find_mention(s: Session, ref: slash.MentionRef) -> Mention | None:
-    if ref.mention_id is not None:
-        return s.get(Mention, ref.mention_id)
-    if ref.url is not None:
-        return s.scalars(select(Mention).where(Mention.network == ref.network,
-                                               Mention.url == ref.url)).first()
-    return s.scalars(select(Mention).where(Mention.network == ref.network,
-                                           Mention.external_id == ref.external_id)).first()
-
-
-_LENGTH_RULES = {"x": " (links count 23, emoji and some scripts 2)",
-                 "mastodon": " (links count 23)",
-                 "bluesky": " (in graphemes: an emoji counts 1)"}
+def _length_rule(network: str) -> str:
+    """How the network counts (its spec's `length_rule`), e.g. " (links count 23)"."""
+    spec = registry.spec(network)
+    return spec.length_rule if spec else ""
 
 
 def check_length(rt: Runtime, account: str, text: str, usage: str | None = None) -> int:
@@ -82,7 +79,7 @@ def check_length(rt: Runtime, account: str, text: str, usage: str | None = None)
     if length > network.max_length:
         raise slash.SlashError(
             f"That text is {length} characters as {network.network.upper()} counts them"
-            f"{_LENGTH_RULES.get(network.network, '')}; the limit is {network.max_length}. "
+            f"{_length_rule(network.network)}; the limit is {network.max_length}. "
             f"Shorten it by {length - network.max_length}.", usage)
     return length
 
@@ -93,10 +90,6 @@ def check_command(rt: Runtime, s: Session, cmd: slash.Reply | slash.Post | slash
     Links to the council's own domains come back tagged (`domain/tracking.py`), checked
     for length as the network counts them."""
     req = _check_command(rt, s, cmd)
-    from dataclasses import replace
-
-    from bot.domain import tracking
-
     domains = rt.settings.config.links.tracked_domains
     tagged = tracking.tag(req.text, rt.network(req.account).network, campaign, domains)
     if tagged == req.text:
@@ -155,31 +148,81 @@ def create_draft(rt: Runtime, s: Session, req: DraftRequest, author: str, *, via
     return draft
 
 
-def post_link(rt: Runtime, s: Session, draft: Draft, url: str | None) -> str:
-    """mrkdwn for the link of a published post: a link only to the network's own hosts."""
-    from bot.blockkit.escape import safe_link
+@dataclass(frozen=True)
+class Submitted:
+    """What became of a draft someone submitted: stored (its ref), a mistake in what they
+    wrote (`error`, nothing stored) or a refusal (out of their scope: audited, nothing
+    stored)."""
 
-    account = s.get_one(Account, draft.account_id)
-    acc_cfg = rt.settings.config.account(account.name)
-    return safe_link(url, url or "the post",
-                     link_hosts(account.network, getattr(acc_cfg, "base_url", None)))
+    ref: str | None = None
+    scheduled_for: datetime | None = None
+    error: slash.SlashError | None = None
+    refusal: str | None = None
 
 
-def refresh_draft(s: Session, draft: Draft) -> None:
-    """Queue updates of everything that shows this draft."""
-    from bot.services import plans
+def submit(rt: Runtime, user: str, cmd: slash.Reply | slash.Post | slash.Schedule, *,
+           via: str, reply_to: tuple[str, str] | None = None,
+           modal_meta: dict[str, Any] | None = None) -> Submitted:
+    """Check, permit, create (or refuse) one draft: the one sequence behind `/social`,
+    the Draft reply modal and the App Home's New post. `reply_to`: where to tell the
+    author the approval message's link; `modal_meta`: the Draft reply modal's metadata
+    (the saved reply it started from)."""
+    try:
+        with transaction(rt.sessions) as s:
+            use = None
+            if isinstance(cmd, slash.Reply):  # `saved:<name>`: its text, filled in
+                cmd, use = saved_replies.expand(s, cmd)
+            if modal_meta is not None:
+                use = saved_replies.use_from_modal(s, modal_meta)
+            req = check_command(rt, s, cmd)
+            check_permission(rt, s, user, req)
+            draft = create_draft(rt, s, req, user, via=via, reply_to=reply_to)
+            saved_replies.record_use(s, draft, use, user, via=via)
+            ref = draft.ref
+    except slash.SlashError as err:
+        return Submitted(error=err)
+    except DraftRefused as refused:
+        record_refusal(rt, user, refused, via=via)
+        return Submitted(refusal=refused.reason)
+    rt.kick_outbox()
+    log.info("draft created", draft=ref, via=via)
+    return Submitted(ref=ref, scheduled_for=req.scheduled_for)
 
-    if plans.refresh_group_of(s, draft):  # shown on a batch's or campaign's one card
-        pass
-    elif draft.approval_channel:
-        enqueue(s, draft.approval_channel, "update_approval", draft_id=draft.id)
-    if draft.mention_id is not None:
-        refresh_alerts(s, draft.mention_id)
+
+EDIT_NOT_ALLOWED = "Only the author or a comms approver can edit this."
+
+
+def edit(rt: Runtime, user: str, draft_id: int, text: str) -> str | None:
+    """A new version of the draft with this text (council links tagged, length checked):
+    None when saved, else why not. The author may always edit; anyone else only as an
+    approver, asked of Slack now."""
+    with reading(rt.sessions) as s:
+        author = s.scalar(select(Draft.author).where(Draft.id == draft_id))
+    try:
+        is_approver = user != author and rt.approvers.is_approver_live(user)
+    except Unconfirmed:
+        return UNCONFIRMED
+    try:
+        with transaction(rt.sessions) as s:
+            draft = s.get(Draft, draft_id)
+            if draft is None or (user != draft.author and not is_approver):
+                return EDIT_NOT_ALLOWED
+            account = s.get_one(Account, draft.account_id)
+            text = tracking.tag(text, account.network, campaign_of(s, draft_id),
+                                rt.settings.config.links.tracked_domains)  # issue 21
+            check_length(rt, account.name, text)
+            decision = drafts.edit(s, draft_id, user, text)
+            if decision.ok:
+                refresh_draft(s, s.get_one(Draft, draft_id))
+    except slash.SlashError as err:
+        return err.message
+    if not decision.ok:
+        return decision.message
+    rt.kick_outbox()
+    return None
 
 
 def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
-    from bot.services import approval_steps, governance, inbox
-
     account = s.get_one(Account, draft.account_id)
     mention = s.get(Mention, draft.mention_id) if draft.mention_id else None
     network = rt.network(account.name)
@@ -205,8 +248,7 @@ def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
         link_hosts=link_hosts(account.network, getattr(acc_cfg, "base_url", None)))
 
 
-@renderer("post_approval")
-def _render_post_approval(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
+def render_post_approval(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
     draft = s.get_one(Draft, row.draft_id)
     if draft.approval_ts is not None:
         return None
@@ -224,8 +266,7 @@ def _render_post_approval(s: Session, row: OutboxMessage, rt: Runtime) -> SlackC
                                           "unfurl_links": False}, on_sent)
 
 
-@renderer("update_approval")
-def _render_update_approval(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
+def render_update_approval(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
     draft = s.get_one(Draft, row.draft_id)
     if draft.approval_ts is None:
         return None
@@ -234,8 +275,7 @@ def _render_update_approval(s: Session, row: OutboxMessage, rt: Runtime) -> Slac
                                      "text": text, "blocks": blocks})
 
 
-@renderer("ephemeral")
-def _render_ephemeral(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
+def render_ephemeral(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:
     p = row.payload
     text = p.get("text")
     if text is None and row.draft_id is not None:

@@ -10,13 +10,17 @@ from bot.blockkit.escape import escape, truncate
 from bot.blockkit.labels import account_label
 from bot.clock import now
 from bot.config import AccountConfig, ServiceConfig
-from bot.domain import permissions, purdah
+from bot.db import transaction
+from bot.domain import permissions, purdah, slash
 from bot.domain.house_style import DraftFacts, Finding, blocking, run_checks
 from bot.models import Account, Alert, Draft, Pause
 from bot.runtime import Runtime
-from bot.services import audit
+from bot.services import approval_steps, audit
 from bot.services import draft_states as drafts
+from bot.services.accounts import account_ids
+from bot.services.approvers import UNCONFIRMED, Unconfirmed
 from bot.services.draft_states import ApprovalPolicy
+from bot.services.draft_surfaces import refresh_draft
 from integrations.base import Capability
 
 
@@ -91,9 +95,7 @@ def policy(rt: Runtime, s: Session, draft: Draft, user: str) -> ApprovalPolicy:
     blockers += [f"House style: {escape(f.message)}" for f in blocking(found)]
     blockers += image_blockers(rt, s, draft, found)
     made = ApprovalPolicy(verdict.ok, verdict.reason, required, special, label, tuple(blockers))
-    from bot.services import approval_steps  # ordered steps (issue 21)
-
-    return approval_steps.apply(rt, s, draft, user, made, members)
+    return approval_steps.apply(rt, s, draft, user, made, members)  # ordered steps (issue 21)
 
 
 def hold_reason(rt: Runtime, s: Session, draft: Draft) -> str | None:
@@ -150,6 +152,39 @@ def banners(rt: Runtime, s: Session, draft: Draft) -> list[str]:
 # ---------------------------------------------------------------- lockdown
 
 
+def run_command(rt: Runtime, user: str, cmd: slash.WhoAmI | slash.Pause | slash.Resume) -> str:
+    """`/social whoami|pause|resume`: the answer to show the person (mrkdwn)."""
+    cfg = rt.settings.config
+    if isinstance(cmd, slash.WhoAmI):  # display: a minute-old answer is fine
+        return "\n".join(permissions.describe(user, cfg, rt.approvers.members_cached))
+    try:  # changing something: asked of Slack now
+        comms = rt.approvers.is_approver_live(user)
+    except Unconfirmed:
+        comms = None
+    if not comms:
+        with transaction(rt.sessions) as s:
+            audit.record(s, actor=user, action="publishing.pause_refused",
+                         subject_kind="account", subject_id=cmd.target,
+                         details={"command": type(cmd).__name__.lower(),
+                                  "reason": "unconfirmed" if comms is None else "not comms"})
+        if comms is None:
+            return f":no_entry: {UNCONFIRMED} Nothing was changed."
+        return ":no_entry: Only the comms approvers group can pause or resume publishing."
+    if cmd.target != "all" and cfg.account(cmd.target) is None:
+        known = ", ".join(a.name for a in cfg.accounts)
+        return (f"There is no account called `{escape(cmd.target)}`. Accounts: {escape(known)}, "
+                "or `all`.")
+    with transaction(rt.sessions) as s:
+        if isinstance(cmd, slash.Pause):
+            text = pause(rt, s, user, cmd.target, cmd.reason)
+        else:
+            text = resume(rt, s, user, cmd.target)
+    rt.kick_outbox()
+    if isinstance(cmd, slash.Resume):
+        rt.publisher.submit_sweep()
+    return text
+
+
 def _reason(reason: str) -> str:
     """A pause reason as shown in Slack: a person's words, so escaped (never a ping or a
     link) and short enough for any message it appears in."""
@@ -189,14 +224,10 @@ def resume(rt: Runtime, s: Session, user: str, target: str) -> str:
 def _target_id(rt: Runtime, s: Session, target: str) -> int | None:
     if target == "all":
         return None
-    from bot.services.accounts import account_ids
-
     return account_ids(rt, s)[target]
 
 
 def _refresh_open(s: Session, account_id: int | None) -> None:
-    from bot.services.drafting import refresh_draft
-
     q = select(Draft).where(Draft.state.in_(("pending", "approved", "failed", "expired")))
     if account_id is not None:
         q = q.where(Draft.account_id == account_id)

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot import logs
+from bot.blockkit import home as hb
 from bot.blockkit.escape import allowed_url, escape, link_hosts, truncate
 from bot.blockkit.home import (
     MAX_APPROVALS,
@@ -30,11 +31,13 @@ from bot.blockkit.home import (
     WaitingMention,
     ago,
     home_view,
+    new_post_modal,
 )
 from bot.blockkit.labels import account_label
 from bot.clock import now
 from bot.config import Config
 from bot.db import reading, transaction
+from bot.domain import slash
 from bot.domain.working_hours import WorkingHours
 from bot.models import (
     Account,
@@ -48,7 +51,7 @@ from bot.models import (
     PollCursor,
 )
 from bot.runtime import Runtime
-from bot.services import triage
+from bot.services import calendar, campaigns, drafting, saved_replies, triage
 from bot.services.stats import arrival
 
 log = logs.get("commsdesk.home")
@@ -213,7 +216,7 @@ def _waiting(rt: Runtime, s: Session, services: list[str] | None, at: datetime
 
 
 def _draft_line(d: Draft, handle: str, mention_ref: str | None, base: str | None,
-                network: str = "x") -> DraftLine:
+                network: str) -> DraftLine:
     return DraftLine(ref=d.ref, kind=d.kind, account_handle=handle, text=d.text, state=d.state,
                      author=d.author, created_at=d.created_at, scheduled_for=d.scheduled_for,
                      mention_ref=mention_ref,
@@ -261,8 +264,6 @@ def home_data(rt: Runtime, s: Session, user: str) -> HomeData:
             Draft.updated_at >= at - timedelta(days=14))
             .order_by(Draft.id.desc()).limit(MAX_DRAFTS - len(data.drafts)), base, cfg)
     if comms:
-        from bot.services import saved_replies
-
         data.saved_replies = saved_replies.home_lines(s)
     if approve_for or admin:
         accounts = [a.id for a in s.scalars(select(Account)) if admin or a.name in approve_for]
@@ -304,9 +305,7 @@ def _system(s: Session, cfg: Config) -> list[str]:
 def build_home(rt: Runtime, user: str) -> dict[str, Any]:
     with reading(rt.sessions) as s:
         view = home_view(home_data(rt, s, user))
-        from bot.services import calendar  # this week's calendar (issue 21)
-
-        return calendar.add_to_home(rt, s, view)
+        return calendar.add_to_home(rt, s, view)  # this week's calendar (issue 21)
 
 
 def _digest(view: dict[str, Any]) -> str:
@@ -366,8 +365,6 @@ def refresh_homes(rt: Runtime, limit: int = REFRESH_BATCH) -> int:
 
 
 def open_post_modal(rt: Runtime, client: Any, body: dict[str, Any], *, schedule: bool) -> None:
-    from bot.blockkit.home import new_post_modal
-
     cfg = rt.settings.config
     view = new_post_modal([(a.name, account_label(a.handle, a.network)) for a in cfg.accounts],
                           schedule=schedule,
@@ -377,16 +374,6 @@ def open_post_modal(rt: Runtime, client: Any, body: dict[str, Any], *, schedule:
 
 def submit_new_post(rt: Runtime, user: str, view: dict[str, Any]) -> dict[str, str] | None:
     """Create the draft from the New post modal; errors by block id, or None when stored."""
-    from bot.blockkit import home as hb
-    from bot.domain import slash
-    from bot.services.drafting import (
-        DraftRefused,
-        check_command,
-        check_permission,
-        create_draft,
-        record_refusal,
-    )
-
     values = (view.get("state") or {}).get("values") or {}
 
     def value(block: str, action: str, key: str) -> Any:
@@ -410,21 +397,13 @@ def submit_new_post(rt: Runtime, user: str, view: dict[str, Any]) -> dict[str, s
     also = [o.get("value") for o in
             value(hb.ALSO_BLOCK, hb.ALSO_ACTION, "selected_options") or []]
     if any(a and a != account for a in also):  # a campaign (issue 21)
-        from bot.services import campaigns
-
         more = [a for a in dict.fromkeys(also) if a and a != account]
         return campaigns.from_modal(rt, user, cmd, [account, *more],
                                     value(hb.CAMPAIGN_BLOCK, hb.CAMPAIGN_ACTION, "value"))
-    try:
-        with transaction(rt.sessions) as s:
-            req = check_command(rt, s, cmd)
-            check_permission(rt, s, user, req)
-            create_draft(rt, s, req, user, via="home")
-    except slash.SlashError as err:
-        block = hb.DATE_BLOCK if "past" in err.message else hb.TEXT_BLOCK
-        return {block: err.message[:150]}
-    except DraftRefused as refused:
-        record_refusal(rt, user, refused, via="home")
-        return {hb.ACCOUNT_BLOCK: refused.reason[:150]}
-    rt.kick_outbox()
+    done = drafting.submit(rt, user, cmd, via="home")
+    if done.error is not None:
+        block = hb.DATE_BLOCK if "past" in done.error.message else hb.TEXT_BLOCK
+        return {block: done.error.message[:150]}
+    if done.refusal is not None:
+        return {hb.ACCOUNT_BLOCK: done.refusal[:150]}
     return None

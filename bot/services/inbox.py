@@ -8,24 +8,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.clock import now
 from bot.config import Config
-from bot.models import Draft
+from bot.models import Draft, Mention
 from bot.runtime import Runtime
+from bot.services import private, saved_replies, triage
 
 
 def card_lines(rt: Runtime, s: Session, draft: Draft) -> list[str]:
-    from bot.services import saved_replies
-
     lines: list[str] = []
     saved = saved_replies.card_line(s, draft)
     if saved:
         lines.append(saved)
     if draft.mention_id is not None and draft.state in ("pending", "approved", "failed",
                                                         "expired"):
-        from bot.clock import now
-        from bot.models import Mention
-        from bot.services import private
-
         mention = s.get(Mention, draft.mention_id)
         window = private.card_line(mention, now(), rt.settings.config.tz) if mention else None
         if window:
@@ -36,8 +32,6 @@ def card_lines(rt: Runtime, s: Session, draft: Draft) -> list[str]:
 def stats_lines(s: Session, cfg: Config, scope: Any, period: Any) -> list[str]:
     """What `/social stats` adds: mentions by priority and sentiment (and triage
     corrections), saved replies used in the period."""
-    from bot.services import saved_replies, triage
-
     services = [scope.name] if getattr(scope, "kind", "all") == "service" else None
     return [*triage.breakdown_lines(s, period.start, period.end, services),
             saved_replies.stats_line(s, period.start, period.end)]
@@ -46,6 +40,4 @@ def stats_lines(s: Session, cfg: Config, scope: Any, period: Any) -> list[str]:
 def on_new_mentions(s: Session, cfg: Config, mention_ids: list[int]) -> None:
     """Called in the transaction that stored new mentions (heard ones included), after
     their alerts: priority and sentiment (services/triage.py)."""
-    from bot.services import triage
-
     triage.classify(s, cfg, mention_ids)

@@ -10,6 +10,7 @@ from bot.blockkit.escape import escape
 from bot.clock import now
 from bot.db import reading
 from bot.runtime import Runtime
+from bot.services import approval_steps, calendar, campaigns
 
 CALENDAR_USAGE = "/social calendar [YYYY-Www]"
 
@@ -23,20 +24,14 @@ def answer(rt: Runtime, user: str, text: str) -> dict[str, Any] | None:
     if verb == "calendar":
         return calendar_answer(rt, words[1:])
     if verb == "skip":
-        from bot.services import approval_steps
-
         return {"text": approval_steps.skip_command(rt, user, text.split(None, 1)[1]
                                                     if len(words) > 1 else "")}
     if verb in ("post", "schedule") and len(words) > 1 and "," in words[1]:
-        from bot.services import campaigns
-
         return campaigns.slash_answer(rt, user, text)
     return None
 
 
 def calendar_answer(rt: Runtime, args: list[str]) -> dict[str, Any]:
-    from bot.services import calendar
-
     if len(args) > 1:
         return {"text": f"Give at most one week. Usage: `{CALENDAR_USAGE}`"}
     cfg = rt.settings.config

@@ -23,12 +23,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.blockkit.escape import escape, truncate
+from bot.blockkit.modals import DRAFT_TEXT_ACTION, DRAFT_TEXT_BLOCK
 from bot.clock import now
 from bot.db import reading, transaction
 from bot.domain import slash
 from bot.models import Alert, Draft, Mention, SavedReply, SavedReplyUse
 from bot.runtime import Runtime
 from bot.services import audit
+from bot.services.approvers import UNCONFIRMED, Unconfirmed
+from bot.services.mentions import find_mention
 
 MAX_TEXT = 3000
 PLACEHOLDERS = ("author", "ref", "service")
@@ -94,8 +97,6 @@ def expand(s: Session, cmd: slash.Reply) -> tuple[slash.Reply, Use | None]:
     Raises SlashError when the mention or the saved reply is unknown."""
     if cmd.saved is None:
         return cmd, None
-    from bot.services.drafting import find_mention
-
     mention = find_mention(s, cmd.ref)
     if mention is None:
         return cmd, None  # check_command gives its own clear error
@@ -157,8 +158,6 @@ def command(rt: Runtime, user: str, cmd: slash.Saved) -> str:
                 f"{escape(known)}.")
     if cmd.action == "list":
         return listing(rt, cmd.scope)
-    from bot.services.approvers import UNCONFIRMED, Unconfirmed
-
     try:  # changing a saved reply: the comms team only, asked of Slack now
         comms: bool | None = rt.approvers.is_approver_live(user)
     except Unconfirmed:
@@ -317,8 +316,6 @@ def offer_in_modal(s: Session, view: dict[str, Any], alert_id: int) -> dict[str,
 def picked(rt: Runtime, view: dict[str, Any], saved_id: int) -> dict[str, Any] | None:
     """The modal with the picked saved reply's filled text in the draft box (a new
     action_id, so Slack shows the new initial value), and the use in its metadata."""
-    from bot.blockkit.modals import DRAFT_TEXT_ACTION, DRAFT_TEXT_BLOCK
-
     try:
         meta = json.loads(view.get("private_metadata") or "{}")
         mention_id = int(meta["mention_id"])

@@ -41,26 +41,6 @@ class SlackEmulator(SlackDriver, WebApi):
     """A Slack workspace and Web API on 127.0.0.1, and the signed driver that plays Slack
     towards the bot. ``start()`` returns the ``.../api/`` base URL."""
 
-    def __init__(
-        self,
-        signing_secret: str = "test-signing-secret",
-        bot_token: str = "xoxb-test-token",
-        team_id: str = "T0COUNCIL",
-        bot_user_id: str = "U0BOT",
-        port: int = 0,
-        *,
-        bot_id: str = "B0BOT",
-        app_id: str = "A0COMMSDESK",
-        team_domain: str = "council",
-        team_name: str = "Council",
-        bot_name: str = "commsdesk",
-        verification_token: str = "legacy-verification-token",
-    ) -> None:
-        super().__init__(signing_secret, bot_token, team_id, bot_user_id, port, bot_id=bot_id,
-                         app_id=app_id, team_domain=team_domain, team_name=team_name,
-                         bot_name=bot_name, verification_token=verification_token)
-        self._init_driver()
-
     @property
     def api_url(self) -> str:
         """The Web API base URL, ``http://127.0.0.1:PORT/api/``."""

@@ -39,7 +39,8 @@ class SlackDriver(Workspace):
     _http: httpx.Client | None = None
     _background: list[threading.Thread]
 
-    def _init_driver(self) -> None:
+    def _setup(self) -> None:
+        super()._setup()
         self._http = None
         self._background = []
 

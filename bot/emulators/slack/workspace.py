@@ -255,6 +255,10 @@ class Workspace(Emulator):
         self.last_event_id: str | None = None
 
         self.add_user(bot_user_id, bot_name, real_name=bot_name, is_bot=True)
+        self._setup()
+
+    def _setup(self) -> None:
+        """What a part built on the workspace sets up once it exists (the driver's client)."""
 
     def _tell_bot_later(self, event: dict[str, Any]) -> None:
         """Send ``event`` to the bot from another thread (the driver does it)."""

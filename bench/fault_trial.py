@@ -67,7 +67,7 @@ from bench import fault_trial_networks
 from bot import clock, db
 from bot.app import build_bolt_app
 from bot.bootstrap import build, build_runtime
-from bot.config import Environment, Settings, XCredentials, parse_config
+from bot.config import Environment, Settings, parse_config
 from bot.domain.routing import MentionFacts, Router
 from bot.emulators.http import Inflight
 from bot.emulators.slack import SlackEmulator
@@ -133,12 +133,12 @@ def make_settings(database_url: str, slack_api_url: str, x_api_base_url: str) ->
     env = Environment(slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
                       slack_app_token=None, slack_api_url=slack_api_url,
                       x_api_base_url=x_api_base_url, database_url=database_url)
-    creds = {a.credentials: XCredentials(
-        consumer_key=f"ck-{a.credentials.lower()}",
-        consumer_secret=f"cs-{a.credentials.lower()}-secret",
-        access_token=f"{a.user_id}-at-{a.credentials.lower()}",
-        access_token_secret=f"ats-{a.credentials.lower()}-secret") for a in cfg.accounts}
-    return Settings(config=cfg, env=env, config_path=Path("commsdesk.toml"), x_credentials=creds)
+    creds = {("x", a.credentials): {
+        "consumer_key": f"ck-{a.credentials.lower()}",
+        "consumer_secret": f"cs-{a.credentials.lower()}-secret",
+        "access_token": f"{a.user_id}-at-{a.credentials.lower()}",
+        "access_token_secret": f"ats-{a.credentials.lower()}-secret"} for a in cfg.accounts}
+    return Settings(config=cfg, env=env, config_path=Path("commsdesk.toml"), credentials=creds)
 
 
 # ---------------------------------------------------------------------------- the bot child

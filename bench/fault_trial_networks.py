@@ -81,8 +81,9 @@ def _settings(spec: dict[str, Any]) -> Any:
         config = {**CONFIG, "accounts": [*CONFIG["accounts"], spec["config_account"]]}
     env = base.env.model_copy(update=spec.get("env") or {})
     return dataclasses.replace(base, config=parse_config(config), env=env,
-                               credentials={tuple(k.split("|")): v for k, v in
-                                            (spec.get("credentials") or {}).items()})
+                               credentials={**base.credentials, **{
+                                   tuple(k.split("|")): v for k, v in
+                                   (spec.get("credentials") or {}).items()}})
 
 
 def _fast_clients(net: Any) -> None:

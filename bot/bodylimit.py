@@ -13,11 +13,10 @@ The limits are each sender's own maximum (see SECURITY.md):
   is bounded by its documented limits (message text 40,000 characters, 50 blocks in a
   message and 100 in a modal, 3,000 characters in a text object or an input's value), and
   the messages and modals whose actions come back to us are our own, far inside them.
-* `/webhooks/facebook`: 1 MiB. Meta batches at most 1,000 updates into one delivery and
-  documents no byte limit; our page's comment and message deliveries are a few KB, and a
-  delivery refused here is still found by the 14-day poll that backs the webhook up.
-* anything else (`GET /healthz`, `GET /webhooks/facebook`, unknown paths): 64 KiB; none of
-  them reads a body.
+* a network's webhooks: the limit its spec gives (`NetworkSpec.body_limits`, e.g. 1 MiB
+  for a page's deliveries, a few KB each, batched by the thousand at most).
+* anything else (`GET /healthz`, a webhook's `GET` verification, unknown paths): 64 KiB;
+  none of them reads a body.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from collections.abc import Mapping
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SLACK_MAX_BODY_BYTES = 1 << 20
-FACEBOOK_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_BODY_BYTES = 64 << 10
 
 _TOO_LARGE = b'{"error":"payload too large"}'

@@ -26,17 +26,18 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-NETWORKS = ("x", "mastodon", "bluesky", "facebook", "flickr", "pinterest")
-# network -> the AccountConfig keys it needs besides name/handle/credentials
-NETWORK_ACCOUNT_KEYS: dict[str, tuple[str, ...]] = {"mastodon": ("base_url",),
-                                                     "facebook": ("page_id",),
-                                                     "pinterest": ("board_id",)}
-X_CREDENTIAL_PARTS = ("CONSUMER_KEY", "CONSUMER_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET")
+from bot.audit_keys import AuditKeyError, parse_keys
+from integrations import registry
+from integrations.base import CredentialSpec
+
+# the networks, as `integrations/<network>/__init__.py` describe themselves (registry)
+NETWORKS = registry.names()
 SECRET_KEY_HINTS = ("token", "secret", "password", "api_key", "apikey", "private_key")
 
 _CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$")
@@ -93,7 +94,10 @@ class SlackConfig(_Strict):
     admins_usergroup: UsergroupId | None = None  # IT / digital officers
 
 
-class AccountConfig(_Strict):
+class _AccountBase(_Strict):
+    """An account's keys every network shares; `AccountConfig` adds each network's own
+    (its spec's `account_fields`, e.g. a Mastodon account's `base_url`)."""
+
     name: str
     network: str
     handle: str
@@ -106,21 +110,11 @@ class AccountConfig(_Strict):
     # ordered approval steps (issue 21), each a user group: each step's approver is a
     # different person from every earlier step's and from every author and editor
     approval_steps: list[UsergroupId] = Field(default_factory=list, max_length=3)
-    # network-specific (optional; see NETWORK_ACCOUNT_KEYS for which network needs which)
-    base_url: str | None = None  # Mastodon: the instance, e.g. https://mastodon.social
-    page_id: str | None = None  # Facebook: the page's id
-    board_id: str | None = None  # Pinterest: the board new pins go to
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f"{v!r} is not an http(s) URL (e.g. https://mastodon.social)")
-        return v.rstrip("/") if v else v
 
     @model_validator(mode="after")
-    def _network_keys(self) -> AccountConfig:
-        missing = [k for k in NETWORK_ACCOUNT_KEYS.get(self.network, ()) if not getattr(self, k)]
+    def _network_keys(self) -> _AccountBase:
+        spec = registry.spec(self.network)
+        missing = [k for k in (spec.account_keys() if spec else ()) if not getattr(self, k)]
         if missing:
             raise ValueError(f"a {self.network} account needs {', '.join(missing)}")
         return self
@@ -150,18 +144,45 @@ class AccountConfig(_Strict):
     @field_validator("user_id")
     @classmethod
     def _user_id(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is not None and info.data.get("network", "x") == "x" and not v.isdigit():
-            raise ValueError(f"{v!r} is not a numeric X user id")
+        spec = registry.spec(info.data.get("network", ""))
+        if v is not None and spec is not None and spec.numeric_user_id and not v.isdigit():
+            raise ValueError(f"{v!r} is not a numeric {spec.label} user id")
         return v
 
     @field_validator("credentials")
     @classmethod
-    def _credentials(cls, v: str) -> str:
+    def _credentials(cls, v: str, info: ValidationInfo) -> str:
         if not _CRED_RE.match(v):
+            spec = registry.spec(info.data.get("network", ""))
+            names = spec.credentials.pattern() if spec else "<NETWORK>_<CRED>_*"
             raise ValueError(
-                "use upper-case letters, digits and '_' (it names environment variables X_<CRED>_*)"
+                f"use upper-case letters, digits and '_' (it names environment variables {names})"
             )
         return v
+
+
+def _url_field(cls: type, v: str | None) -> str | None:
+    if v is not None and not re.match(r"^https?://[^/\s]+", v):
+        raise ValueError(f"{v!r} is not an http(s) URL (e.g. https://social.example)")
+    return v.rstrip("/") if v else v
+
+
+def _account_model() -> type[_AccountBase]:
+    """`_AccountBase` with every network's own account keys (optional here; the
+    network's spec says which its accounts need)."""
+    fields: dict[str, Any] = {}
+    urls: list[str] = []
+    for spec in registry.specs():
+        for f in spec.account_fields:
+            fields[f.name] = (str | None, Field(default=None, description=f.help))
+            if f.url:
+                urls.append(f.name)
+    validators = {"_urls": field_validator(*urls)(_url_field)} if urls else {}
+    return create_model("AccountConfig", __base__=_AccountBase, __validators__=validators,
+                        __module__=__name__, **fields)
+
+
+AccountConfig = _account_model()
 
 
 class ServiceConfig(_Strict):
@@ -307,13 +328,13 @@ class AuditConfig(_Strict):
     checkpoint_interval_minutes: int = Field(default=60, ge=1, le=60)  # at least hourly
 
 
-LISTENING_NETWORKS = ("x", "bluesky", "mastodon")  # networks with a search commsdesk uses
+# networks with a search commsdesk uses (their spec names a `search` module)
+LISTENING_NETWORKS = tuple(s.name for s in registry.specs() if s.search)
 
 
 class ListeningConfig(_Strict):
     """Posts that name the council without an @ ("heard"), found with each network's
-    search (X recent search, Bluesky searchPosts, Mastodon hashtag timelines and search)
-    and alerted in the service's channel (services/listening.py)."""
+    search (`integrations/<network>/search.py`) and alerted in the service's channel (services/listening.py)."""
 
     service: str
     terms: list[str]  # phrases and #hashtags, any case
@@ -435,8 +456,9 @@ class Config(_Strict):
         return next((a for a in self.accounts if a.name == name), None)
 
 
-class Environment(BaseSettings):
-    """Process environment (after `.env` is loaded). Secrets live only here."""
+class _EnvironmentBase(BaseSettings):
+    """Process environment (after `.env` is loaded). Secrets live only here.
+    `Environment` adds each network's settings (its spec's `settings`)."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
@@ -444,14 +466,6 @@ class Environment(BaseSettings):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
-    x_api_base_url: str = "https://api.twitter.com"
-    bluesky_api_base_url: str = "https://bsky.social"
-    facebook_graph_base_url: str = "https://graph.facebook.com"
-    facebook_graph_version: str = "v21.0"
-    facebook_app_secret: str | None = None
-    facebook_verify_token: str | None = None
-    flickr_api_base_url: str = "https://api.flickr.com"
-    pinterest_api_base_url: str = "https://api.pinterest.com"
     database_url: str = "sqlite:///commsdesk.db"
     database_migration_url: str | None = None  # owner role for migrations (PostgreSQL)
     commsdesk_audit_key: str | None = None  # the audit chain's key(s): see audit_keys.py
@@ -465,53 +479,62 @@ class Environment(BaseSettings):
         return bool(self.slack_app_token)
 
 
-@dataclass(frozen=True)
-class XCredentials:
-    consumer_key: str
-    consumer_secret: str
-    access_token: str
-    access_token_secret: str
-    bearer_token: str | None = None
+def _environment_model() -> type[_EnvironmentBase]:
+    fields: dict[str, Any] = {}
+    for spec in registry.specs():
+        for s in spec.settings:
+            fields[s.name] = (str if s.default is not None else str | None, s.default)
+    return create_model("Environment", __base__=_EnvironmentBase, __module__=__name__,
+                        **fields)
+
+
+Environment = _environment_model()
+
+
+def _secret_settings() -> tuple[str, ...]:
+    return tuple(s.name for spec in registry.specs() for s in spec.settings if s.secret)
 
 
 @dataclass(frozen=True)
 class Settings:
     config: Config
-    env: Environment
+    env: _EnvironmentBase
     config_path: Path
-    x_credentials: dict[str, XCredentials] = field(default_factory=dict)
-    # every other network: (network, CRED) -> {"access_token": ..., ...} (parts lower-cased)
+    # (network, CRED) -> {"access_token": ..., ...}: its spec's credential parts, lower-cased
     credentials: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     audit_key: str | None = None  # the audit key(s) read from [audit] key_file
 
     def audit_keyring(self) -> Any:
         """The audit keys (`audit_keys.Keyring`), or None when none is configured."""
-        from bot.audit_keys import parse_keys
-
         text = self.audit_key or self.env.commsdesk_audit_key
         return parse_keys(text) if text and text.strip() else None
 
     def network_credentials(self, network: str, cred: str) -> dict[str, str] | None:
         return self.credentials.get((network, cred))
 
+    def credentials_for(self, account: _AccountBase) -> dict[str, str]:
+        """An account's credentials, or a ConfigError naming the variables to set."""
+        creds = self.network_credentials(account.network, account.credentials)
+        if creds is None:
+            names = ", ".join(credential_spec(account.network).names(account.credentials))
+            raise ConfigError([f"accounts '{account.name}': {registry.label(account.network)} "
+                               f"credentials {names} are not set"])
+        return creds
+
+    def setting(self, name: str) -> Any:
+        """A network's setting (its spec's `settings`) by name."""
+        return getattr(self.env, name)
+
     def secrets(self) -> list[str]:
         """Every secret value in play, so logs can scrub them."""
         values = [self.env.slack_bot_token, self.env.slack_signing_secret, self.env.slack_app_token,
-                  self.env.facebook_app_secret, self.env.facebook_verify_token,
                   self.env.commsdesk_calendar_token]
+        values += [getattr(self.env, name) for name in _secret_settings()]
         # each audit key, however it was given (a key too short to use signs nothing)
         with contextlib.suppress(ValueError):
             values += (self.audit_keyring() or _NO_KEYS).secrets()
         for parts in self.credentials.values():
             values += list(parts.values())
-        for cred in self.x_credentials.values():
-            values += [
-                cred.consumer_key,
-                cred.consumer_secret,
-                cred.access_token,
-                cred.access_token_secret,
-                cred.bearer_token,
-            ]
         for url in (self.env.database_url, os.environ.get("DATABASE_MIGRATION_URL")):
             with contextlib.suppress(ValueError):  # a database password in a URL
                 values.append(urlsplit(url).password if url else None)
@@ -604,49 +627,27 @@ def read_config_file(path: Path) -> Config:
     return parse_config(data)
 
 
-def load_environment(dotenv_path: Path | None = None) -> Environment:
+def load_environment(dotenv_path: Path | None = None) -> _EnvironmentBase:
     load_dotenv(dotenv_path or Path.cwd() / ".env", override=False)
     return Environment()
 
 
-def _x_credentials(config: Config, problems: list[str]) -> dict[str, XCredentials]:
-    creds: dict[str, XCredentials] = {}
-    for acc in config.accounts:
-        if acc.network != "x":
-            continue
-        prefix = f"X_{acc.credentials}_"
-        values = {part: os.environ.get(prefix + part, "").strip() for part in X_CREDENTIAL_PARTS}
-        missing = [prefix + p for p, v in values.items() if not v]
-        if missing:
-            problems.append(
-                f"accounts '{acc.name}': environment variable(s) {', '.join(missing)} not set "
-                "(X user-context credentials are needed to read mentions and to post)"
-            )
-            continue
-        creds[acc.credentials] = XCredentials(
-            consumer_key=values["CONSUMER_KEY"],
-            consumer_secret=values["CONSUMER_SECRET"],
-            access_token=values["ACCESS_TOKEN"],
-            access_token_secret=values["ACCESS_TOKEN_SECRET"],
-            bearer_token=os.environ.get(prefix + "BEARER_TOKEN") or None,
-        )
-    return creds
-
-
-def credential_spec(network: str) -> Any:
-    """The `CredentialSpec` a network's integration declares (`integrations/<net>/__init__`)."""
-    import importlib
-
-    return importlib.import_module(f"integrations.{network}").CREDENTIALS
+def credential_spec(network: str) -> CredentialSpec:
+    """The `CredentialSpec` a network's integration declares (its `SPEC.credentials`)."""
+    spec = registry.spec(network)
+    if spec is None:
+        raise KeyError(f"unknown network {network!r}")
+    return spec.credentials
 
 
 def _network_credentials(
     config: Config, problems: list[str]
 ) -> dict[tuple[str, str], dict[str, str]]:
-    """Credentials of every non-X account, as its integration's `CredentialSpec` names them."""
+    """Credentials of every account, as its integration's `CredentialSpec` names them
+    (`<PREFIX>_<CRED>_<PART>`, optional parts read when set)."""
     creds: dict[tuple[str, str], dict[str, str]] = {}
     for acc in config.accounts:
-        if acc.network == "x" or (acc.network, acc.credentials) in creds:
+        if (acc.network, acc.credentials) in creds:
             continue
         spec = credential_spec(acc.network)
         prefix = f"{spec.prefix}_{acc.credentials}_"
@@ -655,11 +656,11 @@ def _network_credentials(
         if missing:
             problems.append(
                 f"accounts '{acc.name}': environment variable(s) {', '.join(missing)} not set "
-                f"({acc.network} credentials are {spec.purpose})"
+                f"({registry.label(acc.network)} credentials are {spec.purpose})"
             )
             continue
         creds[(acc.network, acc.credentials)] = {p.lower(): v for p, v in values.items() if v}
-    for network in sorted({a.network for a in config.accounts} - {"x"}):
+    for network in sorted({a.network for a in config.accounts}):
         for name in credential_spec(network).shared:
             if not os.environ.get(name, "").strip():
                 problems.append(f"{name} is not set (needed by the {network} accounts)")
@@ -677,8 +678,6 @@ _NO_KEYS = _NoKeys()
 def read_audit_key(config: Config | None, env: Environment, problems: list[str],
                    required: bool = True) -> str | None:
     """The audit key(s): `COMMSDESK_AUDIT_KEY`, else the file `[audit] key_file` names."""
-    from bot.audit_keys import AuditKeyError, parse_keys
-
     text, source = env.commsdesk_audit_key, "COMMSDESK_AUDIT_KEY"
     key_file = config.audit.key_file if config is not None else None
     if not (text and text.strip()) and key_file:
@@ -731,13 +730,11 @@ def load_settings(
             problems.append("SLACK_APP_TOKEN does not look like an app-level token (xapp-...)")
     if not re.match(r"^[a-z0-9+]+://", env.database_url):
         problems.append(f"DATABASE_URL {env.database_url!r} is not a database URL")
-    creds: dict[str, XCredentials] = {}
-    others: dict[tuple[str, str], dict[str, str]] = {}
+    creds: dict[tuple[str, str], dict[str, str]] = {}
     if config is not None and require_network_credentials:
-        creds = _x_credentials(config, problems)
-        others = _network_credentials(config, problems)
+        creds = _network_credentials(config, problems)
     audit_key = read_audit_key(config, env, problems, require_audit_key)
     if problems or config is None:
         raise ConfigError(problems)
-    return Settings(config=config, env=env, config_path=path, x_credentials=creds,
-                    credentials=others, audit_key=audit_key)
+    return Settings(config=config, env=env, config_path=path, credentials=creds,
+                    audit_key=audit_key)

@@ -152,10 +152,15 @@ def install() -> None:
 
 
 # the libraries whose loggers may have their own handlers (uvicorn's dictConfig gives it
-# some): a filter on each as well as on the root handler
-LIBRARY_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error", "httpx", "httpcore",
-                   "slack_sdk", "slack_bolt", "tweepy", "urllib3", "requests_oauthlib",
-                   "mastodon", "apscheduler", "alembic", "sqlalchemy")
+# some): a filter on each as well as on the root handler; each network's client library
+# is added by the registry (its spec's `log_libraries`: `add_library_loggers`)
+LIBRARY_LOGGERS = ["uvicorn", "uvicorn.access", "uvicorn.error", "httpx", "httpcore",
+                   "slack_sdk", "slack_bolt", "urllib3", "requests_oauthlib",
+                   "apscheduler", "alembic", "sqlalchemy"]
+
+
+def add_library_loggers(names: Iterable[str]) -> None:
+    LIBRARY_LOGGERS.extend(n for n in names if n not in LIBRARY_LOGGERS)
 
 
 def add_secrets(values: Iterable[str | None]) -> None:

@@ -1,5 +1,5 @@
 """ASGI application: `POST /slack/events` (Bolt), `GET /healthz` and the networks' webhooks
-(`GET|POST /webhooks/facebook`)."""
+(each network spec's `routes`, with its `body_limits`)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,12 @@ from starlette.routing import Route
 
 from bot import db, logs
 from bot.app import build_command_app
-from bot.bodylimit import FACEBOOK_MAX_BODY_BYTES, SLACK_MAX_BODY_BYTES, BodyLimit
+from bot.bodylimit import SLACK_MAX_BODY_BYTES, BodyLimit
+from bot.calendar_feed import routes as calendar_routes
 from bot.models import Account, OutboxMessage, PollCursor
 from bot.replay import ReplayGuard
 from bot.runtime import Runtime
+from integrations import registry
 
 log = logs.get("commsdesk.server")
 
@@ -67,9 +69,10 @@ def health(rt: Runtime) -> dict[str, Any]:
                                                 isouter=True))}
     except SQLAlchemyError:
         return {"status": "unavailable", "database": "down"}
-    from integrations.flickr.budget import runtime_usage
-
-    out["flickr_api_calls"] = runtime_usage(rt)  # per API key: 3,600 calls an hour
+    for spec in registry.specs():  # e.g. an API budget's use
+        if spec.health is not None:
+            key, target = spec.health
+            out[key] = registry.load(target)(rt)
     return out
 
 
@@ -150,25 +153,24 @@ def build_asgi(rt: Runtime, bolt: App, commands: App | None = None, *,
         payload = await run_in_threadpool(health, rt)
         return JSONResponse(payload, status_code=200 if payload["database"] == "ok" else 503)
 
-    from bot.calendar_feed import routes as calendar_routes
-    from integrations.facebook.webhook import routes as facebook_routes
-
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(replays.flush)
 
     slack = [] if socket_mode else [Route("/slack/events", slack_events, methods=["POST"])]
+    network_routes = [route for spec in registry.specs() if spec.routes is not None
+                      for route in registry.load(spec.routes)(rt)]
     return Starlette(
         lifespan=lifespan,
         routes=[
             *slack,  # HTTP mode only: in Socket Mode Slack's requests come over the socket
             Route("/healthz", healthz, methods=["GET"]),
-            *facebook_routes(rt),  # GET/POST /webhooks/facebook
+            *network_routes,  # e.g. a network's webhooks
             *calendar_routes(rt),  # GET /calendar/<token>/calendar.ics
         ],
         middleware=[Middleware(BodyLimit, limits={
             "/slack/events": SLACK_MAX_BODY_BYTES,
-            "/webhooks/facebook": FACEBOOK_MAX_BODY_BYTES,
+            **{path: size for spec in registry.specs() for path, size in spec.body_limits},
         })],
     )

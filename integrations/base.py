@@ -1,8 +1,12 @@
-"""The one interface every social network sits behind.
+"""The one interface every social network sits behind, and how a network describes itself.
 
-Routing, drafting, approval, publishing and audit only ever see `Network`.
-Adding a network means adding `integrations/<network>/` with a class that
-implements this protocol and registering it in `integrations/registry.py`.
+Routing, drafting, approval, publishing and audit only ever see `Network`. Adding a
+network means adding a folder `integrations/<network>/` whose `__init__.py` exports one
+`SPEC = NetworkSpec(...)` (label, credentials, account fields, settings, length rule,
+post-URL patterns, link hosts, webhook routes, builder, emulator, demo seed) and a class
+implementing `Network` (`NetworkBase` gives the optional members their defaults);
+`integrations/registry.py` discovers the folder. A spec names code as "module:attr"
+strings, so reading every spec (config does, at import) imports no network's library.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+
+from bot.logs import redact
 
 
 class Capability(enum.StrEnum):
@@ -30,8 +36,9 @@ class CredentialSpec:
     """The secrets one account of a network needs, read from the environment as
     ``<PREFIX>_<CRED>_<PART>`` (``<CRED>`` is the account's ``credentials`` key).
 
-    Each integration declares one as ``CREDENTIALS`` in its package ``__init__``
-    (which must not import ``bot.config``); ``config.load_settings`` reads them."""
+    Each integration declares one in its `NetworkSpec` (its package ``__init__``, which
+    must not import ``bot.config``); ``config.load_settings`` reads them into
+    ``Settings.credentials[(network, CRED)]`` as ``{part.lower(): value}``."""
 
     prefix: str  # e.g. "MASTODON"
     parts: tuple[str, ...]  # required, e.g. ("ACCESS_TOKEN",)
@@ -41,6 +48,73 @@ class CredentialSpec:
 
     def names(self, cred: str) -> list[str]:
         return [f"{self.prefix}_{cred}_{p}" for p in self.parts]
+
+    def pattern(self) -> str:
+        """How the variables are named, e.g. ``MASTODON_<CRED>_*``."""
+        return f"{self.prefix}_<CRED>_*"
+
+
+@dataclass(frozen=True)
+class AccountField:
+    """A key an account of this network takes in `commsdesk.toml` ([[accounts]])."""
+
+    name: str  # e.g. "base_url"
+    help: str = ""  # e.g. "the instance, e.g. https://mastodon.social"
+    required: bool = True
+    url: bool = False  # an http(s) URL (its trailing "/" dropped)
+
+
+@dataclass(frozen=True)
+class EnvSetting:
+    """A setting of the network read from the environment (`Environment.<name>`, the
+    variable `<NAME>`), e.g. its API's base URL, pointed at an emulator in tests."""
+
+    name: str  # lower case, e.g. "x_api_base_url" (variable X_API_BASE_URL)
+    default: str | None = None
+    secret: bool = False  # scrubbed from logs (Settings.secrets)
+
+
+@dataclass(frozen=True)
+class PostUrl:
+    """A link to a post on the network, as `/social reply <link>` takes it. With a named
+    group `id` the link gives the post's id (matched as typed); without, the link (query
+    and fragment dropped) is looked up as the stored mention's URL."""
+
+    pattern: str  # a regular expression, anchored
+    example: str | None = None  # shown in the error for a link nobody recognises
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Everything the core needs to know about one network. Code is named as
+    "module:attr" strings (see `registry.load`) so that reading a spec stays light."""
+
+    name: str  # the `network` key in the config, e.g. "mastodon"
+    label: str  # shown to people, e.g. "Mastodon"
+    credentials: CredentialSpec
+    build: str  # "module:attr": build(account, settings) -> Network
+    account_fields: tuple[AccountField, ...] = ()
+    settings: tuple[EnvSetting, ...] = ()
+    base_url_setting: str | None = None  # which of `settings` is the API's base URL
+    numeric_user_id: bool = False  # a configured `user_id` must be digits
+    length_rule: str = ""  # how its length is counted, e.g. " (links count 23)"
+    post_urls: tuple[PostUrl, ...] = ()
+    link_hosts: tuple[str, ...] = ()  # its web hosts: where links from it may point
+    links_on_account_host: bool = False  # also (only) the host of the account's base_url
+    routes: str | None = None  # "module:attr": routes(rt) -> list of Starlette routes
+    body_limits: tuple[tuple[str, int], ...] = ()  # (path, max request bytes) of its routes
+    health: tuple[str, str] | None = None  # (key, "module:attr" fn(rt)) added to /healthz
+    search: str | None = None  # module with `queries(terms, handle)`, `search(net, q, since)`
+    reply_window: str | None = None  # "module:attr": fn(external_id) -> closes (UTC) or None
+    reply_window_name: str = ""  # what people call it, e.g. "Messenger"
+    private_replies_stay_private: bool = False  # a reply to a private mention is private too
+    log_libraries: tuple[str, ...] = ()  # its client library's loggers (redacted too)
+    emulator: str | None = None  # "module:attr": the emulator class
+    demo: str | None = None  # "module:attr": the demo seed class (see bot/demo/networks.py)
+
+    def account_keys(self) -> tuple[str, ...]:
+        """The account keys this network requires."""
+        return tuple(f.name for f in self.account_fields if f.required)
 
 
 @dataclass(frozen=True)
@@ -91,8 +165,6 @@ class NetworkError(Exception):
     transient: bool = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, detail: Any = None):
-        from bot.logs import redact
-
         # the text is logged, stored (drafts.last_error, the audit trail) and shown in Slack:
         # a network echoing a token or a URL with `access_token=` in it must not carry it there
         super().__init__(redact(message))
@@ -110,8 +182,16 @@ class PermanentError(NetworkError):
 
 @runtime_checkable
 class Network(Protocol):
-    network: str  # "x", "bluesky", ...
+    """Exactly what the core calls (`NetworkBase` gives the optional members defaults)."""
+
+    network: str  # its spec's name
     capabilities: frozenset[Capability]
+    max_attempts: int  # tries per call (check-config --online sets 1)
+    image_types: frozenset[str] | None  # MIME types it takes; None: any image
+
+    def verify_credentials(self) -> str:
+        """Ask the network who these credentials are (check-config --online); its id."""
+        ...
 
     def account_user_id(self) -> str:
         """The account's own id on the network (looked up once when not configured)."""
@@ -151,3 +231,18 @@ class Network(Protocol):
 
     def post_url(self, external_id: str, author_handle: str | None = None) -> str:
         ...
+
+
+class NetworkBase:
+    """Defaults for the optional `Network` members; each network class derives from it."""
+
+    network: str = ""
+    capabilities: frozenset[Capability] = frozenset()
+    max_attempts: int = 4
+    image_types: frozenset[str] | None = None
+
+    def account_user_id(self) -> str:
+        raise NotImplementedError
+
+    def verify_credentials(self) -> str:
+        return str(self.account_user_id())

@@ -13,6 +13,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Literal, TypeVar
 
@@ -107,6 +108,7 @@ class Retrier:
 def timed_out(exc: BaseException) -> bool:
     """Whether a failure was us giving up waiting (a read timeout): the server may still be
     making the post, so a look on the timeline right now proves nothing."""
+    # lazy import: the HTTP client libraries, only when a call failed (specs stay light)
     import httpx
     import requests
 
@@ -129,8 +131,6 @@ def reset_wait(reset: str | float | None) -> float | None:
         return float(reset) - time.time() + 1
     except (TypeError, ValueError):
         pass
-    from datetime import datetime
-
     try:
         return datetime.fromisoformat(str(reset).replace("Z", "+00:00")).timestamp() - time.time() + 1
     except ValueError:
@@ -185,3 +185,18 @@ def check_images(images: Sequence[Image], *, network: str, max_images: int | Non
         if max_alt is not None and len(image.alt_text) > max_alt:
             raise PermanentError(f"the alt text of {image.filename} is {len(image.alt_text)} "
                                  f"characters; {network} allows {max_alt}")
+
+
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def tid(micros: int, clock_id: int) -> str:
+    """A timestamp identifier (the AT Protocol's record key format, also every draft's own
+    key: services/publication.py): a moment (microseconds since the epoch) and a clock id
+    (0-1023), 13 base32-sortable characters."""
+    value = ((micros & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
+    out = ""
+    for _ in range(13):
+        out = _TID_ALPHABET[value & 31] + out
+        value >>= 5
+    return out

@@ -1,32 +1,25 @@
 """`commsdesk check-config --online`, the networks' half: each account's credentials are
-tried against its network (X: GET /2/users/me; Mastodon: verify_credentials; Bluesky:
-createSession; Facebook: the page; Flickr: flickr.test.login; Pinterest: user_account)."""
+tried against its network (`Network.verify_credentials`: each network's cheapest call
+that needs them, e.g. "who am I")."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.config import ConfigError, Settings
-from integrations.base import NetworkError
+from integrations.base import Network, NetworkError
+from integrations.registry import build_network
 
 
-def verify_account(network: Any) -> str:
+def verify_account(network: Network) -> str:
     """Ask the network who these credentials are; returns its id for the account."""
-    verify = getattr(network, "verify_credentials", None)
-    if verify is not None:
-        return str(verify())
-    return str(network.account_user_id())
+    return str(network.verify_credentials())
 
 
 def check_networks(settings: Settings) -> list[str]:
-    from integrations.registry import build_network
-
     problems: list[str] = []
     for acc in settings.config.accounts:
         try:
             net = build_network(acc, settings)
-            if hasattr(net, "max_attempts"):
-                net.max_attempts = 1  # a check, not a job: one try, no waiting
+            net.max_attempts = 1  # a check, not a job: one try, no waiting
             verify_account(net)
         except ConfigError as exc:
             problems += exc.problems

@@ -1,50 +1,70 @@
-"""Build the `Network` for a configured account. New networks register here: one line in
-`BUILDERS` naming the integration's `build(account, settings)` function."""
+"""The networks there are: every subpackage of `integrations` whose `__init__` exports a
+`SPEC` (a `NetworkSpec`). This is the one place that enumerates networks; config, Block
+Kit labels, slash parsing, server routes, drafting and the demo loop over `specs()`.
+
+A spec names its code as "module:attr" strings; `load` imports one when it is needed, so
+reading the specs imports no network's client library."""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import pkgutil
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from bot.config import AccountConfig, ConfigError, Settings
-from integrations.base import Network
+import integrations
+from bot import logs
+from integrations.base import NetworkSpec
 
-BUILDERS: dict[str, str] = {
-    "x": "integrations.registry:_build_x",
-    "mastodon": "integrations.mastodon.network:build",
-    "bluesky": "integrations.bluesky.network:build",
-    "facebook": "integrations.facebook.network:build",
-    "flickr": "integrations.flickr.network:build",
-    "pinterest": "integrations.pinterest.network:build",
-}
+if TYPE_CHECKING:
+    from bot.config import AccountConfig, Settings
+    from integrations.base import Network
 
 
-def _build_x(account: AccountConfig, settings: Settings) -> Network:
-    from integrations.x.network import XNetwork
+@cache
+def _discover() -> dict[str, NetworkSpec]:
+    found: dict[str, NetworkSpec] = {}
+    for info in sorted(pkgutil.iter_modules(integrations.__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        spec = getattr(importlib.import_module(f"integrations.{info.name}"), "SPEC", None)
+        if isinstance(spec, NetworkSpec):
+            found[spec.name] = spec
+            logs.add_library_loggers(spec.log_libraries)
+    return found
 
-    creds = settings.x_credentials.get(account.credentials)
-    if creds is None:
-        raise ConfigError([f"accounts '{account.name}': X credentials "
-                           f"X_{account.credentials}_* are not set"])
-    return XNetwork(account, creds, settings.env.x_api_base_url)
+
+def specs() -> tuple[NetworkSpec, ...]:
+    """Every network's spec, by name."""
+    return tuple(_discover().values())
 
 
-def credentials_for(account: AccountConfig, settings: Settings) -> dict[str, str]:
-    """A non-X account's credentials, or a ConfigError naming the variables to set."""
-    creds = settings.network_credentials(account.network, account.credentials)
-    if creds is None:
-        from bot.config import credential_spec
+def names() -> tuple[str, ...]:
+    return tuple(_discover())
 
-        names = ", ".join(credential_spec(account.network).names(account.credentials))
-        raise ConfigError([f"accounts '{account.name}': {account.network} credentials "
-                           f"{names} are not set"])
-    return creds
+
+def spec(network: str) -> NetworkSpec | None:
+    return _discover().get(network)
+
+
+def load(target: str) -> Any:
+    """The object a spec names as "module:attr"."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def label(network: str | None) -> str:
+    """How people call the network ("Mastodon"); an unknown one: its key, or "?"."""
+    found = spec(network or "")
+    return found.label if found else (network or "?")
 
 
 def build_network(account: AccountConfig, settings: Settings) -> Network:
-    target = BUILDERS.get(account.network)
-    if target is None:
-        raise ConfigError([f"accounts '{account.name}': unknown network {account.network!r}"])
-    module, _, name = target.partition(":")
-    builder: Any = getattr(importlib.import_module(module), name)
-    return builder(account, settings)
+    """The `Network` for a configured account (raises ConfigError, from
+    `Settings.credentials_for`, when its credentials are not set). The config admits
+    only networks that have a spec."""
+    found = spec(account.network)
+    if found is None:
+        raise ValueError(f"accounts '{account.name}': unknown network {account.network!r}")
+    network: Network = load(found.build)(account, settings)
+    return network

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot import db
-from bot.config import Environment, Settings, XCredentials, parse_config
+from bot.config import Environment, Settings, parse_config
 
 PG_ADMIN_URL = os.environ.get(
     "COMMSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -126,15 +126,15 @@ def make_settings(
         commsdesk_audit_key=AUDIT_KEY,
     )
     creds = {
-        a.credentials: XCredentials(
-            consumer_key=f"ck-{a.credentials.lower()}",
-            consumer_secret=f"cs-{a.credentials.lower()}-secret",
-            access_token=f"{a.user_id or '1'}-at-{a.credentials.lower()}",
-            access_token_secret=f"ats-{a.credentials.lower()}-secret",
-        )
+        ("x", a.credentials): {
+            "consumer_key": f"ck-{a.credentials.lower()}",
+            "consumer_secret": f"cs-{a.credentials.lower()}-secret",
+            "access_token": f"{a.user_id or '1'}-at-{a.credentials.lower()}",
+            "access_token_secret": f"ats-{a.credentials.lower()}-secret",
+        }
         for a in cfg.accounts
     }
-    return Settings(config=cfg, env=env, config_path=Path("commsdesk.toml"), x_credentials=creds)
+    return Settings(config=cfg, env=env, config_path=Path("commsdesk.toml"), credentials=creds)
 
 
 class ThreadedServer:

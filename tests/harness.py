@@ -20,6 +20,7 @@ from bot.emulators.slack import SlackEmulator
 from bot.services.outbox import Outbox
 from bot.services.polling import PollResult, poll_all
 from integrations.x.emulator import XEmulator
+from integrations.x.network import XCredentials
 from tests.conftest import BASE_CONFIG, BOT_TOKEN, SIGNING_SECRET, ThreadedServer, make_settings
 
 T = TypeVar("T")
@@ -89,7 +90,7 @@ class Harness:
             self.x.add_user("2222", "NottsLibraries", "Inspire Libraries")
         settings = self.settings()
         for acc in settings.config.accounts:
-            creds = settings.x_credentials[acc.credentials]
+            creds = XCredentials.of(settings.credentials[("x", acc.credentials)])
             # with the secrets: the emulator checks each OAuth 1.0a signature, as X does
             self.x.register_credentials(acc.user_id or "", access_token=creds.access_token,
                                         consumer_key=creds.consumer_key,

@@ -33,7 +33,8 @@ class NetHarness(Harness):
     def settings(self) -> Settings:
         base = super().settings()
         env = base.env.model_copy(update=self.env_overrides)
-        return dataclasses.replace(base, env=env, credentials=self.network_credentials)
+        return dataclasses.replace(base, env=env,
+                                   credentials={**base.credentials, **self.network_credentials})
 
     def approval_message(self, n: int = 1) -> dict[str, Any]:
         """The n-th approval message, once the draft knows it (so a reaction on it counts)."""

@@ -17,9 +17,9 @@ from bot.blockkit.escape import (
     truncate,
 )
 from bot.models import Account, Alert, Mention
+from integrations import registry
 
-NETWORK_LABEL = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "facebook": "Facebook",
-                 "flickr": "Flickr", "pinterest": "Pinterest"}
+NETWORK_LABEL = {spec.name: spec.label for spec in registry.specs()}
 
 SAFEGUARDING = "safeguarding"
 # what the header calls a mention by its origin (issue 20: heard by keyword listening)

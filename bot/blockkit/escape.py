@@ -15,6 +15,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from integrations import registry
+
 SECTION_TEXT_LIMIT = 3000  # Block Kit's limit for a section's text
 
 
@@ -26,18 +28,15 @@ _HOST = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-
 
 # each network's own web hosts (and their subdomains): the only places its links may point
 NETWORK_HOSTS: dict[str, tuple[str, ...]] = {
-    "x": ("x.com", "twitter.com"),
-    "bluesky": ("bsky.app",),
-    "facebook": ("facebook.com", "fb.com", "messenger.com"),
-    "flickr": ("flickr.com", "flic.kr"),
-    "pinterest": ("pinterest.com", "pinterest.co.uk", "pin.it"),
-}
+    spec.name: spec.link_hosts for spec in registry.specs() if spec.link_hosts}
 
 
 def link_hosts(network: str, base_url: str | None = None) -> tuple[str, ...]:
-    """Where links from this network may point. Mastodon: only the account's own
-    instance (its configured `base_url`); an unknown network: nowhere."""
-    if network == "mastodon":
+    """Where links from this network may point: its spec's `link_hosts`, or for a network
+    whose links are the account's own (`links_on_account_host`, e.g. a fediverse
+    instance) only the host of its configured `base_url`; an unknown network: nowhere."""
+    spec = registry.spec(network)
+    if spec is not None and spec.links_on_account_host:
         try:
             host = (urlsplit(base_url).hostname or "") if base_url else ""
         except ValueError:

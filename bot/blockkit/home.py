@@ -54,7 +54,7 @@ class WaitingMention:
     claimed_by: str | None
     link: str | None  # the alert message in its channel
     channel: str
-    account_network: str = "x"
+    account_network: str = ""  # its network's key (integrations registry)
     priority: str = "normal"  # urgent ones come first (services/triage)
     sentiment: str | None = None
     private: bool = False  # a private message: its text is not shown here
@@ -73,7 +73,7 @@ class DraftLine:
     mention_ref: str | None
     link: str | None  # the approval message
     published_url: str | None
-    account_network: str = "x"
+    account_network: str = ""  # its network's key (integrations registry)
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ The label is plain text: escape it (blockkit.escape.escape) where it goes into m
 
 from __future__ import annotations
 
-from bot.blockkit.alerts import NETWORK_LABEL
+from integrations import registry
 
 
 def network_label(network: str | None) -> str:
-    return NETWORK_LABEL.get(network or "", network or "?")
+    return registry.label(network)
 
 
 def account_label(handle: str | None, network: str | None, name: str | None = None) -> str:

@@ -17,6 +17,9 @@ APPROVERS = "S0COMMS"
 YOUTH_LEADS = "S0YOUTHLEADS"  # the first of @NottsYouth's two approval steps
 COUNCIL_DOMAIN = "nottinghamshire.gov.uk"  # links to it get UTM parameters
 POLL_SECONDS = 10
+# the network on the page's public pane (its emulator is the runner's, its state saved);
+# the others come from their integrations' demo seeds (bot/demo/networks.py)
+STAGE = "x"
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def config_dict() -> dict[str, Any]:
         "poll_interval_seconds": POLL_SECONDS,
         "slack": {"approvals_channel": APPROVALS, "default_channel": DEFAULT,
                   "approvers_usergroup": APPROVERS},
-        "accounts": [{"name": a.name, "network": "x", "handle": a.handle, "user_id": a.user_id,
+        "accounts": [{"name": a.name, "network": STAGE, "handle": a.handle, "user_id": a.user_id,
                       "credentials": a.credentials}
                      | ({"approval_steps": APPROVAL_STEPS[a.name]}
                         if a.name in APPROVAL_STEPS else {}) for a in ACCOUNTS],

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from bot import db, logs
 from bot.audit_keys import new_key
 from bot.bootstrap import Bot, build
-from bot.config import ConfigError, Environment, Settings, XCredentials, read_config_file
+from bot.config import ConfigError, Environment, Settings, read_config_file
 from bot.db import reading, transaction
 from bot.demo import data
 from bot.demo.actions import World
@@ -218,12 +218,12 @@ class Demo:
             commsdesk_audit_key=self._audit_key(),
             **self.others.env(),
         )
-        creds = {a.credentials: XCredentials(
-            consumer_key=f"demo-ck-{a.name}", consumer_secret=f"demo-cs-{a.name}",
-            access_token=data.x_access_token(a), access_token_secret=f"demo-ats-{a.name}")
+        creds = {(data.STAGE, a.credentials): {
+            "consumer_key": f"demo-ck-{a.name}", "consumer_secret": f"demo-cs-{a.name}",
+            "access_token": data.x_access_token(a), "access_token_secret": f"demo-ats-{a.name}"}
             for a in data.ACCOUNTS}
-        return Settings(config=config, env=env, config_path=path, x_credentials=creds,
-                        credentials=self.others.credentials())
+        return Settings(config=config, env=env, config_path=path,
+                        credentials={**creds, **self.others.credentials()})
 
     def _audit_key(self) -> str:
         """The demo's own audit key, made on first use and kept with its data (so a

@@ -7,6 +7,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from integrations import registry
+
 USAGE = {
     "help": "/social help",
     "reply": "/social reply <ref or post URL> <text>",
@@ -52,18 +54,13 @@ HELP_TEXT = (
     f"• `{_shown('help')}`: this message"
 )
 
-_POST_URL = re.compile(
-    r"^https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<user>[A-Za-z0-9_]{1,15})/status(?:es)?/"
-    r"(?P<id>\d{1,25})(?:[/?#].*)?$"
-)
 _REF = re.compile(r"^[Mm](?P<id>\d{1,12})$")
-# other networks' post links: matched against the stored mention's URL
-_OTHER_POST_URLS = (
-    ("bluesky", re.compile(r"^https://(?:www\.)?bsky\.app/profile/[A-Za-z0-9._:-]{1,253}/post/"
-                           r"[A-Za-z0-9._~:-]{1,64}$")),
-    ("mastodon", re.compile(r"^https://[A-Za-z0-9.-]{1,253}/@[A-Za-z0-9_]{1,64}"
-                            r"(?:@[A-Za-z0-9.-]{1,253})?/\d{1,25}$")),
-)
+# each network's post links (its spec's `post_urls`): one with an `id` group gives the
+# post's id; the others are matched against the stored mention's URL
+_POST_URLS = tuple((spec.name, re.compile(p.pattern)) for spec in registry.specs()
+                   for p in spec.post_urls)
+_POST_URL_EXAMPLES = ", ".join(p.example for spec in registry.specs() for p in spec.post_urls
+                               if p.example)
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
 _SLACK_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 _SLACK_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -190,16 +187,18 @@ def parse_ref(token: str) -> MentionRef:
     m = _REF.match(token)
     if m:
         return MentionRef(mention_id=int(m.group("id")))
-    m = _POST_URL.match(token)
-    if m:
-        return MentionRef(network="x", external_id=m.group("id"))
     bare = re.split(r"[?#]", token, maxsplit=1)[0].rstrip("/")
-    for network, pattern in _OTHER_POST_URLS:
-        if pattern.match(bare):
+    for network, pattern in _POST_URLS:
+        if "id" in pattern.groupindex:
+            m = pattern.match(token)
+            if m:
+                return MentionRef(network=network, external_id=m.group("id"))
+        elif pattern.match(bare):
             return MentionRef(network=network, url=bare)
+    examples = f" ({_POST_URL_EXAMPLES})" if _POST_URL_EXAMPLES else ""
     raise SlashError(
         f"`{token}` is not a mention reference: use the ref shown on the alert (like `M12`) "
-        "or the post's link (https://x.com/<user>/status/<id>)",
+        f"or the post's link{examples}",
         USAGE["reply"],
     )
 

@@ -33,7 +33,8 @@ from bot.services import draft_states as drafts
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
 from bot.services.drafting import refresh_draft
 from bot.services.outbox import enqueue
-from integrations.base import Capability
+from bot.services.plans import campaign_drafts
+from integrations.base import Capability, Network
 
 log = logs.get("commsdesk.images")
 
@@ -108,12 +109,8 @@ def on_thread_message(rt: Runtime, event: dict[str, Any]) -> None:
         return
     channel, thread_ts, user = where
     draft_id = _draft_for(rt, channel, thread_ts)
-    if draft_id is None:
-        from bot.services.plans import campaign_drafts  # a campaign's card (issue 21)
-
-        draft_ids = campaign_drafts(rt, channel, thread_ts)
-    else:
-        draft_ids = [draft_id]
+    # no draft of its own: a campaign's card (issue 21)
+    draft_ids = campaign_drafts(rt, channel, thread_ts) if draft_id is None else [draft_id]
     files = [f for f in event.get("files") or [] if isinstance(f, dict) and f.get("id")]
     text_alt = alt_from_text(event.get("text") or "")
     for draft_id in draft_ids:  # each variant checked for its own network
@@ -187,18 +184,19 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def fit_for(network: Any, got: Fetched) -> tuple[Fetched, str | None]:
+def fit_for(network: Network, got: Fetched) -> tuple[Fetched, str | None]:
     """The image as the draft's network takes it: a network that names its `image_types`
-    (Pinterest: JPEG and PNG only) gets a GIF or WebP converted with Pillow, to PNG when
+    (e.g. JPEG and PNG only) gets a GIF or WebP converted with Pillow, to PNG when
     it has transparency or is a GIF, else JPEG; an animated one, or one that cannot be
     read, is refused now (not at publish time). Returns the image and a note for the
     person when it was converted."""
     sniffed = sniff(got.data)
     if sniffed is not None and sniffed != got.mime_type:  # the bytes, not Slack's label
         got = Fetched(got.file_id, got.filename, sniffed, got.data, got.alt_text)
-    accepted = getattr(network, "image_types", None)
+    accepted = network.image_types
     if not accepted or got.mime_type in accepted:
         return got, None
+    # lazy import: Pillow is heavy and only needed to convert
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 

@@ -36,9 +36,10 @@ from bot.config import AccountConfig, ListeningConfig
 from bot.db import transaction
 from bot.models import Account, Alert, ListenCursor, Mention
 from bot.runtime import Runtime
-from bot.services import audit
+from bot.services import audit, inbox
 from bot.services.accounts import account_ids
 from bot.services.ingest import _age_key, _cap, _insert, _queue_alerts
+from integrations import registry
 from integrations.base import FetchedMention, NetworkError
 from integrations.common import wait_limit
 
@@ -49,8 +50,12 @@ HEARD = "heard"
 
 
 def searcher(network: str) -> Any:
-    """The network's search module (`queries(terms, handle)`, `search(net, q, since)`)."""
-    return importlib.import_module(f"integrations.{network}.search")
+    """The network's search module (its spec's `search`: `queries(terms, handle)`,
+    `search(net, q, since)`)."""
+    spec = registry.spec(network)
+    if spec is None or spec.search is None:
+        raise LookupError(f"{network} has no search commsdesk uses")
+    return importlib.import_module(spec.search)
 
 
 class BudgetSpent(Exception):
@@ -232,8 +237,6 @@ def store_heard(s: Session, rt: Runtime, account: Account, fetched: Sequence[Fet
     _queue_alerts(conn, [mention_id for mention_id, _ in new])
     audit.record_many(s, entries)
     new_ids = [mention_id for mention_id, _ in new]
-    from bot.services import inbox
-
     inbox.on_new_mentions(s, cfg, new_ids)
     return new_ids
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from bot.clock import now
 from bot.models import Draft, PublishAttempt
 from bot.services import audit
-from integrations.bluesky.richtext import tid
+from integrations.common import tid
 
 LEASE = timedelta(minutes=5)
 

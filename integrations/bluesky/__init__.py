@@ -13,10 +13,24 @@ app.bsky.embed.images with alt and blob refs). A method without a lexicon in the
 (app.bsky.actor.getProfile, com.atproto.repo.listRecords/getRecord) is reported as a
 problem if called; the contract's flows do not call them, so they are not yet judged."""
 
-from integrations.base import CredentialSpec
+from integrations.base import CredentialSpec, EnvSetting, NetworkSpec, PostUrl
 
-CREDENTIALS = CredentialSpec(
-    prefix="BLUESKY", parts=("APP_PASSWORD",),
-    purpose="an app password (Settings > Privacy and security > App passwords), "
-            "needed to read notifications and to post",
+SPEC = NetworkSpec(
+    name="bluesky",
+    label="Bluesky",
+    credentials=CredentialSpec(
+        prefix="BLUESKY", parts=("APP_PASSWORD",),
+        purpose="an app password (Settings > Privacy and security > App passwords), "
+                "needed to read notifications and to post",
+    ),
+    build="integrations.bluesky.network:build",
+    settings=(EnvSetting("bluesky_api_base_url", "https://bsky.social"),),
+    base_url_setting="bluesky_api_base_url",
+    length_rule=" (in graphemes: an emoji counts 1)",
+    post_urls=(PostUrl(r"^https://(?:www\.)?bsky\.app/profile/[A-Za-z0-9._:-]{1,253}/post/"
+                       r"[A-Za-z0-9._~:-]{1,64}$"),),
+    link_hosts=("bsky.app",),
+    search="integrations.bluesky.search",
+    emulator="integrations.bluesky.emulator:BlueskyEmulator",
+    demo="integrations.bluesky.demo:Seed",
 )

@@ -28,6 +28,7 @@ from integrations.base import (
     FetchedMention,
     Image,
     MentionPage,
+    NetworkBase,
     PermanentError,
     Published,
 )
@@ -51,9 +52,7 @@ class XrpcError(Exception):
 
 
 def build(account: AccountConfig, settings: Settings) -> BlueskyNetwork:
-    from integrations.registry import credentials_for
-
-    return BlueskyNetwork(account, credentials_for(account, settings)["app_password"],
+    return BlueskyNetwork(account, settings.credentials_for(account)["app_password"],
                           settings.env.bluesky_api_base_url)
 
 
@@ -67,7 +66,7 @@ def _parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-class BlueskyNetwork:
+class BlueskyNetwork(NetworkBase):
     network = "bluesky"
     capabilities = frozenset(
         {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.MEDIA,

@@ -11,6 +11,8 @@ from typing import Any
 
 import grapheme
 
+from integrations.common import tid as tid  # the record key format (publication keys too)
+
 POST_COLLECTION = "app.bsky.feed.post"
 MAX_GRAPHEMES = 300
 
@@ -55,7 +57,6 @@ def web_url(external_id: str, handle: str | None = None) -> str:
     return f"https://bsky.app/profile/{handle or did}/post/{rkey}"
 
 
-_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 _tid_lock = threading.Lock()
 _last_tid = 0
 
@@ -70,16 +71,6 @@ def new_tid(clock_id: int = 0) -> str:
 
 
 TID_RE = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
-
-
-def tid(micros: int, clock_id: int) -> str:
-    """The TID of a moment (microseconds since the epoch) and a clock id (0-1023)."""
-    value = ((micros & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
-    out = ""
-    for _ in range(13):
-        out = _TID_ALPHABET[value & 31] + out
-        value >>= 5
-    return out
 
 
 # ------------------------------------------------------------ facets

@@ -11,11 +11,31 @@ every call, `{"data": [...], "paging"}` edges with `since`, followed by the
 errors); §1-§2 webhook verification and X-Hub-Signature-256 are tested in
 tests/integrations/facebook/test_facebook.py."""
 
-from integrations.base import CredentialSpec
+from integrations.base import AccountField, CredentialSpec, EnvSetting, NetworkSpec
 
-CREDENTIALS = CredentialSpec(
-    prefix="FACEBOOK", parts=("PAGE_ACCESS_TOKEN",), shared=("FACEBOOK_APP_SECRET",),
-    purpose="a page access token (pages_manage_engagement, pages_manage_posts, "
-            "pages_messaging, pages_read_engagement, pages_read_user_content), needed to "
-            "reply, to post and to poll comments",
+SPEC = NetworkSpec(
+    name="facebook",
+    label="Facebook",
+    credentials=CredentialSpec(
+        prefix="FACEBOOK", parts=("PAGE_ACCESS_TOKEN",), shared=("FACEBOOK_APP_SECRET",),
+        purpose="a page access token (pages_manage_engagement, pages_manage_posts, "
+                "pages_messaging, pages_read_engagement, pages_read_user_content), needed to "
+                "reply, to post and to poll comments",
+    ),
+    build="integrations.facebook.network:build",
+    account_fields=(AccountField("page_id", "the page's id"),),
+    settings=(EnvSetting("facebook_graph_base_url", "https://graph.facebook.com"),
+              EnvSetting("facebook_graph_version", "v21.0"),
+              EnvSetting("facebook_app_secret", secret=True),
+              EnvSetting("facebook_verify_token", secret=True)),
+    base_url_setting="facebook_graph_base_url",
+    link_hosts=("facebook.com", "fb.com", "messenger.com"),
+    routes="integrations.facebook.webhook:routes",  # GET/POST /webhooks/facebook
+    # Meta batches at most 1,000 updates into one delivery and documents no byte limit;
+    # our page's deliveries are a few KB, and one refused is still found by the poll
+    body_limits=(("/webhooks/facebook", 1 << 20),),
+    reply_window="integrations.facebook.window:closes",
+    reply_window_name="Messenger",
+    emulator="integrations.facebook.emulator:FacebookEmulator",
+    demo="integrations.facebook.demo:Seed",
 )

@@ -55,6 +55,7 @@ from integrations.base import (
     FetchedMention,
     Image,
     MentionPage,
+    NetworkBase,
     PermanentError,
     Published,
 )
@@ -171,10 +172,8 @@ def comment_mention(page_id: str, *, post_id: str, comment_id: str, message: str
 
 
 def build(account: AccountConfig, settings: Settings) -> FacebookNetwork:
-    from integrations.registry import credentials_for
-
     env = settings.env
-    return FacebookNetwork(account, credentials_for(account, settings)["page_access_token"],
+    return FacebookNetwork(account, settings.credentials_for(account)["page_access_token"],
                            env.facebook_graph_base_url, env.facebook_graph_version,
                            app_secret=env.facebook_app_secret)
 
@@ -183,7 +182,7 @@ def message_id(psid: str, timestamp_ms: int) -> str:
     return f"m:{psid}:{timestamp_ms}"
 
 
-class FacebookNetwork:
+class FacebookNetwork(NetworkBase):
     network = "facebook"
     capabilities = frozenset(
         {Capability.WEBHOOKS, Capability.READ_MENTIONS, Capability.REPLY, Capability.POST,

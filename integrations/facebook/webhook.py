@@ -6,7 +6,7 @@ GET answers the subscription challenge when `hub.verify_token` is FACEBOOK_VERIF
 `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with FACEBOOK_APP_SECRET) first: a bad,
 malformed, non-ASCII or missing signature gets 401 and nothing is stored. Both compare
 bytes in constant time (`hmac.compare_digest` raises on non-ASCII text). The body is
-capped while read (`bodylimit.FACEBOOK_MAX_BODY_BYTES`, 413 past it). Each comment or message
+capped while read (`SPEC.body_limits`, 413 past it). Each comment or message
 for a configured page (`page_id`) is stored and routed like a polled mention, before the
 200 goes back (a failure answers 500, so Facebook delivers it again).
 """
@@ -25,13 +25,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot import logs
-from bot.bodylimit import FACEBOOK_MAX_BODY_BYTES
+from bot.db import transaction
+from bot.services.accounts import sync_accounts
+from bot.services.ingest import store_mentions
 from integrations.base import FetchedMention
+from integrations.facebook import SPEC
 from integrations.facebook.network import comment_mention, message_id
 
 log = logs.get("commsdesk.facebook")
 
-MAX_BODY_BYTES = FACEBOOK_MAX_BODY_BYTES  # refused while read by server.build_asgi's BodyLimit
+MAX_BODY_BYTES = dict(SPEC.body_limits)["/webhooks/facebook"]  # refused while read by server.build_asgi's BodyLimit
 
 
 def signature(app_secret: str, body: bytes) -> str:
@@ -95,10 +98,6 @@ def parse(payload: Any) -> dict[str, list[FetchedMention]]:
 
 def store(rt: Any, payload: Any) -> int:
     """Store what a delivery holds for configured pages; returns how many were new."""
-    from bot.db import transaction
-    from bot.services.accounts import sync_accounts
-    from bot.services.ingest import store_mentions
-
     by_page = parse(payload)
     accounts = {a.page_id: a.name for a in rt.settings.config.accounts
                 if a.network == "facebook" and a.page_id}

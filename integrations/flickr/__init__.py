@@ -10,10 +10,21 @@ otherwise), §4 response formats (`format=json&nojsoncallback=1`, `{stat, code, 
 (`budget.py`, shown in /healthz), §6 the methods used (flickr.test.login,
 flickr.people.getPhotos, flickr.photos.comments.getList / addComment)."""
 
-from integrations.base import CredentialSpec
+from integrations.base import CredentialSpec, EnvSetting, NetworkSpec
 
-CREDENTIALS = CredentialSpec(
-    prefix="FLICKR", parts=("API_KEY", "API_SECRET", "OAUTH_TOKEN", "OAUTH_TOKEN_SECRET"),
-    purpose="the app's key and secret and the account's OAuth 1.0a token (write permission), "
-            "needed to read comments and to post",
+SPEC = NetworkSpec(
+    name="flickr",
+    label="Flickr",
+    credentials=CredentialSpec(
+        prefix="FLICKR", parts=("API_KEY", "API_SECRET", "OAUTH_TOKEN", "OAUTH_TOKEN_SECRET"),
+        purpose="the app's key and secret and the account's OAuth 1.0a token (write "
+                "permission), needed to read comments and to post",
+    ),
+    build="integrations.flickr.network:build",
+    settings=(EnvSetting("flickr_api_base_url", "https://api.flickr.com"),),
+    base_url_setting="flickr_api_base_url",
+    link_hosts=("flickr.com", "flic.kr"),
+    health=("flickr_api_calls", "integrations.flickr.budget:runtime_usage"),  # per API key
+    emulator="integrations.flickr.emulator:FlickrEmulator",
+    demo="integrations.flickr.demo:Seed",
 )

@@ -28,6 +28,7 @@ from integrations.base import (
     FetchedMention,
     Image,
     MentionPage,
+    NetworkBase,
     PermanentError,
     Published,
 )
@@ -51,16 +52,14 @@ class FlickrError(Exception):
 
 
 def build(account: AccountConfig, settings: Settings) -> FlickrNetwork:
-    from integrations.registry import credentials_for
-
-    return FlickrNetwork(account, credentials_for(account, settings), settings.env.flickr_api_base_url)
+    return FlickrNetwork(account, settings.credentials_for(account), settings.env.flickr_api_base_url)
 
 
 def comment_external_id(datecreate: str | int, photo_id: str, comment_id: str) -> str:
     return f"{int(datecreate):010d}:{photo_id}:{comment_id}"
 
 
-class FlickrNetwork:
+class FlickrNetwork(NetworkBase):
     network = "flickr"
     capabilities = frozenset({Capability.READ_MENTIONS, Capability.REPLY, Capability.MEDIA})
     max_length = MAX_LENGTH

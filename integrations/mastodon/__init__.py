@@ -10,9 +10,26 @@ while processing, GET /api/v1/media/:id), "Rate limits"; bearer token on every c
 string ids, `{"error": ...}` errors. The emulator gives notifications and statuses
 separate ids and can deliver a late-federated status with an older id."""
 
-from integrations.base import CredentialSpec
+from integrations.base import AccountField, CredentialSpec, NetworkSpec, PostUrl
 
-CREDENTIALS = CredentialSpec(
-    prefix="MASTODON", parts=("ACCESS_TOKEN",),
-    purpose="the account's access token (scopes read write), needed to read mentions and to post",
+SPEC = NetworkSpec(
+    name="mastodon",
+    label="Mastodon",
+    credentials=CredentialSpec(
+        prefix="MASTODON", parts=("ACCESS_TOKEN",),
+        purpose="the account's access token (scopes read write), needed to read mentions "
+                "and to post",
+    ),
+    build="integrations.mastodon.network:build",
+    account_fields=(AccountField("base_url", "the instance, e.g. https://mastodon.social",
+                                 url=True),),
+    length_rule=" (links count 23)",
+    post_urls=(PostUrl(r"^https://[A-Za-z0-9.-]{1,253}/@[A-Za-z0-9_]{1,64}"
+                       r"(?:@[A-Za-z0-9.-]{1,253})?/\d{1,25}$"),),
+    links_on_account_host=True,  # only the account's own instance
+    search="integrations.mastodon.search",
+    private_replies_stay_private=True,  # a direct mention is answered as direct
+    log_libraries=("mastodon",),
+    emulator="integrations.mastodon.emulator:MastodonEmulator",
+    demo="integrations.mastodon.demo:Seed",
 )

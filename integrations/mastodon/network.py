@@ -38,6 +38,7 @@ from integrations.base import (
     FetchedMention,
     Image,
     MentionPage,
+    NetworkBase,
     Published,
     TransientError,
 )
@@ -71,12 +72,10 @@ def mastodon_length(text: str) -> int:
 
 
 def build(account: AccountConfig, settings: Settings) -> MastodonNetwork:
-    from integrations.registry import credentials_for
-
-    return MastodonNetwork(account, credentials_for(account, settings)["access_token"])
+    return MastodonNetwork(account, settings.credentials_for(account)["access_token"])
 
 
-class MastodonNetwork:
+class MastodonNetwork(NetworkBase):
     network = "mastodon"
     capabilities = frozenset(
         {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.MEDIA,

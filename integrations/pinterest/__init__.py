@@ -8,11 +8,22 @@ image/jpeg | image/png) and `GET /boards/{board_id}/pins` (paged Pin list). GIF 
 are converted to PNG/JPEG when shared (services/images.py); the emulator refuses other
 content types and bytes that are not the type named."""
 
-from integrations.base import CredentialSpec
+from integrations.base import AccountField, CredentialSpec, EnvSetting, NetworkSpec
 
-CREDENTIALS = CredentialSpec(
-    prefix="PINTEREST", parts=("ACCESS_TOKEN",),
-    purpose="an OAuth access token (scopes boards:read boards:write pins:read pins:write "
-            "user_accounts:read, as the v5 spec's operations name them), "
-            "needed to create pins",
+SPEC = NetworkSpec(
+    name="pinterest",
+    label="Pinterest",
+    credentials=CredentialSpec(
+        prefix="PINTEREST", parts=("ACCESS_TOKEN",),
+        purpose="an OAuth access token (scopes boards:read boards:write pins:read pins:write "
+                "user_accounts:read, as the v5 spec's operations name them), "
+                "needed to create pins",
+    ),
+    build="integrations.pinterest.network:build",
+    account_fields=(AccountField("board_id", "the board new pins go to"),),
+    settings=(EnvSetting("pinterest_api_base_url", "https://api.pinterest.com"),),
+    base_url_setting="pinterest_api_base_url",
+    link_hosts=("pinterest.com", "pinterest.co.uk", "pin.it"),
+    emulator="integrations.pinterest.emulator:PinterestEmulator",
+    demo="integrations.pinterest.demo:Seed",
 )

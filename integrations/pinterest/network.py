@@ -21,6 +21,7 @@ from integrations.base import (
     Capability,
     Image,
     MentionPage,
+    NetworkBase,
     PermanentError,
     Published,
 )
@@ -42,9 +43,7 @@ class PinterestError(Exception):
 
 
 def build(account: AccountConfig, settings: Settings) -> PinterestNetwork:
-    from integrations.registry import credentials_for
-
-    return PinterestNetwork(account, credentials_for(account, settings)["access_token"],
+    return PinterestNetwork(account, settings.credentials_for(account)["access_token"],
                             settings.env.pinterest_api_base_url)
 
 
@@ -66,7 +65,7 @@ def split_pin(text: str) -> tuple[str, str, str | None]:
     return title.strip(), rest.strip(), link.group(0) if link else None
 
 
-class PinterestNetwork:
+class PinterestNetwork(NetworkBase):
     network = "pinterest"
     capabilities = frozenset({Capability.POST, Capability.MEDIA, Capability.FOLLOWERS,
                               Capability.DELETE})

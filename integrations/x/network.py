@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import html
-import random
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import requests
 import tweepy
 from twitter_text import parse_tweet
 
-from bot.config import AccountConfig, XCredentials
 from integrations.base import (
     Capability,
     FetchedMention,
     Image,
     MentionPage,
+    NetworkBase,
     PermanentError,
     Published,
     TransientError,
 )
-from integrations.common import URL_RE, allowed_wait, check_images, same_text
+from integrations.common import URL_RE, Retrier, Verdict, check_images, same_text
 from integrations.x.transport import X_HOSTS, point_session_at
+
+if TYPE_CHECKING:
+    from bot.config import AccountConfig, Settings
 
 T = TypeVar("T")
 _HANDLE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
@@ -89,7 +92,48 @@ def shown_as_sent(shown: str, entities: Any, sent: str) -> bool:
         same_text(URL_RE.sub("<link>", expanded), URL_RE.sub("<link>", sent))
 
 
-class XNetwork:
+@dataclass(frozen=True)
+class XCredentials:
+    """User-context credentials (OAuth 1.0a), with an optional app bearer token."""
+
+    consumer_key: str
+    consumer_secret: str
+    access_token: str
+    access_token_secret: str
+    bearer_token: str | None = None
+
+    @classmethod
+    def of(cls, parts: dict[str, str]) -> XCredentials:
+        """From `Settings.credentials_for` (the spec's parts, lower-cased)."""
+        return cls(consumer_key=parts["consumer_key"], consumer_secret=parts["consumer_secret"],
+                   access_token=parts["access_token"],
+                   access_token_secret=parts["access_token_secret"],
+                   bearer_token=parts.get("bearer_token") or None)
+
+
+def build(account: AccountConfig, settings: Settings) -> XNetwork:
+    return XNetwork(account, XCredentials.of(settings.credentials_for(account)),
+                    settings.setting("x_api_base_url"))
+
+
+def _classify(exc: BaseException) -> Verdict | None:
+    """429: wait until X's reset; 5xx, timeouts, dropped connections and malformed
+    (non-JSON) bodies: transient; any other answer (400/401/403/404): permanent."""
+    if isinstance(exc, tweepy.TooManyRequests):
+        reset = rate_limit_reset(exc.response)
+        return Verdict("rate_limited", "rate limited",
+                       wait=(reset - time.time() + 1) if reset else None)
+    if isinstance(exc, (tweepy.TwitterServerError, requests.ConnectionError, requests.Timeout,
+                        requests.exceptions.ChunkedEncodingError, ValueError)):
+        detail = (_api_message(exc) if isinstance(exc, tweepy.HTTPException)
+                  else f"{type(exc).__name__}")
+        return Verdict("transient", detail)
+    if isinstance(exc, tweepy.HTTPException):
+        return Verdict("permanent", _api_message(exc))
+    return None
+
+
+class XNetwork(NetworkBase):
     network = "x"
     capabilities = frozenset(
         {Capability.READ_MENTIONS, Capability.REPLY, Capability.POST, Capability.MEDIA,
@@ -132,31 +176,9 @@ class XNetwork:
         connection is raised at once: the post may exist, and only the caller can
         check before trying again.
         """
-        failures = 0
-        waits = 0
-        while True:
-            try:
-                return fn()
-            except tweepy.TooManyRequests as exc:
-                reset = rate_limit_reset(exc.response)
-                wait = max(1.0, (reset - time.time() + 1) if reset else 60.0)
-                waits += 1
-                if waits > self.max_attempts or wait > allowed_wait(self.max_wait_seconds):
-                    raise TransientError(f"{what}: rate limited by X", retry_after=wait) from None
-                self._sleep(wait)
-            except (tweepy.TwitterServerError, requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError, ValueError) as exc:
-                # ValueError: a malformed (non-JSON) body
-                failures += 1
-                if failures >= self.max_attempts or not retry_lost_answers:
-                    detail = (_api_message(exc) if isinstance(exc, tweepy.HTTPException)
-                              else f"{type(exc).__name__}")
-                    error = TransientError(f"{what}: {detail}")
-                    error.timed_out = isinstance(exc, requests.Timeout)  # type: ignore[attr-defined]
-                    raise error from None
-                self._sleep(min(30.0, 0.5 * 2 ** (failures - 1)) * (0.5 + random.random()))
-            except tweepy.HTTPException as exc:  # 400/401/403/404: trying again won't help
-                raise PermanentError(f"{what}: {_api_message(exc)}") from None
+        return Retrier("X", _classify, max_attempts=self.max_attempts,
+                       max_wait_seconds=self.max_wait_seconds, sleep=self._sleep
+                       ).call(what, fn, retry_lost_answers=retry_lost_answers)
 
     # ------------------------------------------------------------ Network
 

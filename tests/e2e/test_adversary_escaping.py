@@ -43,6 +43,7 @@ from bot.db import transaction
 from bot.domain.house_style import Finding
 from bot.models import Account, Alert, Draft, Mention
 from integrations.base import FetchedMention
+from integrations.x.network import XCredentials
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, free_port
 from tests.harness import CARA, COLIN, E2E_CONFIG, ROGUE, WENDY, Harness, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
@@ -630,7 +631,7 @@ def test_secrets_never_leave(database_url: str, capfd: pytest.CaptureFixture[str
                              "facebook_verify_token": "verify-me-please"}) as h:
             secrets = [BOT_TOKEN, SIGNING_SECRET, FB_TOKEN, FB_SECRET,
                        *h.rt.settings.secrets()]
-            x = h.rt.settings.x_credentials["NOTTSCC"]
+            x = XCredentials.of(h.rt.settings.credentials[("x", "NOTTSCC")])
             logs.configure("DEBUG", "json", h.rt.settings.secrets())
             for n in watched:
                 logging.getLogger(n).setLevel(logging.DEBUG)

@@ -61,8 +61,8 @@ def start(database_url: str, cfg: dict[str, Any]) -> Harness:
         h.x.add_user(uid, name)
     for acc in h.rt.settings.config.accounts:
         h.x.register_credentials(acc.user_id or "",
-                                 access_token=h.rt.settings.x_credentials[acc.credentials]
-                                 .access_token)
+                                 access_token=h.rt.settings.credentials[("x", acc.credentials)]
+                                 ["access_token"])
     return h
 
 

@@ -58,7 +58,7 @@ class Case:
         base = make_settings("sqlite://", config=config_with(self.account),
                              x_api_base_url=self.emulator.root_url)
         settings = dataclasses.replace(base, env=base.env.model_copy(update=self.env),
-                                       credentials=self.credentials)
+                                       credentials={**base.credentials, **self.credentials})
         net = build_network(settings.config.account(self.account["name"]), settings)
         net._sleep = slept.append
         return net

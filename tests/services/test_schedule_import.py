@@ -71,11 +71,11 @@ def run_import(h: Harness, tmp_path: Path, csv_text: str, *args: str) -> Any:
            "SLACK_API_URL": h.slack.api_url, "X_API_BASE_URL": h.x.root_url,
            "COMMSDESK_AUDIT_KEY": AUDIT_KEY}
     for cred in ("NOTTSCC", "LIBRARIES"):
-        creds = h.rt.settings.x_credentials[cred]
-        env.update({f"X_{cred}_CONSUMER_KEY": creds.consumer_key,
-                    f"X_{cred}_CONSUMER_SECRET": creds.consumer_secret,
-                    f"X_{cred}_ACCESS_TOKEN": creds.access_token,
-                    f"X_{cred}_ACCESS_TOKEN_SECRET": creds.access_token_secret})
+        creds = h.rt.settings.credentials[("x", cred)]
+        env.update({f"X_{cred}_CONSUMER_KEY": creds["consumer_key"],
+                    f"X_{cred}_CONSUMER_SECRET": creds["consumer_secret"],
+                    f"X_{cred}_ACCESS_TOKEN": creds["access_token"],
+                    f"X_{cred}_ACCESS_TOKEN_SECRET": creds["access_token_secret"]})
     return CliRunner().invoke(main, ["schedule", "import", str(path), *args], env=env)
 
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.config import AccountConfig, XCredentials
+from bot.config import AccountConfig
 from integrations.base import Image, PermanentError
 from integrations.x.emulator import XEmulator
-from integrations.x.network import XNetwork
+from integrations.x.network import XCredentials, XNetwork
 from tests.harness import CARA, WENDY, Harness, wait_for
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8 + b"\r\n--not-a-boundary\r\n"

@@ -244,6 +244,17 @@ def _alerts() -> Iterator[Any]:
                                   account=_account(), link_hosts=hosts), TZ)
 
 
+def _triage() -> Iterator[Any]:
+    from bot.blockkit.triage import badge_line, menu
+
+    for prio in ("urgent", "normal", SHORT):
+        for tone in (None, "negative", SHORT):
+            m = _mention(priority=prio, priority_reason=SHORT, sentiment=tone)
+            line = badge_line(m, corrected=tone is None)
+            yield line, [{"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}]
+            yield "", [{"type": "actions", "elements": [menu(m, 3)]}]
+
+
 def _approvals() -> Iterator[Any]:
     from bot.blockkit.approvals import STATE_LINE, ApprovalView, approval_message
 
@@ -332,6 +343,8 @@ def _escape_helpers() -> Iterator[Any]:
 # every public function of bot/blockkit: how it is walked, or why it needs no walk
 BUILDERS: dict[str, Callable[[], Iterator[Any]]] = {
     "alerts.alert_message": _alerts,
+    "triage.badge_line": _triage,
+    "triage.menu": _triage,
     "approvals.approval_message": _approvals,
     "plans.group_message": _plans,
     "home.home_view": _home,

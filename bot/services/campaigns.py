@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from bot.blockkit import home as hb
 from bot.blockkit.escape import escape
@@ -98,55 +103,84 @@ def create(rt: Runtime, s: Any, requests: list[DraftRequest], author: str,
     return group, made
 
 
-def slash_answer(rt: Runtime, user: str, text: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Submitted:
+    """What became of a campaign someone submitted: stored (its card's ref, a summary
+    of its drafts), a mistake in what they wrote (`error`) or a refusal (audited); in
+    the last two, nothing stored."""
+
+    ref: str | None = None
+    name: str | None = None
+    summary: str = ""
+    scheduled_for: datetime | None = None
+    error: slash.SlashError | None = None
+    refusal: str | None = None
+
+
+Checker = Callable[[Session], tuple[list[DraftRequest], str | None]]
+
+
+def submit(rt: Runtime, user: str, checked: Checker, *, via: str) -> Submitted:
+    """Check (`checked`: the requests and the campaign's name), permit each account,
+    create the drafts and their card (or refuse): the one sequence behind `/social post
+    a,b,c` and the New post modal with more accounts."""
     try:
         with transaction(rt.sessions) as s:
-            requests, name = check(rt, s, text)
+            requests, name = checked(s)
             for req in requests:
                 check_permission(rt, s, user, req)
-            group, made = create(rt, s, requests, user, name, via="slash")
+            group, made = create(rt, s, requests, user, name, via=via)
             summary = ", ".join(f"{d.ref} ({r.account})" for d, r in zip(made, requests,
                                                                            strict=True))
             ref = group.ref
-            when = requests[0].scheduled_for
     except slash.SlashError as err:
-        return {"text": err.text()}
+        return Submitted(error=err)
     except DraftRefused as refused:
-        record_refusal(rt, user, refused, via="slash")
-        return {"text": f":no_entry: {refused.reason} Nothing was stored."}
+        record_refusal(rt, user, refused, via=via)
+        return Submitted(refusal=refused.reason)
     rt.kick_outbox()
+    return Submitted(ref, name, summary, requests[0].scheduled_for)
+
+
+def slash_answer(rt: Runtime, user: str, text: str) -> dict[str, Any]:
+    done = submit(rt, user, lambda s: check(rt, s, text), via="slash")
+    if done.error is not None:
+        return {"text": done.error.text()}
+    if done.refusal is not None:
+        return {"text": f":no_entry: {done.refusal} Nothing was stored."}
     later = ""
-    if when is not None:
-        later = (f" They will go out at {when.astimezone(rt.settings.config.tz):%Y-%m-%d %H:%M}"
-                 " once approved.")
-    named = f" “{escape(name)}”" if name else ""
-    return {"text": f":memo: Campaign {ref}{named} created: {summary}, "
+    if done.scheduled_for is not None:
+        local = done.scheduled_for.astimezone(rt.settings.config.tz)
+        later = f" They will go out at {local:%Y-%m-%d %H:%M} once approved."
+    named = f" “{escape(done.name)}”" if done.name else ""
+    return {"text": f":memo: Campaign {done.ref}{named} created: {done.summary}, "
                     "sent to the comms team for approval on one card in "
                     f"<#{rt.settings.config.slack.approvals_channel}>.{later}"}
+
+
+def check_each(rt: Runtime, s: Session, cmd: slash.Post | slash.Schedule, accounts: list[str],
+               campaign: str | None) -> list[DraftRequest]:
+    """The same post checked for each account (errors name the account)."""
+    requests = []
+    for account in accounts:
+        try:
+            requests.append(check_command(rt, s, dataclasses.replace(cmd, account=account),
+                                          campaign=campaign))
+        except slash.SlashError as err:
+            err.message = f"For {account}: {err.message}"
+            raise
+    return requests
 
 
 def from_modal(rt: Runtime, user: str, cmd: slash.Post | slash.Schedule, accounts: list[str],
                campaign: str | None) -> dict[str, str] | None:
     """The New post modal with more accounts: one campaign. Errors by block id, or None."""
     name = (campaign or "").strip()[:128] or None
-    try:
-        with transaction(rt.sessions) as s:
-            requests = []
-            for account in accounts:
-                try:
-                    requests.append(check_command(rt, s, dataclasses.replace(cmd, account=account),
-                                                  campaign=name))
-                except slash.SlashError as err:
-                    err.message = f"For {account}: {err.message}"
-                    raise
-            for req in requests:
-                check_permission(rt, s, user, req)
-            create(rt, s, requests, user, name, via="home")
-    except slash.SlashError as err:
-        block = hb.DATE_BLOCK if "past" in err.message else hb.TEXT_BLOCK
-        return {block: err.message[:150]}
-    except DraftRefused as refused:
-        record_refusal(rt, user, refused, via="home")
-        return {hb.ALSO_BLOCK: refused.reason[:150]}
-    rt.kick_outbox()
+    done = submit(rt, user, lambda s: (check_each(rt, s, cmd, accounts, name), name),
+                  via="home")
+    if done.error is not None:
+        block = hb.DATE_BLOCK if "past" in done.error.message else hb.TEXT_BLOCK
+        return {block: done.error.message[:150]}
+    if done.refusal is not None:
+        return {hb.ALSO_BLOCK: done.refusal[:150]}
     return None

@@ -66,6 +66,7 @@ import handlers  # noqa: F401
 from bench import fault_trial_networks
 from bot import clock, db
 from bot.app import build_bolt_app
+from bot.asgi import build_asgi
 from bot.bootstrap import build, build_runtime
 from bot.config import Environment, Settings, parse_config
 from bot.domain.routing import MentionFacts, Router
@@ -82,7 +83,6 @@ from bot.models import (
     PollCursor,
 )
 from bot.serve import single_process_lock
-from bot.server import build_asgi
 from bot.services import audit
 from bot.services import outbox as outbox_mod
 from bot.services import publishing as _publishing  # noqa: F401

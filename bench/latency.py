@@ -61,8 +61,8 @@ from bench.common import (
     table,
     wait_quiet,
 )
+from bot import asgi as server_module
 from bot import logs
-from bot import server as server_module
 from bot.models import Draft
 from bot.services import outbox as outbox_module
 from tests.conftest import SIGNING_SECRET

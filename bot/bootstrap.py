@@ -19,10 +19,10 @@ from starlette.applications import Starlette
 
 from bot import db
 from bot.app import build_bolt_app
+from bot.asgi import build_asgi
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.scheduler import Background, start_scheduler
-from bot.server import build_asgi
 from bot.services import alerts, drafting, outbox, plans, report
 from bot.services.accounts import account_ids
 from bot.services.approvers import Approvers

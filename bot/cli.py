@@ -125,8 +125,8 @@ def check_config(config: str | None, online: bool) -> None:
         _fail(exc.problems)
         return
     if online:
-        from bot.online_check import check_slack
-        from integrations.online import check_networks
+        from bot.slack_check import check_slack
+        from integrations.account_check import check_networks
 
         problems = check_slack(settings) + check_networks(settings)
         if problems:

@@ -48,7 +48,7 @@ def _at(seconds: float) -> datetime:
 
 class ReplayGuard:
     """`clock` (seconds since the epoch) must be the clock the signature's timestamp was
-    checked against (server.py passes the same one to both)."""
+    checked against (asgi.py passes the same one to both)."""
 
     def __init__(self, sessions: sessionmaker[Session],
                  clock: Callable[[], float] = time.time) -> None:

@@ -22,19 +22,17 @@ from bot import db, logs
 from bot.audit_keys import new_key
 from bot.bootstrap import Bot, build
 from bot.config import ConfigError, Environment, Settings, read_config_file
-from bot.db import reading, transaction
+from bot.db import reading
 from bot.demo import data
 from bot.demo.actions import World
 from bot.demo.networks import OtherNetworks
 from bot.demo.persist import Saver
 from bot.demo.web import build_app
-from bot.domain.slash import SlashError
 from bot.emulators.slack import SlackEmulator
 from bot.models import Draft
 from bot.runtime import Runtime
 from bot.scheduler import Background
 from bot.services import campaigns, schedule_import
-from bot.services.drafting import DraftRefused, check_permission
 from integrations.x.emulator import XEmulator
 
 HOST = "127.0.0.1"
@@ -129,14 +127,11 @@ def seed_plans(rt: Runtime, data_dir: Path) -> None:
     with reading(rt.sessions) as s:
         if s.scalar(select(func.count()).select_from(Draft)):
             return
-    try:
-        with transaction(rt.sessions) as s:
-            requests, name = campaigns.check(rt, s, data.CAMPAIGN)
-            for req in requests:
-                check_permission(rt, s, data.CAMPAIGN_AUTHOR, req)
-            campaigns.create(rt, s, requests, data.CAMPAIGN_AUTHOR, name, via="slash")
-    except (SlashError, DraftRefused) as exc:
-        log.warning("the demo's campaign was not made", error=str(exc))
+    made = campaigns.submit(rt, data.CAMPAIGN_AUTHOR,
+                            lambda s: campaigns.check(rt, s, data.CAMPAIGN), via="slash")
+    if made.error is not None or made.refusal is not None:
+        log.warning("the demo's campaign was not made",
+                    error=made.error.text() if made.error is not None else made.refusal)
     base = datetime.now(rt.settings.config.tz).replace(minute=0, second=0, microsecond=0)
     path = data_dir / data.BATCH_FILE
     with path.open("w", newline="", encoding="utf-8") as f:

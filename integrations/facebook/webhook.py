@@ -34,7 +34,7 @@ from integrations.facebook.network import comment_mention, message_id
 
 log = logs.get("commsdesk.facebook")
 
-MAX_BODY_BYTES = dict(SPEC.body_limits)["/webhooks/facebook"]  # refused while read by server.build_asgi's BodyLimit
+MAX_BODY_BYTES = dict(SPEC.body_limits)["/webhooks/facebook"]  # refused while read by asgi.build_asgi's BodyLimit
 
 
 def signature(app_secret: str, body: bytes) -> str:

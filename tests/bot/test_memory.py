@@ -37,7 +37,7 @@ def test_freeze_startup_leaves_full_collections_only_what_came_after() -> None:
     import subprocess
 
     code = (
-        "import gc, bot.serve, bot.app, bot.server\n"
+        "import gc, bot.serve, bot.app, bot.asgi\n"
         "from bot import memory\n"
         "before = len(gc.get_objects())\n"
         "frozen = memory.freeze_startup()\n"

@@ -655,7 +655,7 @@ def test_secrets_never_leave(database_url: str, capfd: pytest.CaptureFixture[str
                 # uvicorn's own access log, with a token in the URL it logs
                 import uvicorn
 
-                from bot.server import build_asgi
+                from bot.asgi import build_asgi
 
                 port = free_port()
                 server = uvicorn.Server(uvicorn.Config(build_asgi(h.rt, h.bolt), port=port,

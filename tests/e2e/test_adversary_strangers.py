@@ -24,11 +24,11 @@ import httpx
 import pytest
 
 from bot.app import build_bolt_app
+from bot.asgi import build_asgi
 from bot.bodylimit import SLACK_MAX_BODY_BYTES
 from bot.bootstrap import build_runtime
 from bot.config import Settings
 from bot.models import Approval, AuditEvent, Draft
-from bot.server import build_asgi
 from integrations.facebook.webhook import MAX_BODY_BYTES as FACEBOOK_MAX_BODY_BYTES
 from tests.conftest import ThreadedServer, free_port
 from tests.harness import COLIN, WENDY, Harness, wait_for

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.asgi import health
 from bot.config import parse_config
 from bot.models import Draft, Mention
-from bot.server import health
 from integrations.base import Image, NetworkError, PermanentError, TransientError
 from integrations.flickr.budget import CallBudget
 from integrations.flickr.emulator import FlickrEmulator

@@ -6,11 +6,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+from integrations.account_check import check_networks
 from integrations.bluesky.emulator import BlueskyEmulator
 from integrations.facebook.emulator import FacebookEmulator
 from integrations.flickr.emulator import FlickrEmulator
 from integrations.mastodon.emulator import MastodonEmulator
-from integrations.online import check_networks
 from integrations.pinterest.emulator import PinterestEmulator
 from integrations.x.emulator import XEmulator
 from tests.conftest import BASE_CONFIG, make_settings

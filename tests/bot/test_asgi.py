@@ -15,10 +15,10 @@ import sqlalchemy as sa
 
 from bot import db
 from bot.app import build_bolt_app
+from bot.asgi import build_asgi
 from bot.bootstrap import build_runtime
 from bot.models import AuditEvent
 from bot.runtime import Runtime
-from bot.server import build_asgi
 from tests.conftest import PG_ADMIN_URL, SIGNING_SECRET, ThreadedServer, make_settings, pg_or_skip
 from tests.harness import Harness
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.emulators.slack import SlackEmulator
-from bot.online_check import check_slack
+from bot.slack_check import check_slack
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, make_settings
 
 

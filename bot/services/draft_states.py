@@ -386,4 +386,4 @@ def retry(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy) -> De
 
 # ---------------------------------------------------------------- publishing steps
 # The publishing claim (approved -> publishing -> published | failed, fenced by a token,
-# renewed, released with a retry time) is domain/publication.py.
+# renewed, released with a retry time) is services/publication.py.

@@ -1,6 +1,6 @@
 """Publishing approved drafts exactly once, even when networks are slow, silent or lie.
 
-The draft moves approved -> publishing under a fenced claim (domain/publication.py: a
+The draft moves approved -> publishing under a fenced claim (services/publication.py: a
 token; renewing and recording are compare-and-sets on it) with the intent recorded
 before the network is called. A lease is renewed while its publish is in flight
 (`_Heartbeat`), and no network wait sleeps minutes inside it: a rate limit whose reset is

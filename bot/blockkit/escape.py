@@ -45,6 +45,12 @@ def link_hosts(network: str, base_url: str | None = None) -> tuple[str, ...]:
     return NETWORK_HOSTS.get(network, ())
 
 
+def account_link_hosts(network: str, account: object | None) -> tuple[str, ...]:
+    """`link_hosts` for a configured account (its `base_url`, the account's own server,
+    where its network's links are the account's own)."""
+    return link_hosts(network, getattr(account, "base_url", None))
+
+
 def allowed_url(url: str | None, allowed_hosts: tuple[str, ...] | list[str]) -> str | None:
     """`url` when it is https on one of `allowed_hosts` (or a subdomain), else None."""
     if not url or len(url) > 2000 or any(c.isspace() or ord(c) < 32 for c in url):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.blockkit.alerts import AlertView, alert_message
-from bot.blockkit.escape import link_hosts
+from bot.blockkit.escape import account_link_hosts
 from bot.clock import now
 from bot.db import reading, transaction
 from bot.models import Account, Alert, Draft, Mention, OutboxMessage
@@ -39,7 +39,7 @@ def alert_view(s: Session, alert: Alert, rt: Runtime) -> AlertView:
     return AlertView(
         alert=alert, mention=mention, account=account, pending_drafts=pending,
         moved_to=moved_to, also_in=others,
-        link_hosts=link_hosts(account.network, getattr(acc_cfg, "base_url", None)),
+        link_hosts=account_link_hosts(account.network, acc_cfg),
         hide_escalated_text=rt.settings.config.safeguarding.hide_text_in_service_channel,
         show_private=alert.channel in private_channels(rt.settings.config),  # issue 20
         replied_url=replied.published_url if replied else None,

@@ -7,7 +7,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bot.blockkit.escape import escape, link_hosts, outside_text_sections, safe_link, truncate
+from bot.blockkit.escape import (
+    account_link_hosts,
+    escape,
+    outside_text_sections,
+    safe_link,
+    truncate,
+)
 from bot.blockkit.labels import account_label
 from bot.blockkit.modals import (
     DRAFT_EDIT_CALLBACK,
@@ -33,8 +39,7 @@ class Form:
 def _quote(rt: Runtime, mention: Mention, account: Account) -> list[dict[str, Any]]:
     who = escape(f"@{truncate(mention.author_handle, 100)}" if mention.author_handle
                  else "someone")
-    hosts = link_hosts(account.network,
-                       getattr(rt.settings.config.account(account.name), "base_url", None))
+    hosts = account_link_hosts(account.network, rt.settings.config.account(account.name))
     return [
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{mention.ref} from {who}"
                                           + (f" · {safe_link(mention.url, 'view post', hosts)}"

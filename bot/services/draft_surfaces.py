@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bot.blockkit.escape import link_hosts, safe_link
+from bot.blockkit.escape import account_link_hosts, safe_link
 from bot.models import Account, Draft
 from bot.runtime import Runtime
 from bot.services.alerts import refresh_alerts
@@ -20,7 +20,7 @@ def post_link(rt: Runtime, s: Session, draft: Draft, url: str | None) -> str:
     account = s.get_one(Account, draft.account_id)
     acc_cfg = rt.settings.config.account(account.name)
     return safe_link(url, url or "the post",
-                     link_hosts(account.network, getattr(acc_cfg, "base_url", None)))
+                     account_link_hosts(account.network, acc_cfg))
 
 
 def refresh_draft(s: Session, draft: Draft) -> None:

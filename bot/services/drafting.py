@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot import logs
 from bot.blockkit.approvals import ApprovalView, approval_message
-from bot.blockkit.escape import link_hosts
+from bot.blockkit.escape import account_link_hosts
 from bot.clock import now
 from bot.db import reading, transaction
 from bot.domain import slash, tracking
@@ -245,7 +245,7 @@ def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
         approvals=approvals, required=required,
         hold=governance.hold_reason(rt, s, draft) if draft.state == "approved" else None,
         images=[(i.filename, i.alt_text) for i in drafts.images(s, draft.id)],
-        link_hosts=link_hosts(account.network, getattr(acc_cfg, "base_url", None)))
+        link_hosts=account_link_hosts(account.network, acc_cfg))
 
 
 def render_post_approval(s: Session, row: OutboxMessage, rt: Runtime) -> SlackCall | None:

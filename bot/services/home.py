@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot import logs
 from bot.blockkit import home as hb
-from bot.blockkit.escape import allowed_url, escape, link_hosts, truncate
+from bot.blockkit.escape import account_link_hosts, allowed_url, escape, truncate
 from bot.blockkit.home import (
     MAX_APPROVALS,
     MAX_DRAFTS,
@@ -231,7 +231,7 @@ def _drafts(s: Session, q: Any, base: str | None, cfg: Config) -> list[DraftLine
     for d, handle, name, network in rows:
         line = _draft_line(d, handle, f"M{d.mention_id}" if d.mention_id else None, base,
                            network)
-        hosts = link_hosts(network, getattr(cfg.account(name), "base_url", None))
+        hosts = account_link_hosts(network, cfg.account(name))
         if line.published_url and allowed_url(line.published_url, hosts) is None:
             line = dataclasses.replace(line, published_url=None)  # never a button to elsewhere
         out.append(line)

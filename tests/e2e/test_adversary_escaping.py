@@ -366,6 +366,7 @@ NOT_BUILDERS = {
     "escape.plain": "a plain_text object: never mrkdwn",
     "escape.truncate": "shortens; the caller escapes",
     "escape.link_hosts": "host allow-list, tested in test_links_only_to_the_networks_own_hosts",
+    "escape.account_link_hosts": "link_hosts for a configured account (its base_url)",
     "escape.allowed_url": "URL check, tested in test_links_only_to_the_networks_own_hosts",
     "labels.account_label": "plain text by contract; escaped by callers (walked in home_view)",
     "labels.network_label": "a label from NETWORK_LABEL; plain text",

@@ -87,9 +87,12 @@ def init(directory: str) -> None:
             continue
         body = _template(template)
         if name == ".env.example":  # a fresh audit key, made here, for this deployment only
+            from bot import env_template
             from bot.audit_keys import new_key
 
             body = body.replace("__FRESH_AUDIT_KEY__", new_key())
+            body = body.replace("__NETWORK_CREDENTIALS__", env_template.network_credentials(
+                _template("commsdesk.toml")))
         path.write_text(body, encoding="utf-8")
         if name == ".env.example":
             path.chmod(0o600)  # it holds a real key now

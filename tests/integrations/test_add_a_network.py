@@ -123,6 +123,7 @@ import sys
 from pathlib import Path
 
 import bot.config
+from bot import env_template
 from bot.blockkit.escape import link_hosts
 from bot.blockkit.labels import account_label
 from bot.config import ConfigError, load_settings
@@ -153,6 +154,9 @@ else:
     raise AssertionError("an unknown link was taken")
 assert account_label("council", "fakenet") == "@council on FakeNet"
 assert link_hosts("fakenet") == ("fakenet.example",)
+example_env = env_template.network_credentials('network = "fakenet"')
+assert "FAKENET_NOTTSCC_TOKEN=" in example_env.splitlines(), example_env
+assert "# FAKENET_API_BASE_URL=https://api.fakenet.example" in example_env
 
 others = OtherNetworks()
 assert "fakenet" in others.seeds

@@ -1,4 +1,5 @@
-"""Who may do what: roles drawn from Slack user groups. Pure rules, no I/O.
+"""Who may do what: roles drawn from Slack user groups. Pure rules, no I/O and no Slack
+text (what a refusal says is `blockkit/permissions.py`'s).
 
 - comms approvers (slack.approvers_usergroup): approve anything, pause, draft anything
 - account approvers (accounts[].approvers_usergroup): approve for that account only
@@ -9,19 +10,29 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.blockkit.labels import account_label
 from bot.config import AccountConfig, Config, ServiceConfig
 
 Members = Callable[[str | None], frozenset[str]]  # user group id -> its members
 
 
+class Rule(enum.StrEnum):
+    """Which rule refused."""
+
+    APPROVERS = "approvers"  # approving: not in the comms or the account's approvers group
+    ACCOUNT_DRAFTERS = "account_drafters"  # drafting: the account's drafters group only
+    SERVICE_DRAFTERS = "service_drafters"  # drafting: the mention's services' teams only
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
-    reason: str = ""
+    rule: Rule | None = None  # the rule that refused
+    account: AccountConfig | None = None
+    services: tuple[str, ...] = ()  # SERVICE_DRAFTERS: the teams that may
 
 
 def is_comms(user: str, cfg: Config, members: Members) -> bool:
@@ -32,16 +43,14 @@ def is_admin(user: str, cfg: Config, members: Members) -> bool:
     return bool(cfg.slack.admins_usergroup) and user in members(cfg.slack.admins_usergroup)
 
 
+def is_account_approver(user: str, account: AccountConfig, members: Members) -> bool:
+    return bool(account.approvers_usergroup) and user in members(account.approvers_usergroup)
+
+
 def can_approve(user: str, account: AccountConfig, cfg: Config, members: Members) -> Verdict:
-    if is_comms(user, cfg, members):
+    if is_comms(user, cfg, members) or is_account_approver(user, account, members):
         return Verdict(True)
-    if account.approvers_usergroup and user in members(account.approvers_usergroup):
-        return Verdict(True)
-    scope = (f" or of <!subteam^{account.approvers_usergroup}> (for {account_label(account.handle, account.network)})"
-             if account.approvers_usergroup else "")
-    return Verdict(False, "Only members of the comms approvers group "
-                   f"<!subteam^{cfg.slack.approvers_usergroup}>{scope} can approve or reject "
-                   f"drafts for {account_label(account.handle, account.network)}; nothing was published.")
+    return Verdict(False, Rule.APPROVERS, account)
 
 
 def can_draft(user: str, account: AccountConfig, services: list[ServiceConfig], cfg: Config,
@@ -49,33 +58,9 @@ def can_draft(user: str, account: AccountConfig, services: list[ServiceConfig], 
     if can_approve(user, account, cfg, members).ok:
         return Verdict(True)
     if account.drafters_usergroup and user not in members(account.drafters_usergroup):
-        return Verdict(False, f"Drafting for {account_label(account.handle, account.network)} is limited to "
-                       f"<!subteam^{account.drafters_usergroup}>; ask the comms team.")
+        return Verdict(False, Rule.ACCOUNT_DRAFTERS, account)
     limited = [s for s in services if s.drafters_usergroup]
     if services and len(limited) == len(services) and not any(
             user in members(s.drafters_usergroup) for s in limited):
-        names = ", ".join(s.name for s in limited)
-        return Verdict(False, f"Replies to this mention are drafted by the {names} team; "
-                       "ask them or the comms team.")
+        return Verdict(False, Rule.SERVICE_DRAFTERS, account, tuple(s.name for s in limited))
     return Verdict(True)
-
-
-def describe(user: str, cfg: Config, members: Members) -> list[str]:
-    """What a person may do and why (for `/social whoami`)."""
-    lines = []
-    if is_comms(user, cfg, members):
-        lines.append("You are in the comms approvers group: you can draft for and approve "
-                     "every account (never a draft you wrote or edited), and pause or resume "
-                     "publishing.")
-    for acc in cfg.accounts:
-        if not is_comms(user, cfg, members) and acc.approvers_usergroup and \
-                user in members(acc.approvers_usergroup):
-            lines.append(f"You can approve drafts for {account_label(acc.handle, acc.network, acc.name)}.")
-        verdict = can_draft(user, acc, [], cfg, members)
-        lines.append(f"{account_label(acc.handle, acc.network, acc.name)}: "
-                     + ("you can draft." if verdict.ok else "you cannot draft. " + verdict.reason)
-                     + (f" Needs {acc.required_approvals} approvals."
-                        if acc.required_approvals > 1 else ""))
-    if is_admin(user, cfg, members):
-        lines.append("You are an admin: you see every queue on the App Home.")
-    return lines

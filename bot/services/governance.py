@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from bot.blockkit.escape import escape, truncate
 from bot.blockkit.labels import account_label
+from bot.blockkit.permissions import describe, refusal
 from bot.clock import now
 from bot.config import AccountConfig, ServiceConfig
 from bot.db import transaction
@@ -94,7 +95,7 @@ def policy(rt: Runtime, s: Session, draft: Draft, user: str) -> ApprovalPolicy:
     found = findings(rt, s, draft)
     blockers += [f"House style: {escape(f.message)}" for f in blocking(found)]
     blockers += image_blockers(rt, s, draft, found)
-    made = ApprovalPolicy(verdict.ok, verdict.reason, required, special, label, tuple(blockers))
+    made = ApprovalPolicy(verdict.ok, refusal(verdict, cfg), required, special, label, tuple(blockers))
     return approval_steps.apply(rt, s, draft, user, made, members)  # ordered steps (issue 21)
 
 
@@ -128,7 +129,7 @@ def drafting_refusal(rt: Runtime, s: Session, user: str, account: str,
                                                           Alert.active.is_(True))))
         services = [svc for svc in cfg.services if svc.name in names]
     verdict = permissions.can_draft(user, acc, services, cfg, rt.approvers.members_of)
-    return None if verdict.ok else verdict.reason
+    return None if verdict.ok else refusal(verdict, cfg)
 
 
 def banners(rt: Runtime, s: Session, draft: Draft) -> list[str]:
@@ -156,7 +157,7 @@ def run_command(rt: Runtime, user: str, cmd: slash.WhoAmI | slash.Pause | slash.
     """`/social whoami|pause|resume`: the answer to show the person (mrkdwn)."""
     cfg = rt.settings.config
     if isinstance(cmd, slash.WhoAmI):  # display: a minute-old answer is fine
-        return "\n".join(permissions.describe(user, cfg, rt.approvers.members_cached))
+        return "\n".join(describe(user, cfg, rt.approvers.members_cached))
     try:  # changing something: asked of Slack now
         comms = rt.approvers.is_approver_live(user)
     except Unconfirmed:

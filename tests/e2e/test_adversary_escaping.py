@@ -368,6 +368,8 @@ NOT_BUILDERS = {
     "escape.link_hosts": "host allow-list, tested in test_links_only_to_the_networks_own_hosts",
     "escape.account_link_hosts": "link_hosts for a configured account (its base_url)",
     "escape.allowed_url": "URL check, tested in test_links_only_to_the_networks_own_hosts",
+    "permissions.refusal": "the council's own config only (group ids, handles, service names)",
+    "permissions.describe": "the council's own config only (/social whoami)",
     "labels.account_label": "plain text by contract; escaped by callers (walked in home_view)",
     "labels.network_label": "a label from NETWORK_LABEL; plain text",
 }

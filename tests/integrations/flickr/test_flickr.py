@@ -280,7 +280,9 @@ def test_healthz_shows_the_flickr_keys_use(database_url: str, flickr: FlickrEmul
                     env={"flickr_api_base_url": flickr.root_url}) as h:
         h.poll()
         used = h.rt.network("nottscc-flickr").budget.used()  # type: ignore[attr-defined]
-        assert used == flickr.calls_in_last_hour(CREDS["api_key"]) > 0
+        # never fewer than Flickr counted (an attempt whose connection failed under load
+        # before reaching Flickr still counts against our own budget: safe side)
+        assert used >= flickr.calls_in_last_hour(CREDS["api_key"]) > 0
         body = health(h.rt)
         [entry] = body["flickr_api_calls"]
         assert entry["accounts"] == ["nottscc-flickr"] and entry["calls_last_hour"] == used

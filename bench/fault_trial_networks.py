@@ -3,7 +3,7 @@
 
 1. a fresh database and one network's emulator (X, Mastodon, Bluesky, Facebook, Flickr,
    Pinterest in turn; a post with an image where the network needs one);
-2. 1-3 drafts made and approved through the domain (drafts.create / add_image / approve;
+2. 1-3 drafts made and approved through the state machine (draft_states.create / add_image / approve;
    the Slack side of approving is the main trial's), then faults queued on the call that
    makes a post and on the one the publisher looks with: the post made and its answer lost
    (`drop_after_commit`), an answer slower than the client's timeout (the post is made
@@ -58,7 +58,7 @@ from bot.bootstrap import build_runtime
 from bot.emulators.http import Inflight
 from bot.models import Account, AuditEvent, Draft, PublishAttempt
 from bot.serve import single_process_lock
-from bot.services import draft_states as drafts_domain
+from bot.services import draft_states
 from bot.services.accounts import sync_accounts
 from bot.services.draft_states import ApprovalPolicy
 
@@ -321,17 +321,17 @@ class NetEpisode:
                 text += " & more: https://www.nottinghamshire.gov.uk/news?id=" + str(j)
             with db.transaction(self.sessions) as s:
                 acc = s.scalar(sa.select(Account.id).where(Account.name == self.kit.account))
-                d = drafts_domain.create(s, account_id=acc, author=AUTHOR, text=text,
+                d = draft_states.create(s, account_id=acc, author=AUTHOR, text=text,
                                          kind="post", approval_channel="C0APPROVALS",
                                          via="trial")
                 draft_id = d.id
             if self.kit.image:
                 with db.transaction(self.sessions) as s:
-                    drafts_domain.add_image(s, draft_id, AUTHOR, slack_file_id=f"F{j}",
+                    draft_states.add_image(s, draft_id, AUTHOR, slack_file_id=f"F{j}",
                                             filename="gritter.png", mime_type="image/png",
                                             data=PNG, alt_text=ALT)
             with db.transaction(self.sessions) as s:
-                decision = drafts_domain.approve(s, draft_id, APPROVER,
+                decision = draft_states.approve(s, draft_id, APPROVER,
                                                  policy=ApprovalPolicy(may_approve=True),
                                                  via="trial")
                 assert decision.ok, decision.message

@@ -1,7 +1,7 @@
 """Multi-step approval (issue 21): an account's `approval_steps = ["S0LEAD", "S0COMMS"]`
 (at most three user groups, in order). A draft for it is approved by one member of each
 group in turn, each a different person from every earlier step's approver and from every
-author and editor (`domain/drafts.approve` refuses those); an edit makes a new version,
+author and editor (`domain/draft_states.approve` refuses those); an edit makes a new version,
 and approvals count per version, so it starts again at step one. The comms team may skip
 a step that is not the last (`/social skip <draft> <reason>`), audited."""
 
@@ -19,8 +19,7 @@ from bot.blockkit.escape import escape, truncate
 from bot.db import transaction
 from bot.models import Account, Approval, Draft
 from bot.runtime import Runtime
-from bot.services import audit
-from bot.services import draft_states as drafts
+from bot.services import audit, draft_states
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
 from bot.services.draft_surfaces import refresh_draft
 
@@ -39,8 +38,8 @@ def _records(s: Session, draft: Draft) -> list[Approval]:
         Approval.decision.in_(("approve", "skipped"))).order_by(Approval.id)))
 
 
-def apply(rt: Runtime, s: Session, draft: Draft, user: str, policy: drafts.ApprovalPolicy,
-          members: Callable[[str], Any]) -> drafts.ApprovalPolicy:
+def apply(rt: Runtime, s: Session, draft: Draft, user: str, policy: draft_states.ApprovalPolicy,
+          members: Callable[[str], Any]) -> draft_states.ApprovalPolicy:
     """The policy for an account with approval steps: who may approve now is the current
     step's group (asked of Slack live), and the draft is approved after the last step."""
     steps = steps_of(rt, s, draft)

@@ -24,8 +24,7 @@ from bot.blockkit.escape import escape
 from bot.db import transaction
 from bot.domain import slash
 from bot.runtime import Runtime
-from bot.services import audit, groups
-from bot.services import draft_states as drafts
+from bot.services import audit, draft_states, groups
 from bot.services.accounts import account_ids
 from bot.services.drafting import (
     DraftRefused,
@@ -91,7 +90,7 @@ def create(rt: Runtime, s: Any, requests: list[DraftRequest], author: str,
                                channel=channel)
     made = []
     for n, req in enumerate(requests, 1):
-        draft = drafts.create(s, account_id=accounts[req.account], author=author,
+        draft = draft_states.create(s, account_id=accounts[req.account], author=author,
                               text=req.text, kind="post", scheduled_for=req.scheduled_for,
                               approval_channel=channel, via=via)
         groups.add_item(s, group, draft, n, campaign)

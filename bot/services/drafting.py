@@ -17,8 +17,7 @@ from bot.db import reading, transaction
 from bot.domain import slash, tracking
 from bot.models import Account, Approval, Draft, Mention, OutboxMessage
 from bot.runtime import Runtime
-from bot.services import approval_steps, audit, governance, inbox, saved_replies
-from bot.services import draft_states as drafts
+from bot.services import approval_steps, audit, draft_states, governance, inbox, saved_replies
 from bot.services.accounts import account_ids
 from bot.services.alerts import refresh_alerts
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
@@ -138,7 +137,7 @@ def create_draft(rt: Runtime, s: Session, req: DraftRequest, author: str, *, via
     """Store the draft and queue its approval message (and, later, a link for the author)."""
     accounts = account_ids(rt, s)
     approvals = rt.settings.config.slack.approvals_channel
-    draft = drafts.create(s, account_id=accounts[req.account], author=author, text=req.text,
+    draft = draft_states.create(s, account_id=accounts[req.account], author=author, text=req.text,
                           kind=req.kind, mention_id=req.mention_id,
                           scheduled_for=req.scheduled_for, approval_channel=approvals, via=via)
     payload = {"notify_channel": reply_to[0], "notify_user": reply_to[1]} if reply_to else {}
@@ -211,7 +210,7 @@ def edit(rt: Runtime, user: str, draft_id: int, text: str) -> str | None:
             text = tracking.tag(text, account.network, campaign_of(s, draft_id),
                                 rt.settings.config.links.tracked_domains)  # issue 21
             check_length(rt, account.name, text)
-            decision = drafts.edit(s, draft_id, user, text)
+            decision = draft_states.edit(s, draft_id, user, text)
             if decision.ok:
                 refresh_draft(s, s.get_one(Draft, draft_id))
     except slash.SlashError as err:
@@ -244,7 +243,7 @@ def approval_view(rt: Runtime, s: Session, draft: Draft) -> ApprovalView:
         findings=governance.findings(rt, s, draft) if draft.state in open_states else [],
         approvals=approvals, required=required,
         hold=governance.hold_reason(rt, s, draft) if draft.state == "approved" else None,
-        images=[(i.filename, i.alt_text) for i in drafts.images(s, draft.id)],
+        images=[(i.filename, i.alt_text) for i in draft_states.images(s, draft.id)],
         link_hosts=account_link_hosts(account.network, acc_cfg))
 
 

@@ -16,8 +16,7 @@ from bot.domain import permissions, purdah, slash
 from bot.domain.house_style import DraftFacts, Finding, blocking, run_checks
 from bot.models import Account, Alert, Draft, Pause
 from bot.runtime import Runtime
-from bot.services import approval_steps, audit
-from bot.services import draft_states as drafts
+from bot.services import approval_steps, audit, draft_states
 from bot.services.accounts import account_ids
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
 from bot.services.draft_states import ApprovalPolicy
@@ -38,14 +37,14 @@ def findings(rt: Runtime, s: Session, draft: Draft) -> list[Finding]:
     network = rt.network(acc.name)
     facts = DraftFacts(text=draft.text, length=network.weighted_length(draft.text),
                        max_length=network.max_length, is_reply=draft.mention_id is not None,
-                       images=[(i.filename, i.alt_text) for i in drafts.images(s, draft.id)])
+                       images=[(i.filename, i.alt_text) for i in draft_states.images(s, draft.id)])
     return run_checks(facts, rt.settings.config.house_style)
 
 
 def image_blockers(rt: Runtime, s: Session, draft: Draft, found: list[Finding]) -> list[str]:
     """Images are published only with alt text, and only where the network takes media:
     these hold whatever the house-style levels say."""
-    images = drafts.images(s, draft.id)
+    images = draft_states.images(s, draft.id)
     if not images:
         return []
     acc = s.get_one(Account, draft.account_id)

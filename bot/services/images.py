@@ -28,8 +28,7 @@ from bot.blockkit.labels import account_label
 from bot.db import transaction
 from bot.models import Account, Draft
 from bot.runtime import Runtime
-from bot.services import audit
-from bot.services import draft_states as drafts
+from bot.services import audit, draft_states
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
 from bot.services.drafting import refresh_draft
 from bot.services.outbox import enqueue
@@ -156,7 +155,7 @@ def _check(rt: Runtime, draft_id: int, user: str) -> Any:
     if user != author and not _approver_now(rt, user):
         raise ImageRefused(f"Only the author of {ref} or a comms approver can add images to it; "
                            "the image was not attached.")
-    if state not in drafts.EDITABLE_STATES:
+    if state not in draft_states.EDITABLE_STATES:
         raise ImageRefused(f"{ref} is {state}, so images can no longer be added to it; the "
                            "image was not attached.")
     network = rt.network(name)
@@ -290,7 +289,7 @@ def _attach(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
         _refuse(rt, draft_id, user, channel, thread_ts, str(file_ref.get("id")), refused.reason)
         return
     with transaction(rt.sessions) as s:
-        decision = drafts.add_image(s, draft_id, user, slack_file_id=got.file_id,
+        decision = draft_states.add_image(s, draft_id, user, slack_file_id=got.file_id,
                                     filename=got.filename, mime_type=got.mime_type,
                                     data=got.data, alt_text=got.alt_text)
         if not decision.ok:
@@ -312,7 +311,7 @@ def _attach(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
 def _set_alt(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str,
              alt: str) -> None:
     with rt.sessions() as s:
-        images = drafts.images(s, draft_id)
+        images = draft_states.images(s, draft_id)
     if not images:
         return  # an ordinary reply that happens to start with "alt:"
     target = next((i for i in images if not (i.alt_text or "").strip()), images[-1])
@@ -326,7 +325,7 @@ def _set_alt(rt: Runtime, draft_id: int, user: str, channel: str, thread_ts: str
         _refuse(rt, draft_id, user, channel, thread_ts, target.slack_file_id, refused.reason)
         return
     with transaction(rt.sessions) as s:
-        decision = drafts.set_alt_text(s, draft_id, user, target.id, alt[:1000])
+        decision = draft_states.set_alt_text(s, draft_id, user, target.id, alt[:1000])
         if not decision.ok:
             _tell(s, channel, thread_ts, user, draft_id, decision.message)
             return

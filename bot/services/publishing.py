@@ -37,8 +37,7 @@ from bot.db import reading, transaction
 from bot.faults import crash_point
 from bot.models import Account, Draft, Mention, PublishAttempt
 from bot.runtime import Runtime
-from bot.services import draft_states as drafts
-from bot.services import governance, publication
+from bot.services import draft_states, governance, publication
 from bot.services.drafting import post_link, refresh_draft
 from bot.services.outbox import enqueue
 from bot.services.publication import Claim
@@ -223,7 +222,7 @@ class Publisher:
                              .order_by(PublishAttempt.id).limit(1))
             account_name = s.get_one(Account, draft.account_id).name
             images = [Image(i.data, i.alt_text or "", i.filename, i.mime_type)
-                      for i in drafts.images(s, c.draft_id)]
+                      for i in draft_states.images(s, c.draft_id)]
             job_text, key = draft.text, publication.publish_key(draft)
             in_reply_to = mention.external_id if mention else None
         network = self.rt.network(account_name)

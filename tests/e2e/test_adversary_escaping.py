@@ -42,6 +42,7 @@ from bot.config import Config, parse_config
 from bot.db import transaction
 from bot.domain.house_style import Finding
 from bot.models import Account, Alert, Draft, Mention
+from bot.services import outbox as outbox_module
 from integrations.base import FetchedMention
 from integrations.x.network import XCredentials
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, free_port
@@ -484,7 +485,11 @@ def _command(h: Harness, user: str, text: str, answers: list[str], *, escape: bo
     return answer
 
 
-def test_every_reply_path_shows_hostile_text_inert(h: Harness) -> None:
+def test_every_reply_path_shows_hostile_text_inert(h: Harness,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # what is shown is under test here, not Slack's 1 message/s per channel (that is
+    # tests/integrations/x/test_mentions.py's): dozens of alerts drain in seconds, not a minute
+    monkeypatch.setattr(outbox_module, "CHANNEL_INTERVAL", 0.05)
     answers: list[str] = []
     # slash command errors echo what was typed: as Slack sends typed text (escaped) and as
     # Slack's own markup (a real @channel arrives as <!channel>)

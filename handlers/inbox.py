@@ -9,7 +9,9 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import logs
-from bot.services import alert_actions, saved_replies, triage
+from bot.blockkit import triage as triage_blocks
+from bot.domain import triage as triage_rules
+from bot.services import alert_actions, saved_replies
 from handlers.common import selected, tell, tell_presser, user_of
 from handlers.context import runtime
 
@@ -38,7 +40,7 @@ def correct_triage(ack: Ack, body: dict[str, Any], respond: Respond,
     ack()
     rt = runtime(context)
     value = selected(body)
-    choice = triage.parse_choice(value) if value is not None else None
+    choice = triage_rules.parse_choice(value) if value is not None else None
     user = user_of(body)
     if choice is None or not user:
         return
@@ -51,4 +53,4 @@ def correct_triage(ack: Ack, body: dict[str, Any], respond: Respond,
 
 def register(app: App) -> None:
     app.action(saved_replies.ACTION_PICK)(pick_saved_reply)
-    app.action(triage.ACTION_TRIAGE)(correct_triage)
+    app.action(triage_blocks.ACTION_TRIAGE)(correct_triage)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from bot.db import transaction
+from bot.domain.triage import Correction
 from bot.runtime import Runtime
 from bot.services import alerts, triage
 
@@ -51,7 +52,7 @@ def reroute(rt: Runtime, alert_id: int, user: str, service: str) -> str | None:
     return None
 
 
-def correct_triage(rt: Runtime, choice: triage.Correction, user: str) -> Pressed:
+def correct_triage(rt: Runtime, choice: Correction, user: str) -> Pressed:
     """The alert's Triage menu: correct a mention's priority or sentiment."""
     refused = alerts.authorize(rt, choice.alert_id, user, "triage")
     if refused is not None:

@@ -38,6 +38,7 @@ from bot.clock import now
 from bot.config import Config
 from bot.db import reading, transaction
 from bot.domain import slash
+from bot.domain.triage import sla_hours
 from bot.domain.working_hours import WorkingHours
 from bot.models import (
     Account,
@@ -51,7 +52,7 @@ from bot.models import (
     PollCursor,
 )
 from bot.runtime import Runtime
-from bot.services import calendar, campaigns, drafting, saved_replies, triage
+from bot.services import calendar, campaigns, drafting, saved_replies
 from bot.services.stats import arrival
 
 log = logs.get("commsdesk.home")
@@ -201,7 +202,7 @@ def _waiting(rt: Runtime, s: Session, services: list[str] | None, at: datetime
             continue
         seen.add(mention.id)
         arrived = arrival(mention)
-        due = hours.add(arrived, triage.sla_hours(cfg, alert.service, mention.priority) * 3600.0)
+        due = hours.add(arrived, sla_hours(cfg, alert.service, mention.priority) * 3600.0)
         out.append((WaitingMention(
             ref=mention.ref, service=alert.service, account_handle=handle,
             author_handle=mention.author_handle, text=mention.text, arrived_at=arrived,

@@ -18,12 +18,13 @@ from bot.clock import now
 from bot.config import Config
 from bot.db import transaction
 from bot.domain.stats import hours_text
+from bot.domain.triage import service_sla_hours, sla_hours
 from bot.domain.working_hours import WorkingHours
 from bot.models import Alert, Draft, InsightRun, Mention, SlaReminder
 from bot.runtime import Runtime
-from bot.services import audit, triage
+from bot.services import audit
 from bot.services.outbox import enqueue
-from bot.services.stats import arrival, sla_hours
+from bot.services.stats import arrival
 
 log = logs.get("commsdesk.reminders")
 
@@ -119,7 +120,7 @@ def check_reminders(rt: Runtime) -> int:
                 levels = URGENT_LEVELS if row.priority == "urgent" else LEVELS
                 if all((alert_id, lvl) in done for lvl in levels):
                     continue
-                sla = triage.sla_hours(cfg, row.service, row.priority)
+                sla = sla_hours(cfg, row.service, row.priority)
                 arrived = arrival(row)  # uses posted_at and fetched_at only
                 reached = {}
                 for lvl in levels:
@@ -204,7 +205,7 @@ def digest_text(s: Session, cfg: Config, since: datetime, t: datetime) -> str | 
             state = "replied since"
         else:
             state = f"{mention.state} since"
-        lines.append(f"• *{mention.ref}* · {alert.service} · target {sla_hours(cfg, alert.service):g} "
+        lines.append(f"• *{mention.ref}* · {alert.service} · target {service_sla_hours(cfg, alert.service):g} "
                      f"working h · {state} · <#{alert.channel}>")
     if len(rows) > DIGEST_LINES:
         lines.append(f"…and {len(rows) - DIGEST_LINES} more (`commsdesk stats` has the figures).")

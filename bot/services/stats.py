@@ -24,8 +24,7 @@ from bot.domain.stats import (
     PeriodError,
     PublishedFacts,
 )
-from bot.domain.triage import service_sla_hours as sla_hours
-from bot.domain.triage import urgent_sla_hours
+from bot.domain.triage import service_sla_hours, urgent_sla_hours
 from bot.domain.working_hours import WorkingHours
 from bot.models import Account, Alert, Draft, DraftGroupItem, Mention
 from bot.runtime import Runtime
@@ -69,7 +68,8 @@ def facts_for(s: Session, cfg: Config, mentions: Sequence[tuple[Mention, str]]
     out = []
     for m, account in mentions:
         svcs = services.get(m.id, ())
-        sla = min((sla_hours(cfg, x) for x in svcs), default=sla_hours(cfg, None))
+        sla = min((service_sla_hours(cfg, x) for x in svcs),
+                  default=service_sla_hours(cfg, None))
         if m.priority == "urgent":  # urgent ones have the shorter target (services/triage)
             sla = min(sla, *(urgent_sla_hours(cfg, x) for x in svcs or (None,)))
         out.append(MentionFacts(
@@ -173,7 +173,7 @@ def table(s: Session, cfg: Config, scope: Scope, period: Period, at: datetime
     published = load_published(s, period)
 
     def for_service(name: str) -> Figures:
-        own = sla_hours(cfg, None if name == UNROUTED else name)  # the service's own target
+        own = service_sla_hours(cfg, None if name == UNROUTED else name)  # the service's own target
         return stats.compute(name, [replace(m, sla_hours=own) for m in mentions
                                     if stats.in_service(name, m.services)],
                              [p for p in published if p.kind == "reply"

@@ -23,25 +23,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.blockkit.triage import (  # noqa: F401 - shown on alerts; named here for callers
-    ACTION_TRIAGE,
-    PRIORITY_BADGE,
-    SENTIMENT_BADGE,
-    badge_line,
-    menu,
-)
 from bot.config import Config
-from bot.domain.triage import (  # noqa: F401 - the pure rules; named here for callers
+from bot.domain.triage import (
     NORMAL,
     PRIORITIES,
     SENTIMENTS,
     URGENT,
     Correction,
-    parse_choice,
     priority,
     sentiment,
-    sla_hours,
-    urgent_sla_hours,
 )
 from bot.models import Alert, Mention, TriageCorrection
 from bot.services import audit

@@ -21,8 +21,7 @@ from bot.services import approval_steps, audit, draft_states, governance, inbox,
 from bot.services.accounts import account_ids
 from bot.services.alerts import refresh_alerts
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
-from bot.services.draft_surfaces import post_link as post_link
-from bot.services.draft_surfaces import refresh_draft as refresh_draft
+from bot.services.draft_surfaces import refresh_draft
 from bot.services.groups import campaign_of
 from bot.services.mentions import find_mention
 from bot.services.outbox import SlackCall, enqueue

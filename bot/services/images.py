@@ -30,9 +30,9 @@ from bot.models import Account, Draft
 from bot.runtime import Runtime
 from bot.services import audit, draft_states
 from bot.services.approvers import UNCONFIRMED, Unconfirmed
-from bot.services.drafting import refresh_draft
+from bot.services.draft_surfaces import refresh_draft
+from bot.services.groups import campaign_drafts
 from bot.services.outbox import enqueue
-from bot.services.plans import campaign_drafts
 from integrations.base import Capability, Network
 
 log = logs.get("commsdesk.images")

@@ -19,10 +19,6 @@ from bot.runtime import Runtime
 from bot.services import approval_steps
 from bot.services.decisions import decide
 from bot.services.draft_surfaces import post_link
-from bot.services.groups import add_item as add_item  # groups: still plans.<name>
-from bot.services.groups import campaign_drafts as campaign_drafts
-from bot.services.groups import create_group as create_group
-from bot.services.groups import post_card as post_card
 from bot.services.outbox import SlackCall
 
 

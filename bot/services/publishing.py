@@ -38,7 +38,7 @@ from bot.faults import crash_point
 from bot.models import Account, Draft, Mention, PublishAttempt
 from bot.runtime import Runtime
 from bot.services import draft_states, governance, publication
-from bot.services.drafting import post_link, refresh_draft
+from bot.services.draft_surfaces import post_link, refresh_draft
 from bot.services.outbox import enqueue
 from bot.services.publication import Claim
 from integrations.base import (

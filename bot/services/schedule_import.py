@@ -21,7 +21,7 @@ from bot.db import transaction
 from bot.domain import slash, tracking
 from bot.models import Draft, DraftImage, DraftVersion
 from bot.runtime import Runtime
-from bot.services import audit, plans
+from bot.services import audit, groups
 from bot.services.accounts import account_ids
 from bot.services.drafting import check_length
 from bot.services.images import MAX_IMAGE_BYTES, sniff
@@ -231,7 +231,7 @@ def store(rt: Runtime, checked: Checked, author: str, source: str,
     channel = rt.settings.config.slack.approvals_channel
     with transaction(rt.sessions) as s:
         accounts = account_ids(rt, s)
-        group = plans.create_group(s, kind="batch", name=source, author=author, channel=channel)
+        group = groups.create_group(s, kind="batch", name=source, author=author, channel=channel)
         # drafts.create's rows and audit record for each draft, inserted in bulk (one flush
         # per table, not one per draft: 350 rows in one statement each)
         made: list[tuple[PlannedRow, Draft]] = []
@@ -259,14 +259,14 @@ def store(rt: Runtime, checked: Checked, author: str, source: str,
                                  filename=filename, mime_type=mime, size=len(data),
                                  sha256=digest, data=data, alt_text=row.alt_text,
                                  added_by=author, draft_version=1))
-            plans.add_item(s, group, draft, row.line, row.campaign)
+            groups.add_item(s, group, draft, row.line, row.campaign)
             if progress and (n == len(made) or n % 25 == 0):
                 progress(25 if n % 25 == 0 else n % 25)
         ids = [d.id for _, d in made]
         audit.record(s, actor=author, action="batch.imported", subject_kind="batch",
                      subject_id=group.id, details={"file": source, "rows": len(checked.rows),
                                                    "drafts": len(ids)})
-        plans.post_card(s, group)
+        groups.post_card(s, group)
         ref, gid = group.ref, group.id
     rt.kick_outbox()
     return Imported(ref, gid, ids)

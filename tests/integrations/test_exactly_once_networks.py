@@ -21,7 +21,7 @@ from bench.net_kits import ALT, NETWORKS, PNG, Kit, make_kit
 from bot import clock
 from bot.models import AuditEvent, Draft, DraftImage, PublishAttempt
 from bot.services import publication, publishing
-from bot.services.drafting import refresh_draft
+from bot.services.draft_surfaces import refresh_draft
 from bot.services.publishing import Publisher
 from tests.harness import CARA, COLIN, E2E_CONFIG, WENDY, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with

@@ -172,16 +172,22 @@ class Outbox:
     def _send(self, row_id: int) -> None:
         with reading(self.rt.sessions) as s:
             row = s.get_one(OutboxMessage, row_id)
-            call = self.rt.renderers[row.op](s, row, self.rt)
             channel, op = row.channel, row.op
             attempts, created_at = row.attempts, row.created_at
-            if op in COALESCING_OPS and call is not None:
-                # rendered from the state as of now: older queued updates are covered too
-                call.covers = list(s.scalars(select(OutboxMessage.id).where(
+            covers: list[int] = []
+            if op in COALESCING_OPS:
+                # Queued updates of the same thing, looked up *before* rendering: each was
+                # committed with its change, so the render below shows that change too. One
+                # queued while we render is not covered and goes out after (PostgreSQL reads
+                # each statement afresh; covering it would drop the newest state).
+                covers = list(s.scalars(select(OutboxMessage.id).where(
                     OutboxMessage.op == op, OutboxMessage.status == "pending",
                     OutboxMessage.id != row_id,
                     OutboxMessage.alert_id == row.alert_id if row.alert_id is not None
                     else OutboxMessage.draft_id == row.draft_id)))
+            call = self.rt.renderers[op](s, row, self.rt)
+            if call is not None:
+                call.covers = covers
         if op == "post_alert" and self._maybe_backlog_notice(channel):
             self._release(row_id)  # the notice took this second's slot in the channel
             return

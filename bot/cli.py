@@ -451,8 +451,9 @@ def manifest() -> None:
 
 
 def _template_manifest() -> str:
-    # the one manifest, at the top of the checkout (commsdesk runs from its checkout)
-    return (Path(__file__).resolve().parent.parent / "app_manifest.yaml").read_text("utf-8")
+    # the one manifest is app_manifest.yaml at the top of the checkout; bot/app_manifest.yaml
+    # links to it, so an installed wheel (which holds no top-level files) carries it too
+    return importlib.resources.files("bot").joinpath("app_manifest.yaml").read_text("utf-8")
 
 
 def _insight_db(settings: Settings) -> Any:

@@ -86,12 +86,16 @@ def init(directory: str) -> None:
             click.echo(f"{path} exists: left as it is")
             continue
         body = _template(template)
+        from bot import network_examples
+
+        if name == "commsdesk.toml":
+            body = body.replace("__OTHER_NETWORK_ACCOUNTS__",
+                                network_examples.other_accounts(body))
         if name == ".env.example":  # a fresh audit key, made here, for this deployment only
-            from bot import env_template
             from bot.audit_keys import new_key
 
             body = body.replace("__FRESH_AUDIT_KEY__", new_key())
-            body = body.replace("__NETWORK_CREDENTIALS__", env_template.network_credentials(
+            body = body.replace("__NETWORK_CREDENTIALS__", network_examples.network_credentials(
                 _template("commsdesk.toml")))
         path.write_text(body, encoding="utf-8")
         if name == ".env.example":

@@ -62,6 +62,7 @@ class AccountField:
     help: str = ""  # e.g. "the instance, e.g. https://mastodon.social"
     required: bool = True
     url: bool = False  # an http(s) URL (its trailing "/" dropped)
+    example: str = ""  # shown in the config `commsdesk init` writes, e.g. a page id
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class NetworkSpec:
     credentials: CredentialSpec
     build: str  # "module:attr": build(account, settings) -> Network
     account_fields: tuple[AccountField, ...] = ()
+    example_handle: str = "NottsCC"  # the account's handle in `commsdesk init`'s example
     settings: tuple[EnvSetting, ...] = ()
     base_url_setting: str | None = None  # which of `settings` is the API's base URL
     numeric_user_id: bool = False  # a configured `user_id` must be digits

@@ -18,6 +18,7 @@ from integrations.base import CredentialSpec, EnvSetting, NetworkSpec, PostUrl
 SPEC = NetworkSpec(
     name="bluesky",
     label="Bluesky",
+    example_handle="nottscc.bsky.social",
     credentials=CredentialSpec(
         prefix="BLUESKY", parts=("APP_PASSWORD",),
         purpose="an app password (Settings > Privacy and security > App passwords), "

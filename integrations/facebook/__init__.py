@@ -16,6 +16,7 @@ from integrations.base import AccountField, CredentialSpec, EnvSetting, NetworkS
 SPEC = NetworkSpec(
     name="facebook",
     label="Facebook",
+    example_handle="nottinghamshirecc",
     credentials=CredentialSpec(
         prefix="FACEBOOK", parts=("PAGE_ACCESS_TOKEN",), shared=("FACEBOOK_APP_SECRET",),
         purpose="a page access token (pages_manage_engagement, pages_manage_posts, "
@@ -23,7 +24,7 @@ SPEC = NetworkSpec(
                 "reply, to post and to poll comments",
     ),
     build="integrations.facebook.network:build",
-    account_fields=(AccountField("page_id", "the page's id"),),
+    account_fields=(AccountField("page_id", "the page's id", example="1000001"),),
     settings=(EnvSetting("facebook_graph_base_url", "https://graph.facebook.com"),
               EnvSetting("facebook_graph_version", "v21.0"),
               EnvSetting("facebook_app_secret", secret=True),

@@ -15,6 +15,7 @@ from integrations.base import CredentialSpec, EnvSetting, NetworkSpec
 SPEC = NetworkSpec(
     name="flickr",
     label="Flickr",
+    example_handle="nottscc",
     credentials=CredentialSpec(
         prefix="FLICKR", parts=("API_KEY", "API_SECRET", "OAUTH_TOKEN", "OAUTH_TOKEN_SECRET"),
         purpose="the app's key and secret and the account's OAuth 1.0a token (write "

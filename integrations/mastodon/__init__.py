@@ -22,7 +22,7 @@ SPEC = NetworkSpec(
     ),
     build="integrations.mastodon.network:build",
     account_fields=(AccountField("base_url", "the instance, e.g. https://mastodon.social",
-                                 url=True),),
+                                 url=True, example="https://mastodon.social"),),
     length_rule=" (links count 23)",
     post_urls=(PostUrl(r"^https://[A-Za-z0-9.-]{1,253}/@[A-Za-z0-9_]{1,64}"
                        r"(?:@[A-Za-z0-9.-]{1,253})?/\d{1,25}$"),),

@@ -13,6 +13,7 @@ from integrations.base import AccountField, CredentialSpec, EnvSetting, NetworkS
 SPEC = NetworkSpec(
     name="pinterest",
     label="Pinterest",
+    example_handle="nottscc",
     credentials=CredentialSpec(
         prefix="PINTEREST", parts=("ACCESS_TOKEN",),
         purpose="an OAuth access token (scopes boards:read boards:write pins:read pins:write "
@@ -20,7 +21,7 @@ SPEC = NetworkSpec(
                 "needed to create pins",
     ),
     build="integrations.pinterest.network:build",
-    account_fields=(AccountField("board_id", "the board new pins go to"),),
+    account_fields=(AccountField("board_id", "the board new pins go to", example="1000002"),),
     settings=(EnvSetting("pinterest_api_base_url", "https://api.pinterest.com"),),
     base_url_setting="pinterest_api_base_url",
     link_hosts=("pinterest.com", "pinterest.co.uk", "pin.it"),

@@ -156,3 +156,25 @@ def test_init_template_is_a_valid_config(tmp_path: Path) -> None:
     run_cli(["init"], tmp_path, {})
     r = run_cli(["check-config"], tmp_path, GOOD_ENV)
     assert r.returncode == 0, r.stderr
+
+
+def test_init_examples_of_every_network_are_valid_once_uncommented(tmp_path: Path) -> None:
+    """The commented [[accounts]] examples `init` writes (one per network, from each
+    integration's spec) make a config check-config accepts when uncommented."""
+    from integrations import registry
+
+    run_cli(["init"], tmp_path, {})
+    toml = (tmp_path / "commsdesk.toml").read_text()
+    start = toml.index("# Other networks")
+    end = toml.index("\n\n", start)
+    examples = "\n".join(line.removeprefix("# ").removeprefix("#")
+                         for line in toml[start:end].splitlines()[1:])
+    assert examples.count("[[accounts]]") == len(registry.specs()) - 1  # all but X's
+    (tmp_path / "commsdesk.toml").write_text(toml[:start] + examples + toml[end:])
+    env = dict(GOOD_ENV)
+    for spec in registry.specs():
+        creds = spec.credentials
+        env.update({f"{creds.prefix}_NOTTSCC_{part}": "secret" for part in creds.parts})
+        env.update(dict.fromkeys(creds.shared, "secret"))
+    r = run_cli(["check-config"], tmp_path, env)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -119,11 +119,12 @@ space_id = "s1"
 '''
 
 CHECK = '''
+import re
 import sys
 from pathlib import Path
 
 import bot.config
-from bot import env_template
+from bot import network_examples
 from bot.blockkit.escape import link_hosts
 from bot.blockkit.labels import account_label
 from bot.config import ConfigError, load_settings
@@ -154,9 +155,14 @@ else:
     raise AssertionError("an unknown link was taken")
 assert account_label("council", "fakenet") == "@council on FakeNet"
 assert link_hosts("fakenet") == ("fakenet.example",)
-example_env = env_template.network_credentials('network = "fakenet"')
+example_env = network_examples.network_credentials('network = "fakenet"')
 assert "FAKENET_NOTTSCC_TOKEN=" in example_env.splitlines(), example_env
 assert "# FAKENET_API_BASE_URL=https://api.fakenet.example" in example_env
+example_toml = network_examples.other_accounts('network = "x"')
+assert '# network = "fakenet"' in example_toml.splitlines(), example_toml
+assert re.search(r'^# credentials = "NOTTSCC" +# reads FAKENET_NOTTSCC_TOKEN$', example_toml,
+                 re.M), example_toml
+assert re.search(r'^# space_id = "[.]{3}" +# the space posts go to$', example_toml, re.M)
 
 others = OtherNetworks()
 assert "fakenet" in others.seeds

@@ -13,9 +13,9 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from integrations.base import Image, PermanentError, TransientError
 
@@ -200,3 +200,16 @@ def tid(micros: int, clock_id: int) -> str:
         out = _TID_ALPHABET[value & 31] + out
         value >>= 5
     return out
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A network's timestamp (ISO 8601 text, "Z" or an offset or none meaning UTC, or a
+    datetime its client library already parsed) as an aware datetime; None if it is not one."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

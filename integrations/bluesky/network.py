@@ -33,7 +33,7 @@ from integrations.base import (
     Published,
 )
 from integrations.bluesky import richtext
-from integrations.common import Retrier, Verdict, check_images, reset_wait, same_text
+from integrations.common import Retrier, Verdict, check_images, parse_time, reset_wait, same_text
 
 MENTION_REASONS = ("mention", "reply", "quote")
 TIME_CURSOR = "t:"  # the polling cursor: the newest notification's indexedAt
@@ -55,15 +55,6 @@ def build(account: AccountConfig, settings: Settings) -> BlueskyNetwork:
     return BlueskyNetwork(account, settings.credentials_for(account)["app_password"],
                           settings.env.bluesky_api_base_url)
 
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class BlueskyNetwork(NetworkBase):
@@ -178,7 +169,7 @@ class BlueskyNetwork(NetworkBase):
         notifications indexed at that same moment are read again and de-duplicated by
         URI (here and by the mention's unique external id). A cursor stored before (a
         bare `rkey/did`) is read once: pages until one reaches it, then a `t:` cursor."""
-        since_at = _parse_time(since_id[len(TIME_CURSOR):]) \
+        since_at = parse_time(since_id[len(TIME_CURSOR):]) \
             if since_id and since_id.startswith(TIME_CURSOR) else None
         legacy = since_id if since_id and since_at is None else None
         newest: tuple[datetime, str] | None = None
@@ -194,7 +185,7 @@ class BlueskyNetwork(NetworkBase):
             mentions: list[FetchedMention] = []
             reached = False
             for note in data.get("notifications") or []:
-                indexed = _parse_time(note.get("indexedAt"))
+                indexed = parse_time(note.get("indexedAt"))
                 if since_at is not None and indexed is not None and indexed < since_at:
                     reached = True
                     continue
@@ -233,7 +224,7 @@ class BlueskyNetwork(NetworkBase):
             author_handle=author.get("handle"),
             author_name=author.get("displayName") or author.get("handle"),
             url=richtext.web_url(external_id, author.get("handle")),
-            posted_at=_parse_time(record.get("createdAt")) or _parse_time(note.get("indexedAt")),
+            posted_at=parse_time(record.get("createdAt")) or parse_time(note.get("indexedAt")),
             conversation_id=ref("root") or external_id,
             in_reply_to_external_id=ref("parent"),
         )
@@ -340,7 +331,7 @@ class BlueskyNetwork(NetworkBase):
         parent_uri = richtext.uri_from_compact(in_reply_to) if in_reply_to else None
         for item in data.get("records") or []:
             value = item.get("value") or {}
-            created = _parse_time(value.get("createdAt"))
+            created = parse_time(value.get("createdAt"))
             if created is not None and created < not_before:
                 continue
             replied = ((value.get("reply") or {}).get("parent") or {}).get("uri")

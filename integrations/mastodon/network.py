@@ -49,6 +49,7 @@ from integrations.common import (
     check_images,
     html_to_text,
     normalise_text,
+    parse_time,
     same_text,
 )
 
@@ -178,11 +179,7 @@ class MastodonNetwork(NetworkBase):
 
     def _mention(self, status: Any) -> FetchedMention:
         acct = status["account"]
-        created = status.get("created_at")
-        if isinstance(created, str):
-            created = datetime.fromisoformat(created.replace("Z", "+00:00"))
-        if isinstance(created, datetime) and created.tzinfo is None:
-            created = created.replace(tzinfo=UTC)
+        created = parse_time(status.get("created_at"))
         reply_to = status.get("in_reply_to_id")
         return FetchedMention(
             external_id=str(status["id"]),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -25,7 +25,7 @@ from integrations.base import (
     PermanentError,
     Published,
 )
-from integrations.common import URL_RE, Retrier, Verdict, reset_wait, same_text
+from integrations.common import URL_RE, Retrier, Verdict, parse_time, reset_wait, same_text
 
 TITLE_MAX = 100
 DESCRIPTION_MAX = 800
@@ -46,16 +46,6 @@ def build(account: AccountConfig, settings: Settings) -> PinterestNetwork:
     return PinterestNetwork(account, settings.credentials_for(account)["access_token"],
                             settings.env.pinterest_api_base_url)
 
-
-def _parse_time(value: Any) -> datetime | None:
-    """A pin's `created_at` ("2024-05-01T10:00:00", UTC)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def split_pin(text: str) -> tuple[str, str, str | None]:
@@ -173,7 +163,7 @@ class PinterestNetwork(NetworkBase):
         data = self._api("checking the board", "GET", f"/boards/{self.board_id}/pins",
                          params={"page_size": 25})
         for pin in data.get("items") or []:
-            created = _parse_time(pin.get("created_at"))
+            created = parse_time(pin.get("created_at"))
             if created is not None and created < not_before:
                 continue
             if same_text(str(pin.get("title") or ""), title) \

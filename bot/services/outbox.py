@@ -41,7 +41,9 @@ CHANNEL_INTERVAL = float(os.environ.get("COMMSDESK_SLACK_POST_INTERVAL", "1.0"))
 UPDATE_INTERVAL = 0.25  # chat.update / postEphemeral are not under the per-channel post limit
 LEASE = timedelta(seconds=60)
 BLOCKED_RETRY = timedelta(seconds=60)
-BACKLOG_NOTICE_AT = 20
+BACKLOG_NOTICE_AT = 20  # pending alerts in a channel that make it worth a notice
+BACKLOG_NOTICE_EVERY = 600  # seconds: at most one notice per channel in this time
+BACKLOG_NOTICE = "backlog_notice"  # the op of a sent notice's row (never pending)
 CHANNEL_GONE = {"channel_not_found", "not_in_channel", "is_archived", "channel_is_archived"}
 TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout",
              "ratelimited", "team_added_to_org"}
@@ -343,26 +345,41 @@ class Outbox:
             s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
 
     def _maybe_backlog_notice(self, channel: str) -> bool:
+        """Tell a channel, once per ten minutes, that a backlog of alerts is on its way.
+        The notice is recorded as a sent outbox row: replicas see it (so they neither
+        repeat it nor post in the slot it took), as they see every other send."""
         key = f"backlog:{channel}"
-        if self.noticed.get(key, float("-inf")) > time.monotonic() - 600:
+        if self.noticed.get(key, float("-inf")) > time.monotonic() - BACKLOG_NOTICE_EVERY:
             return False
         with reading(self.rt.sessions) as s:
             backlog = s.scalar(select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.channel == channel, OutboxMessage.status == "pending",
                 OutboxMessage.op == "post_alert")) or 0
-        if backlog < BACKLOG_NOTICE_AT:
-            return False
+            if backlog < BACKLOG_NOTICE_AT:
+                return False
+            # our claim holds the channel: no replica is deciding this at the same time
+            told = s.scalar(select(OutboxMessage.id).where(
+                OutboxMessage.channel == channel, OutboxMessage.op == BACKLOG_NOTICE,
+                OutboxMessage.sent_at > now() - timedelta(seconds=BACKLOG_NOTICE_EVERY))
+                .limit(1))
         self.noticed[key] = time.monotonic()
+        if told is not None:
+            return False
         minutes = max(1, round(backlog * CHANNEL_INTERVAL / 60))
+        notice = (f":inbox_tray: {backlog} new mentions are queued for this channel. They will "
+                  f"arrive at about one a second over the next {minutes} minute(s); none are "
+                  "lost.")
         try:
-            self.rt.outbox_slack.chat_postMessage(channel=channel, text=(
-                f":inbox_tray: {backlog} new mentions are queued for this channel. They will "
-                f"arrive at about one a second over the next {minutes} minute(s); none are lost."))
-            self.next_ok[channel] = time.monotonic() + CHANNEL_INTERVAL
-            return True
+            resp = self.rt.outbox_slack.chat_postMessage(channel=channel, text=notice)
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("backlog notice not sent", channel=channel, error=str(exc))
             return False
+        self.next_ok[channel] = time.monotonic() + CHANNEL_INTERVAL
+        with transaction(self.rt.sessions) as s:
+            s.add(OutboxMessage(channel=channel, op=BACKLOG_NOTICE, payload={"text": notice},
+                                status="sent", attempts=1, sent_at=now(),
+                                result_ts=resp.get("ts")))
+        return True
 
     # ------------------------------------------------------------ loops
 

@@ -32,16 +32,21 @@ if TYPE_CHECKING:
     from bot.services.publishing import Publisher
 
 
-def make_slack_client(settings: Settings, *, retry_rate_limits: bool = True) -> WebClient:
-    handlers: list[Any] = [ConnectionErrorRetryHandler(max_retry_count=2),
-                           ServerErrorRetryHandler(max_retry_count=2)]
-    if retry_rate_limits:
-        handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+def make_slack_client(settings: Settings, *, retries: bool = True) -> WebClient:
+    """A Web API client. `retries`: it tries again itself after a dropped connection, a 5xx
+    or a 429. Off for the outbox: a POST whose answer was lost or was a 5xx may have
+    posted, so the outbox tries again itself and looks in the channel first (and it paces
+    429s per channel)."""
+    handlers: list[Any] = []
+    if retries:
+        handlers = [ConnectionErrorRetryHandler(max_retry_count=2),
+                    ServerErrorRetryHandler(max_retry_count=2),
+                    RateLimitErrorRetryHandler(max_retry_count=3)]
     return WebClient(
         token=settings.env.slack_bot_token,
         base_url=settings.env.slack_api_url,
         timeout=10,
-        retry_handlers=handlers,
+        retry_handlers=handlers,  # [] is none (None would be slack_sdk's default retries)
     )
 
 
@@ -80,8 +85,8 @@ class Runtime:
 
     @cached_property
     def outbox_slack(self) -> WebClient:
-        """The outbox handles 429 itself (per channel), so its client does not sleep on it."""
-        return make_slack_client(self.settings, retry_rate_limits=False)
+        """The outbox's client retries nothing: the outbox does, looking before it posts."""
+        return make_slack_client(self.settings, retries=False)
 
     def network(self, account_name: str) -> Network:
         with self._lock:

@@ -77,3 +77,17 @@ def test_older_queued_updates_are_covered_by_one_send(h: Harness) -> None:
         errors = list(s.scalars(sa.select(OutboxMessage.last_error)
                                 .where(OutboxMessage.op == "update_approval")))
     assert errors.count("coalesced") == 4, errors
+
+
+def test_a_post_whose_answer_slack_loses_is_looked_for_not_posted_again(h: Harness) -> None:
+    """Slack makes the message, then the connection drops before its answer: the outbox
+    (not its HTTP client, blindly) tries again, and looks in the channel first."""
+    h.slack.inject("chat.postMessage", "drop_after_commit", channel="C0WASTE")
+    h.x.add_mention("1111", "jane", "bins not collected on Elm Road")
+    h.poll()
+    h.settle(timeout=60)
+    assert len(h.alerts_in("C0WASTE")) == 1
+    posts = [c for c in h.slack.calls_to("chat.postMessage")
+             if c.params.get("channel") == "C0WASTE"]
+    assert len(posts) == 1, [c.status for c in posts]  # the lost one, never a second
+    assert h.slack.calls_to("conversations.history"), "the retry did not look first"

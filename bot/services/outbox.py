@@ -54,6 +54,11 @@ _PG_CHANNEL_LOCKS = 0x6F757462  # "outb": advisory-lock space of the per-channel
 COALESCING_OPS = {"update_alert", "update_approval"}  # one send shows the latest state
 
 
+class NotKnownYet(Exception):
+    """Raised by a renderer that cannot tell whether an earlier try already delivered
+    (Slack did not answer its look): the row is tried again later, never sent blind."""
+
+
 @dataclass
 class SlackCall:
     method: str  # chat_postMessage | chat_update | chat_postEphemeral
@@ -187,9 +192,17 @@ class Outbox:
                     OutboxMessage.id != row_id,
                     OutboxMessage.alert_id == row.alert_id if row.alert_id is not None
                     else OutboxMessage.draft_id == row.draft_id)))
-            call = self.rt.renderers[op](s, row, self.rt)
+            try:
+                call = self.rt.renderers[op](s, row, self.rt)
+            except NotKnownYet as exc:
+                call, unknown = None, str(exc)
+            else:
+                unknown = None
             if call is not None:
                 call.covers = covers
+        if unknown is not None:
+            self._retry_later(row_id, unknown)
+            return
         if op == "post_alert" and self._maybe_backlog_notice(channel):
             self._release(row_id)  # the notice took this second's slot in the channel
             return

@@ -24,7 +24,7 @@ from bot.domain.stats import Figures, Period
 from bot.models import OutboxMessage
 from bot.runtime import Runtime
 from bot.services import reach, triage
-from bot.services.outbox import SlackCall, enqueue
+from bot.services.outbox import NotKnownYet, SlackCall, enqueue
 from bot.services.reminders import claim_run, comms_channel
 from bot.services.stats import Scope, table, total_figures
 
@@ -259,8 +259,8 @@ def _already_uploaded(rt: Runtime, channel: str, filename: str, since: datetime)
         resp = rt.outbox_slack.conversations_history(
             channel=channel, oldest=f"{since.timestamp() - 60:.6f}", limit=200)
     except (SlackApiError, SlackClientError, OSError) as exc:
-        log.warning("could not check the channel before uploading again", error=str(exc))
-        return False
+        raise NotKnownYet(f"could not check the channel before uploading again: {exc}") \
+            from exc
     return any(f.get("name") == filename for msg in resp.get("messages") or []
                for f in msg.get("files") or [])
 

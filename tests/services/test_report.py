@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from bot import clock
 from bot.cli import main
 from bot.db import transaction
 from bot.models import FollowerSnapshot, InsightRun, OutboxMessage
@@ -92,6 +93,23 @@ def test_follower_snapshots_and_the_weekly_report(h: Harness, monkeypatch: pytes
     wait_for(lambda: h.count(OutboxMessage, OutboxMessage.op == "weekly_report",
                              OutboxMessage.status == "sent") == 2, what="retry handled")
     assert len([m for m in h.slack.messages("C0COMMS") if m.get("files")]) == 1
+    assert len(h.slack.calls_to("files.completeUploadExternal")) == 1
+
+    # and when Slack does not answer that look, it is not taken as "not there": later
+    h.slack.inject("conversations.history", "503", channel="C0COMMS")
+    with transaction(h.rt.sessions) as s:
+        retry = OutboxMessage(channel="C0COMMS", op="weekly_report",
+                              payload={"week": "2026-W11"}, attempts=1)
+        s.add(retry)
+    h.rt.kick_outbox()
+    wait_for(lambda: h.count(OutboxMessage, OutboxMessage.id == retry.id,
+                             OutboxMessage.last_error.like("could not check the channel%")) == 1,
+             what="the look failed")
+    with transaction(h.rt.sessions) as s:  # its retry time comes
+        s.get_one(OutboxMessage, retry.id).not_before = clock.now()
+    h.rt.kick_outbox()
+    wait_for(lambda: h.count(OutboxMessage, OutboxMessage.id == retry.id,
+                             OutboxMessage.status == "sent") == 1, what="second look")
     assert len(h.slack.calls_to("files.completeUploadExternal")) == 1
 
     # the same offline

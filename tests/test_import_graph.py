@@ -121,3 +121,19 @@ def test_no_import_inside_a_function_but_the_cli_and_named_lazy_ones() -> None:
                     if "lazy" not in said:
                         hidden.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
     assert not sorted(set(hidden)), "imports inside functions:\n" + "\n".join(sorted(set(hidden)))
+
+
+def test_every_module_imports() -> None:
+    """Each module loads, so a name imported from a module that no longer has it fails
+    here, not in the one test that happens to reach that module."""
+    import importlib
+
+    failed = []
+    for name in sorted(project_modules()):
+        if name.startswith("migrations.versions") or name == "migrations.env":
+            continue  # run by Alembic, with its context
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failed.append(f"{name}: {exc!r}")
+    assert not failed, "\n".join(failed)

@@ -8,7 +8,8 @@ from typing import Any
 
 from integrations.base import MentionPage
 from integrations.bluesky import richtext
-from integrations.bluesky.network import BlueskyNetwork, _parse_time
+from integrations.bluesky.network import BlueskyNetwork
+from integrations.common import parse_time
 
 TIME_CURSOR = "t:"
 
@@ -22,7 +23,7 @@ def search(net: BlueskyNetwork, query: str, since: str | None,
     """Posts matching `query` indexed since the cursor (`t:<indexedAt>`, the newest seen),
     newest first, one request per page (the API's `cursor` pages back in time). Posts
     indexed at the cursor's own moment come again and are de-duplicated by their id."""
-    since_at = _parse_time(since[len(TIME_CURSOR):]) if since and since.startswith(
+    since_at = parse_time(since[len(TIME_CURSOR):]) if since and since.startswith(
         TIME_CURSOR) else None
     newest: tuple[Any, str] | None = None
     cursor: str | None = None
@@ -40,7 +41,7 @@ def search(net: BlueskyNetwork, query: str, since: str | None,
         found = []
         reached = False
         for post in data.get("posts") or []:
-            indexed = _parse_time(post.get("indexedAt"))
+            indexed = parse_time(post.get("indexedAt"))
             if since_at is not None and indexed is not None and indexed < since_at:
                 reached = True
                 continue

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import and_, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from bot import logs
@@ -150,13 +150,16 @@ class Outbox:
         s.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:channel))"),
                   {"space": _PG_CHANNEL_LOCKS, "channel": channel})
         interval = UPDATE_INTERVAL if op in UPDATE_OPS else CHANNEL_INTERVAL
-        last = s.scalar(select(func.max(OutboxMessage.sent_at)).where(
-            OutboxMessage.channel == channel, OutboxMessage.sent_at > t - timedelta(
-                seconds=interval)))
-        in_flight = s.scalar(select(OutboxMessage.id).where(
-            OutboxMessage.channel == channel, OutboxMessage.status == "pending",
-            OutboxMessage.id != row_id, OutboxMessage.lease_until > t).limit(1))
-        if last is None and in_flight is None:
+        recent = OutboxMessage.sent_at > t - timedelta(seconds=interval)
+        in_flight = and_(OutboxMessage.status == "pending", OutboxMessage.id != row_id,
+                         OutboxMessage.lease_until > t)
+        # One statement, so one snapshot: as two, a send finishing between them (no longer
+        # in flight, not yet sent in the first one's view) was seen by neither.
+        last, busy = s.execute(
+            select(func.max(case((recent, OutboxMessage.sent_at))),
+                   func.count(case((in_flight, 1))))
+            .where(OutboxMessage.channel == channel, or_(recent, in_flight))).one()
+        if last is None and not busy:
             return True
         wait = interval - (t - last).total_seconds() if last is not None else interval
         self.next_ok[channel] = time.monotonic() + max(0.05, wait)

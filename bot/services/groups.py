@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import reading
-from bot.models import Draft, DraftGroup, DraftGroupItem, OutboxMessage
+from bot.models import Draft, DraftGroup, DraftGroupItem
 from bot.runtime import Runtime
 from bot.services.outbox import enqueue
 
@@ -51,18 +51,14 @@ def campaign_of(s: Session, draft_id: int) -> str | None:
 
 
 def refresh_group_of(s: Session, draft: Draft) -> bool:
-    """Queue one update of the card showing this draft (coalesced: at most one waiting
-    per card, rendered from the database when sent). False if the draft has no group."""
+    """Queue an update of the card showing this draft (rendered from the database when
+    sent; the outbox coalesces those queued meanwhile into one send). False if the draft
+    has no group."""
     group = group_of(s, draft.id)
     if group is None:
         return False
-    key = key_draft(s, group.id)
-    waiting = s.scalar(select(OutboxMessage.id).where(  # not yet taken by a sender
-        OutboxMessage.op == "update_group", OutboxMessage.draft_id == key,
-        OutboxMessage.status == "pending", OutboxMessage.lease_until.is_(None)).limit(1))
-    if waiting is None:
-        enqueue(s, group.approval_channel or "", "update_group", draft_id=key,
-                payload={"group_id": group.id})
+    enqueue(s, group.approval_channel or "", "update_group", draft_id=key_draft(s, group.id),
+            payload={"group_id": group.id})
     return True
 
 

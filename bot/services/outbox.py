@@ -51,7 +51,7 @@ METADATA_TYPE = "commsdesk_outbox"  # tags each posted message with its outbox r
 CLOCK_SKEW_MARGIN = 900  # seconds: our clock and Slack's may disagree this much
 UPDATE_OPS = {"update_alert", "update_approval", "ephemeral"}
 _PG_CHANNEL_LOCKS = 0x6F757462  # "outb": advisory-lock space of the per-channel pace
-COALESCING_OPS = {"update_alert", "update_approval"}  # one send shows the latest state
+COALESCING_OPS = {"update_alert", "update_approval", "update_group"}  # one send: latest state
 
 
 class NotKnownYet(Exception):

@@ -6,15 +6,27 @@ Retry while the others are published; the campaign name tags the posts."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from bench.net_kits import Kit, make_kit
-from bot.models import Approval, AuditEvent, Draft, DraftGroupItem, PublishAttempt
+from bot import clock
+from bot.blockkit.plans import ACTION_RETRY_ROW
+from bot.models import (
+    Approval,
+    AuditEvent,
+    Draft,
+    DraftGroupItem,
+    OutboxMessage,
+    PublishAttempt,
+)
 from bot.services.decisions import decide
+from bot.services.groups import refresh_group_of
 from tests.harness import CARA, COLIN, E2E_CONFIG, WENDY, Harness, block_texts, wait_for
 from tests.net_harness import NetHarness, config_with
 
@@ -344,3 +356,41 @@ def test_stats_break_published_posts_down_by_campaign(w: World) -> None:
     one = send(w, COLIN, "stats nottscc-masto")
     assert "• winter roads: *1* (nottscc-masto 1)" in one
     assert "Campaigns" not in send(w, COLIN, "stats waste")  # a service's are its replies
+
+
+def test_a_change_committed_after_the_outbox_took_the_cards_update_still_shows(
+        w: World, database_url: str) -> None:
+    """A variant fails; its transaction sees the card's update waiting, but the outbox
+    takes and renders that update before the failure commits. The card must still come
+    to show the failure (with its Retry), not stay as it was until the next change."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: the outbox cannot take the update "
+                    "while the change is open")
+    h = w.h
+    send(w, WENDY, f"post nottscc,nottscc-masto campaign:roads {TEXT}")
+    card = w.card()
+    h.settle()
+    with h.rt.sessions.begin() as s:  # the card's update, waiting (held back for now)
+        refresh_group_of(s, s.get_one(Draft, 2))
+        s.flush()
+        waiting = s.scalars(sa.select(OutboxMessage).where(
+            OutboxMessage.op == "update_group", OutboxMessage.status == "pending")).one()
+        waiting.not_before = clock.now() + timedelta(hours=1)
+    change = h.rt.sessions()
+    change.begin()
+    try:
+        d2 = change.get_one(Draft, 2)
+        d2.state, d2.last_error = "failed", "answered 503"
+        refresh_group_of(change, d2)
+        with h.rt.sessions.begin() as s:  # the waiting update comes due and is taken
+            s.get_one(OutboxMessage, waiting.id).not_before = clock.now()
+        h.rt.kick_outbox()
+        wait_for(lambda: h.count(OutboxMessage, OutboxMessage.id == waiting.id,
+                                 OutboxMessage.status == "sent") == 1, what="taken and sent")
+        change.commit()
+    finally:
+        change.close()
+    h.rt.kick_outbox()
+    h.settle()
+    blocks = json.dumps(h.slack.message("C0APPROVALS", card["ts"])["blocks"])
+    assert f'"{ACTION_RETRY_ROW}"' in blocks, "the card never showed the failure"

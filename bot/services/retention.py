@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
@@ -50,12 +51,16 @@ class RetentionResult:
                 f"{self.audit_records} audit record(s)")
 
 
+def _final_and_old(cutoff: datetime) -> tuple[Any, ...]:
+    """A draft whose personal data may go: not purged, final, untouched since the cutoff."""
+    return (Draft.purged_at.is_(None), Draft.updated_at < cutoff,
+            Draft.state.in_(FINAL_DRAFT_STATES))
+
+
 def _targets(s: Session, cutoff: datetime) -> tuple[list[int], list[int], list[int]]:
     mentions = list(s.scalars(select(Mention.id).where(
         Mention.purged_at.is_(None), Mention.fetched_at < cutoff)))
-    drafts = list(s.scalars(select(Draft.id).where(
-        Draft.purged_at.is_(None), Draft.updated_at < cutoff,
-        Draft.state.in_(FINAL_DRAFT_STATES))))
+    drafts = list(s.scalars(select(Draft.id).where(*_final_and_old(cutoff))))
     records = [ev.id for ev in s.scalars(select(AuditEvent).where(
         AuditEvent.at < cutoff, AuditEvent.action.in_(PERSONAL_ACTIONS)))
         if not (isinstance(ev.details, dict) and audit.PURGED_KEY in ev.details)]
@@ -69,16 +74,19 @@ def run(rt: Runtime, *, dry_run: bool = False, days: int | None = None) -> Reten
     cutoff = now() - timedelta(days=keep)
     with transaction(rt.sessions) as s:
         mentions, drafts, records = _targets(s, cutoff)
-        result = RetentionResult(cutoff, len(mentions), len(drafts), len(records), dry_run)
         if dry_run:
-            return result
+            return RetentionResult(cutoff, len(mentions), len(drafts), len(records), True)
         t = now()
         if mentions:
             s.execute(update(Mention).where(Mention.id.in_(mentions)).values(
                 text="", author_handle=None, author_name=None, author_external_id=None,
                 url=None, purged_at=t))
         if drafts:
-            s.execute(update(Draft).where(Draft.id.in_(drafts)).values(text="", purged_at=t))
+            # the same conditions again, in the UPDATE: a draft retried or edited since it
+            # was counted (PostgreSQL reads each statement afresh) is no longer final
+            drafts = list(s.scalars(update(Draft).where(
+                Draft.id.in_(drafts), *_final_and_old(cutoff))
+                .values(text="", purged_at=t).returning(Draft.id)))
             s.execute(update(DraftVersion).where(DraftVersion.draft_id.in_(drafts))
                       .values(text=""))
             s.execute(update(DraftImage).where(DraftImage.draft_id.in_(drafts))
@@ -92,7 +100,7 @@ def run(rt: Runtime, *, dry_run: bool = False, days: int | None = None) -> Reten
                          "mentions": len(mentions), "drafts": len(drafts),
                          "audit_records": len(records), "days": keep,
                          "purged": audit.id_ranges(records)})
-    return result
+    return RetentionResult(cutoff, len(mentions), len(drafts), len(records), False)
 
 
 def _purge_audit_details(s: Session, records: list[int]) -> None:

@@ -267,6 +267,37 @@ def test_retention_purges_personal_data_and_keeps_the_trail(h: Harness, tmp_path
         clock.shift(-timedelta(days=400))
 
 
+def test_retention_leaves_a_draft_retried_after_it_was_counted(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An old failed draft is counted for purging; before the purge writes, someone
+    presses Retry (another transaction commits). The draft is live again: its text stays."""
+    if not h.database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: the retry waits for the purge")
+    say(h, WENDY, "post nottscc Libraries reopen on Monday", channel="C0WASTE")
+    approval(h)
+    with h.rt.sessions.begin() as s:
+        s.get_one(Draft, 1).state = "failed"
+    counted = retention._targets
+
+    def counted_then_retried(s: Session, cutoff: Any) -> Any:
+        found = counted(s, cutoff)
+        assert found[1] == [1]
+        with h.rt.sessions.begin() as other:  # Retry, committed meanwhile
+            other.get_one(Draft, 1).state = "approved"
+        return found
+
+    monkeypatch.setattr(retention, "_targets", counted_then_retried)
+    clock.shift(timedelta(days=400))
+    try:
+        done = retention.run(h.rt, days=365)
+    finally:
+        clock.shift(-timedelta(days=400))
+    assert done.drafts == 0
+    with h.rt.sessions() as s:
+        d = s.get_one(Draft, 1)
+        assert d.text == "Libraries reopen on Monday" and d.purged_at is None
+
+
 def test_subject_access_export(h: Harness, tmp_path: Path) -> None:
     h.x.add_mention("1111", "Jane_Res", "bins not collected")
     h.x.add_mention("1111", "someone_else", "pothole")

@@ -323,7 +323,9 @@ def supersede_competitors(s: Session, draft: Draft, user: str) -> list[int]:
 
 def reject(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
            via: str, version: int | None = None) -> Decision:
-    draft = s.get(Draft, draft_id)
+    # locked, as for approving: an edit cannot commit between the version check and the
+    # rejection, which then names the version the approver saw
+    draft = s.get(Draft, draft_id, with_for_update=True)
     if draft is None:
         return Decision(False, "That draft no longer exists.")
     if not policy.may_approve:

@@ -238,6 +238,10 @@ class Publisher:
         not_before = (first or now()) - timedelta(minutes=15)  # room for clock skew
         return _Job(job_text, in_reply_to, images, key, not_before, network, label)
 
+    def _hold_reason(self, c: Claim) -> str | None:
+        with reading(self.rt.sessions) as s:
+            return governance.hold_reason(self.rt, s, s.get_one(Draft, c.draft_id))
+
     def _look(self, c: Claim, job: _Job) -> Published | None:
         """The post, if it exists: a post id a fenced-off worker got back, else the network
         (by our key where it keeps one, else the timeline as it shows posts)."""
@@ -267,6 +271,13 @@ class Publisher:
                                       "at {time}", outcome="unknown")
                         return
                     taken_over_at = None
+                    # not posted: posting now is a new decision, which a pause or a
+                    # block that came meanwhile holds (publish() checks before claiming)
+                    if self._hold_reason(c) is not None:
+                        self._release(c, now(), f"nothing reached {job.label}; it waits while "
+                                      "publishing is held (the card says why)",
+                                      outcome="unknown")
+                        return
                 self._fence(c)
                 crash_point("publish:before_network")
                 posting = True

@@ -159,6 +159,31 @@ def test_pause_holds_publishing_and_resume_releases_once(h: Harness) -> None:
     assert "publishing.pause_refused" in actions
 
 
+def test_a_publish_taken_over_while_paused_is_looked_for_then_held(h: Harness) -> None:
+    """A worker died mid-publish (lease run out, outcome unknown); publishing is paused
+    before the sweep takes the draft over. It looks (nothing was posted), then holds the
+    draft: nothing goes out until the pause ends, and then once."""
+    say(h, WENDY, "post nottscc Recycling centres open as normal")
+    approval(h)
+    with h.rt.sessions.begin() as s:  # taken by a worker that died before its call
+        d = s.get_one(Draft, 1)
+        d.state, d.lease_token = "publishing", "dead-worker"
+        d.lease_until = clock.now() - timedelta(minutes=5)
+    assert "Publishing paused for nottscc" in say(h, CARA, "pause nottscc Major incident")
+    h.rt.publisher.sweep()
+    assert state(h) == "approved" and posts(h) == []
+    h.rt.publisher.sweep()  # held, not retried into a post
+    assert posts(h) == []
+    card = approval(h)["ts"]
+    wait_for(lambda: any("nothing reached X; it waits while publishing is held" in
+                         (m.get("text") or "") for m in h.slack.thread("C0APPROVALS", card)),
+             what="the thread says why")
+    assert "resumed for nottscc" in say(h, CARA, "resume nottscc")
+    wait_for(lambda: state(h) == "published")
+    h.rt.publisher.sweep()
+    assert len(posts(h)) == 1
+
+
 def test_purdah_block_refuses_until_the_period_ends(database_url: str) -> None:
     today = clock.now().astimezone(clock.now().tzinfo).date()
     cfg = governance_config(purdah=[{

@@ -630,7 +630,7 @@ def schedule_import(config: str | None, csv_file: str, author: str, no_post: boo
               type=click.Path(file_okay=False))
 @friendly
 def demo(port: int, reset: bool, data_dir: str) -> None:
-    """Everything offline: Slack and X emulators and the real bot."""
+    """Everything offline: Slack's and every network's emulators and the real bot."""
     from bot.demo.runner import run_demo
 
     run_demo(port=port, reset=reset, data_dir=Path(data_dir))

@@ -113,6 +113,7 @@ class NetworkSpec:
     log_libraries: tuple[str, ...] = ()  # its client library's loggers (redacted too)
     emulator: str | None = None  # "module:attr": the emulator class
     demo: str | None = None  # "module:attr": the demo seed class (see bot/demo/networks.py)
+    demo_stage: str | None = None  # "module:attr": the demo page's public pane (bot/demo/stage.py)
 
     def account_keys(self) -> tuple[str, ...]:
         """The account keys this network requires."""

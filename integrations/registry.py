@@ -47,6 +47,15 @@ def spec(network: str) -> NetworkSpec | None:
     return _discover().get(network)
 
 
+def stage() -> NetworkSpec:
+    """The network on the demo page's public pane: the first (by name) whose spec names a
+    `demo_stage`."""
+    found = next((s for s in specs() if s.demo_stage is not None), None)
+    if found is None:
+        raise LookupError("no integration offers a demo stage (NetworkSpec.demo_stage)")
+    return found
+
+
 def load(target: str) -> Any:
     """The object a spec names as "module:attr"."""
     module, _, attr = target.partition(":")

@@ -1,4 +1,5 @@
-"""What a person does on the page, sent to the bot the way Slack (or X) would."""
+"""What a person does on the page, sent to the bot the way Slack (or the stage's network)
+would."""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from bot import logs
 from bot.demo import data
 from bot.demo.model import Names
 from bot.demo.mrkdwn import EMOJI
+from bot.demo.stage import Stage, handle_ok
 from bot.emulators.slack import SlackEmulator
 from bot.models import AuditEvent, Draft, Mention
 from bot.runtime import Runtime
 from bot.services.polling import poll_account
-from integrations.x.emulator import XEmulator
+from integrations import registry
 
 log = logs.get("commsdesk.demo")
-HANDLE_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 DRAFT_CREATED = re.compile(r"\bDraft (D\d+) created\b")
 DECISIONS = ("draft.approved", "draft.rejected", "draft.decision_refused")
 DECISION_WAIT_S = 6.0
@@ -39,7 +40,7 @@ class World:
     """Everything the page works with."""
 
     slack: SlackEmulator
-    x: XEmulator
+    stage: Stage
     rt: Runtime
     view_errors: dict[str, dict[str, str]] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -199,14 +200,14 @@ class World:
         text = text.strip()
         if account is None:
             raise ActionError("Choose one of the council's accounts.")
-        if not HANDLE_RE.match(handle):
-            raise ActionError("A handle is 1 to 15 letters, digits or underscores.")
+        if not handle_ok(self.stage, handle):
+            raise ActionError(f"A handle on {registry.label(self.stage.network)} is "
+                              f"{self.stage.handle_rule}.")
         if account.handle.lower() == handle.lower() or handle in {a.handle for a in data.ACCOUNTS}:
             raise ActionError("Post as a resident, not as a council account.")
-        if not text or len(text) > 280:
-            raise ActionError("Write a post of 1 to 280 characters.")
-        tweet = self.x.add_mention(account.user_id, handle, text)
-        self.poll_soon(account.name, tweet["id"])
+        if not text or len(text) > self.stage.max_length:
+            raise ActionError(f"Write a post of 1 to {self.stage.max_length} characters.")
+        self.poll_soon(account.name, self.stage.add_mention(account, handle, text))
         return f"Posted. The bot polls @{account.handle} now."
 
     def poll_soon(self, account_name: str, external_id: str) -> None:

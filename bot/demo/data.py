@@ -1,4 +1,5 @@
-"""The demo council: people, channels, X accounts, services and resident mentions.
+"""The demo council: people, channels, the accounts on the page's network, services and
+resident mentions.
 
 Shaped like the county council of the brief (../shared/seed): a main account,
 libraries, country parks and jobs; five services; a comms team who approve.
@@ -9,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.demo.stage import Account, Resident, SeedMention
+from integrations import registry
+
 SIGNING_SECRET = "demo-signing-secret-not-a-real-one"
 BOT_TOKEN = "xoxb-demo-bot-token"
 APPROVALS = "C0APPROVALS"
@@ -17,9 +21,10 @@ APPROVERS = "S0COMMS"
 YOUTH_LEADS = "S0YOUTHLEADS"  # the first of @NottsYouth's two approval steps
 COUNCIL_DOMAIN = "nottinghamshire.gov.uk"  # links to it get UTM parameters
 POLL_SECONDS = 10
-# the network on the page's public pane (its emulator is the runner's, its state saved);
-# the others come from their integrations' demo seeds (bot/demo/networks.py)
-STAGE = "x"
+# the network on the page's public pane (its emulator is the runner's, its state saved):
+# the integration that offers a demo stage; the others come from their integrations' demo
+# seeds (bot/demo/networks.py)
+STAGE = registry.stage().name
 
 
 @dataclass(frozen=True)
@@ -54,21 +59,12 @@ CHANNELS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class XAccount:
-    name: str
-    handle: str
-    user_id: str
-    display: str
-    credentials: str
-
-
-ACCOUNTS: tuple[XAccount, ...] = (
-    XAccount("nottscc", "NottsCC", "1111", "Nottinghamshire County Council", "NOTTSCC"),
-    XAccount("libraries", "NottsLibraries", "2222", "Notts Libraries", "LIBRARIES"),
-    XAccount("countryparks", "NottsParks", "3333", "Notts Country Parks", "PARKS"),
-    XAccount("jobs", "NottsCCJobs", "4444", "Notts County Council Jobs", "JOBS"),
-    XAccount("youth", "NottsYouth", "5555", "Notts Young People's Centres", "YOUTH"),
+ACCOUNTS: tuple[Account, ...] = (
+    Account("nottscc", "NottsCC", "1111", "Nottinghamshire County Council", "NOTTSCC"),
+    Account("libraries", "NottsLibraries", "2222", "Notts Libraries", "LIBRARIES"),
+    Account("countryparks", "NottsParks", "3333", "Notts Country Parks", "PARKS"),
+    Account("jobs", "NottsCCJobs", "4444", "Notts County Council Jobs", "JOBS"),
+    Account("youth", "NottsYouth", "5555", "Notts Young People's Centres", "YOUTH"),
 )
 # multi-step approval (issue 21): the youth service lead, then a comms officer
 APPROVAL_STEPS = {"youth": [YOUTH_LEADS, APPROVERS]}
@@ -108,52 +104,54 @@ def config_dict() -> dict[str, Any]:
     }
 
 
-def x_access_token(account: XAccount) -> str:
-    return f"{account.user_id}-demo-access-token"
-
-
-# Residents (X user id, handle, display name) and what they post at the start.
-RESIDENTS: tuple[tuple[str, str, str], ...] = (
-    ("90001", "beeston_dave", "Dave from Beeston"),
-    ("90002", "mansfield_mum", "Sarah K"),
-    ("90003", "bridgford_reads", "Alex Reads"),
-    ("90004", "carer_linda", "Linda M"),
-    ("90005", "rufford_walker", "Jo Walker"),
-    ("90006", "worksop_dad", "Mark T"),
+# Residents (user id, handle, display name) and what they post at the start.
+RESIDENTS: tuple[Resident, ...] = (
+    Resident("90001", "beeston_dave", "Dave from Beeston"),
+    Resident("90002", "mansfield_mum", "Sarah K"),
+    Resident("90003", "bridgford_reads", "Alex Reads"),
+    Resident("90004", "carer_linda", "Linda M"),
+    Resident("90005", "rufford_walker", "Jo Walker"),
+    Resident("90006", "worksop_dad", "Mark T"),
 )
 
-# (resident handle, account handle, text, minutes ago)
-SEED_MENTIONS: tuple[tuple[str, str, str, int], ...] = (
-    ("mansfield_mum", "NottsCC",
+# (resident handle, text, minutes ago)
+SEED_MENTIONS: tuple[SeedMention, ...] = tuple(SeedMention(*m) for m in (
+    ("mansfield_mum",
      "@NottsCC huge pothole on the A60 Mansfield Road by the Daybrook roundabout, nearly lost "
      "a wheel this morning. Can it be filled before someone gets hurt?", 42),
-    ("beeston_dave", "NottsCC",
+    ("beeston_dave",
      "@NottsCC our green bin wasn't collected on Tuesday again (Beeston, NG9). Third time "
      "this month - who do I speak to?", 35),
-    ("bridgford_reads", "NottsLibraries",
+    ("bridgford_reads",
      "@NottsLibraries is West Bridgford open on the bank holiday Monday? Want to bring the "
      "kids to sign up for the Summer Reading Challenge", 27),
-    ("carer_linda", "NottsCC",
+    ("carer_linda",
      "@NottsCC my mum's care assessment has been waiting six weeks & nobody rings back. "
      "Who can I contact about social care at home?", 19),
-    ("rufford_walker", "NottsParks",
+    ("rufford_walker",
      "Thanks @NottsParks rangers at Rufford Abbey <3 brilliant day out & the kids "
      "loved the new play area", 12),
-    ("worksop_dad", "NottsCC",
+    ("worksop_dad",
      "@NottsCC is the youth club at the Worksop young people's centre still on Thursday "
      "evenings over the summer?", 6),
     # no @: found by keyword listening and alerted in Highways as "heard"
-    ("beeston_dave", "NottsCC",
+    ("beeston_dave",
      "Forty minutes through the A60 roadworks at Daybrook again this morning #NottsRoads", 3),
-)
+))
 
 
-# Planning (issue 21), seeded once into a new demo's database: one campaign to X, Mastodon
-# and Bluesky (one card, a variant each, the council link tagged per network) ...
+# Planning (issue 21), seeded once into a new demo's database: one campaign to the main
+# account and to each other network's account whose seed is `in_campaign` (one card, a
+# variant each, the council link tagged per network) ...
 CAMPAIGN_AUTHOR = "U0TOM"
-CAMPAIGN = ("post nottscc,nottscc-mastodon,nottscc-bluesky campaign:Summer-Reading-Challenge "
-            "The Summer Reading Challenge starts Saturday at every Notts library: free for "
-            f"4 to 11 year olds. Sign up: https://www.{COUNCIL_DOMAIN}/libraries/summer")
+CAMPAIGN_TEXT = ("campaign:Summer-Reading-Challenge The Summer Reading Challenge starts "
+                 "Saturday at every Notts library: free for 4 to 11 year olds. Sign up: "
+                 f"https://www.{COUNCIL_DOMAIN}/libraries/summer")
+
+
+def campaign_command(other_accounts: list[str]) -> str:
+    """The `/social` text of the seeded campaign."""
+    return f"post {','.join([ACCOUNTS[0].name, *other_accounts])} {CAMPAIGN_TEXT}"
 # ... and a CSV batch by the youth worker over the next days (day 0: in two hours; later
 # days: at 10:00): one card to approve row by row or all at once, each @NottsYouth draft
 # at step 1 of 2

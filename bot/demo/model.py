@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from bot.demo import data
 from bot.demo.mrkdwn import EMOJI, mrkdwn, plain
+from bot.demo.stage import Stage
 from bot.models import AuditEvent
 from bot.runtime import Runtime
-from integrations.x.emulator import XEmulator
 
 HOME = "home"
 TZ = ZoneInfo("Europe/London")
@@ -189,34 +189,24 @@ class Post:
     replies: list[Post] = field(default_factory=list)
 
 
-def public_timelines(x: XEmulator) -> list[dict[str, Any]]:
+def public_timelines(stage: Stage) -> list[dict[str, Any]]:
     """Per council account: mentions of it and its own posts, replies under their parent."""
     council = {a.user_id for a in data.ACCOUNTS}
-    with x._lock:
-        tweets = [t for t in x.tweets.values() if not t.deleted]
-        users = {u.id: u for u in x.users.values()}
+    every = stage.posts()
     out = []
     for acc in data.ACCOUNTS:
-        mine = [t for t in tweets if t.author_id == acc.user_id or (
-            t.author_id not in council
-            and any(m.get("id") == acc.user_id or m["username"].lower() == acc.handle.lower()
-                    for m in t.mentions))]
-        ids = {t.id for t in mine}
-        posts: dict[str, Post] = {}
-        for t in sorted(mine, key=lambda t: int(t.id)):
-            user = users.get(t.author_id)
-            posts[t.id] = Post(t.id, user.name if user else t.author_id,
-                               user.username if user else t.author_id,
-                               t.author_id in council,
-                               local_time(t.created_at.timestamp(), with_date=True), t.text)
+        mine = [p for p in every if p.author_id == acc.user_id or (
+            p.author_id not in council
+            and (acc.user_id in p.mentions or acc.handle.lower() in p.mentions))]
+        posts = {p.id: Post(p.id, p.author, p.handle, p.author_id in council,
+                            local_time(p.created_at.timestamp(), with_date=True), p.text)
+                 for p in mine}
         roots: list[Post] = []
-        for t in sorted(mine, key=lambda t: int(t.id)):
-            parent = next((r["id"] for r in t.referenced_tweets if r["type"] == "replied_to"),
-                          None)
-            if parent in ids:
-                posts[parent].replies.append(posts[t.id])
+        for p in mine:
+            if p.parent_id in posts:
+                posts[p.parent_id].replies.append(posts[p.id])
             else:
-                roots.append(posts[t.id])
+                roots.append(posts[p.id])
         out.append({"account": acc, "posts": list(reversed(roots)), "count": len(mine)})
     return out
 

@@ -127,6 +127,7 @@ def _quotes(html: str) -> str:
                        else line for line in lines)
 
 
-def x_text(text: str) -> Markup:
-    """A post's raw text from the X emulator (not escaped there): escape, keep line breaks."""
+def post_text(text: str) -> Markup:
+    """A public post's raw text from the stage's emulator (not escaped there): escape, keep
+    line breaks."""
     return Markup(str(escape(text)).replace("\n", "<br>"))

@@ -7,7 +7,7 @@ accounts sit beside it in the same config, so their mentions arrive in the same 
 channels, labelled with their network, and drafts for them are approved and published
 the same way. Their emulators' state is not saved: a resumed demo starts them empty.
 
-A seed has `emulator`, `start(seed_mentions=...)`, `deliver_webhooks(bot_url)`, `stop()`,
+A seed has `in_campaign` (the seeded campaign has a variant for its account), `emulator`, `start(seed_mentions=...)`, `deliver_webhooks(bot_url)`, `stop()`,
 `accounts()` (config entries), `credentials()` (`Settings.credentials` entries) and
 `env()` (`Environment` settings, e.g. its API's base URL: the emulator).
 """
@@ -41,6 +41,11 @@ class OtherNetworks:
     def stop(self) -> None:
         for seed in self.seeds.values():
             seed.stop()
+
+    def campaign_accounts(self) -> list[str]:
+        """The accounts the demo's seeded campaign also posts to."""
+        return [acc["name"] for seed in self.seeds.values() if seed.in_campaign
+                for acc in seed.accounts()]
 
     def accounts(self) -> list[dict[str, Any]]:
         return [acc for seed in self.seeds.values() for acc in seed.accounts()]

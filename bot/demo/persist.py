@@ -1,8 +1,9 @@
 """Save and restore the emulators' worlds as JSON, so a second `commsdesk demo` resumes.
 
-The emulators keep their state in plain dataclasses; this module reads and
-writes those (their private fields included, under each emulator's lock). The
-bot's own state lives in the demo's SQLite database, which simply stays.
+The emulators keep their state in plain dataclasses; this module reads and writes
+the Slack emulator's (its private fields included, under its lock), and the stage
+network's through its stage (`Stage.dump`/`load`). The bot's own state lives in the
+demo's SQLite database, which simply stays.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import dataclasses
 import hashlib
 import json
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.demo.stage import Stage
 from bot.emulators.slack import (
     SlackChannel,
     SlackEmulator,
@@ -23,7 +24,6 @@ from bot.emulators.slack import (
     StoredMessage,
     StoredView,
 )
-from integrations.x.emulator import Tweet, XEmulator, XUser
 
 FORMAT = 1
 
@@ -59,29 +59,6 @@ def load_slack(slack: SlackEmulator, data: dict[str, Any]) -> None:
         slack._last_ts_us = int(data["last_ts_us"])
 
 
-def _dates_out(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.items()}
-
-
-def dump_x(x: XEmulator) -> dict[str, Any]:
-    with x._lock:
-        return {
-            "format": FORMAT,
-            "users": [_dates_out(dataclasses.asdict(u)) for u in x.users.values()],
-            "tweets": [_dates_out(dataclasses.asdict(t)) for t in x.tweets.values()],
-            "last_id": x._last_id,
-        }
-
-
-def load_x(x: XEmulator, data: dict[str, Any]) -> None:
-    with x._lock:
-        x.users = {u["id"]: XUser(**{**u, "created_at": datetime.fromisoformat(u["created_at"])})
-                   for u in data["users"]}
-        x.tweets = {t["id"]: Tweet(**{**t, "created_at": datetime.fromisoformat(t["created_at"])})
-                    for t in data["tweets"]}
-        x._last_id = int(data["last_id"])
-
-
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomically: a crash mid-write leaves the previous file whole."""
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -98,27 +75,33 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def state_files(network: str) -> tuple[str, str]:
+    """The files a demo keeps its emulators' state in."""
+    return "slack-state.json", f"{network}-state.json"
+
+
 class Saver:
     """Writes each emulator's state to its file whenever it has changed."""
 
-    def __init__(self, slack: SlackEmulator, x: XEmulator, data_dir: Path):
-        self.slack, self.x = slack, x
-        self.slack_path = data_dir / "slack-state.json"
-        self.x_path = data_dir / "x-state.json"
+    def __init__(self, slack: SlackEmulator, stage: Stage, data_dir: Path):
+        self.slack, self.stage = slack, stage
+        slack_name, stage_name = state_files(stage.network)
+        self.slack_path = data_dir / slack_name
+        self.stage_path = data_dir / stage_name
         self._digests: dict[Path, str] = {}
 
     def restore(self) -> bool:
         """Load both files; False when there is nothing (complete) to resume."""
-        slack_data, x_data = read_json(self.slack_path), read_json(self.x_path)
-        if slack_data is None or x_data is None:
+        slack_data, stage_data = read_json(self.slack_path), read_json(self.stage_path)
+        if slack_data is None or stage_data is None:
             return False
         load_slack(self.slack, slack_data)
-        load_x(self.x, x_data)
+        self.stage.load(stage_data)
         return True
 
     def save(self) -> None:
         for path, data in ((self.slack_path, dump_slack(self.slack)),
-                           (self.x_path, dump_x(self.x))):
+                           (self.stage_path, self.stage.dump())):
             digest = hashlib.sha256(
                 json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
             if self._digests.get(path) != digest:

@@ -1,6 +1,7 @@
-"""`commsdesk demo`: the Slack emulator, an emulator for every network (X on the page's
-public pane; Mastodon, Bluesky, Facebook, Flickr and Pinterest beside it), the real bot
-(as `serve` runs it) and the demo page, in one process, started and stopped together."""
+"""`commsdesk demo`: the Slack emulator, an emulator for every network (the stage's on the
+page's public pane, bot/demo/stage.py; every other integration's demo seed beside it,
+bot/demo/networks.py), the real bot (as `serve` runs it) and the demo page, in one
+process, started and stopped together."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import signal
 import socket
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +27,20 @@ from bot.db import reading
 from bot.demo import data
 from bot.demo.actions import World
 from bot.demo.networks import OtherNetworks
-from bot.demo.persist import Saver
+from bot.demo.persist import Saver, state_files
+from bot.demo.stage import Stage, load_stage
 from bot.demo.web import build_app
 from bot.emulators.slack import SlackEmulator
 from bot.models import Draft
 from bot.runtime import Runtime
 from bot.scheduler import Background
 from bot.services import campaigns, schedule_import
-from integrations.x.emulator import XEmulator
+from integrations import registry
 
 HOST = "127.0.0.1"
 DEMO_FILES = ("commsdesk.toml", "commsdesk.db", "commsdesk.db-wal", "commsdesk.db-shm",
-              "commsdesk.db-journal", "slack-state.json", "x-state.json",
-              "slack-state.json.tmp", "x-state.json.tmp", data.BATCH_FILE)
+              "commsdesk.db-journal", data.BATCH_FILE,
+              *(name + tmp for name in state_files(data.STAGE) for tmp in ("", ".tmp")))
 
 
 def _toml_value(value: Any) -> str:
@@ -95,31 +97,23 @@ def _seed_usergroups(slack: SlackEmulator) -> None:
     slack.add_usergroup(data.YOUTH_LEADS, "youth-leads", ("U0DAN",), name="Youth service leads")
 
 
-def top_up(slack: SlackEmulator, x: XEmulator) -> None:
+def top_up(slack: SlackEmulator, stage: Stage) -> None:
     """A resumed demo saved before a person, group or account was added gets it now."""
     for p in data.PEOPLE:
         if p.id not in slack.users:
             slack.add_user(p.id, p.name, p.real_name)
     if data.YOUTH_LEADS not in slack.usergroups:
         _seed_usergroups(slack)
-    for acc in data.ACCOUNTS:
-        if acc.user_id not in x.users:
-            x.add_user(acc.user_id, acc.handle, acc.display, followers_count=12000)
+    stage.add_accounts(data.ACCOUNTS)
 
 
-def seed_x(x: XEmulator) -> None:
-    for acc in data.ACCOUNTS:
-        x.add_user(acc.user_id, acc.handle, acc.display, followers_count=12000)
-    for uid, handle, name in data.RESIDENTS:
-        x.add_user(uid, handle, name)
-    ids = {handle: uid for uid, handle, _ in data.RESIDENTS}
-    now = datetime.now(UTC)
-    for handle, _account, text, minutes in data.SEED_MENTIONS:
-        x.add_tweet(ids[handle], text, created_at=now - timedelta(minutes=minutes))
+def seed_stage(stage: Stage) -> None:
+    stage.add_accounts(data.ACCOUNTS)
+    stage.seed(data.RESIDENTS, data.SEED_MENTIONS)
 
 
-def seed_plans(rt: Runtime, data_dir: Path) -> None:
-    """Issue 21 in a new demo: a campaign card (X, Mastodon, Bluesky) and a CSV batch card
+def seed_plans(rt: Runtime, data_dir: Path, campaign: str) -> None:
+    """Issue 21 in a new demo: a campaign card (`campaign`, a `/social` text) and a CSV batch card
     in #comms-approvals, made by the real services as `/social post a,b,c` and `commsdesk
     schedule import` make them. Only into a database with no drafts yet, so a resumed or
     restarted demo never gets them twice."""
@@ -128,7 +122,7 @@ def seed_plans(rt: Runtime, data_dir: Path) -> None:
         if s.scalar(select(func.count()).select_from(Draft)):
             return
     made = campaigns.submit(rt, data.CAMPAIGN_AUTHOR,
-                            lambda s: campaigns.check(rt, s, data.CAMPAIGN), via="slash")
+                            lambda s: campaigns.check(rt, s, campaign), via="slash")
     if made.error is not None or made.refusal is not None:
         log.warning("the demo's campaign was not made",
                     error=made.error.text() if made.error is not None else made.refusal)
@@ -181,9 +175,9 @@ class Demo:
         self.slack = SlackEmulator(signing_secret=data.SIGNING_SECRET, bot_token=data.BOT_TOKEN,
                                    team_id="T0NOTTSCC", team_domain="nottscc",
                                    team_name="Nottinghamshire County Council")
-        self.x = XEmulator()
+        self.stage = load_stage()
         self.others = OtherNetworks()
-        self.saver = Saver(self.slack, self.x, self.data_dir)
+        self.saver = Saver(self.slack, self.stage, self.data_dir)
         self.resumed = False
         self._servers: list[_Server] = []
         self._background: Background | None = None
@@ -208,15 +202,12 @@ class Demo:
         env = Environment(
             slack_bot_token=data.BOT_TOKEN, slack_signing_secret=data.SIGNING_SECRET,
             slack_app_token=None, slack_api_url=self.slack.api_url,
-            x_api_base_url=self.x.root_url,
             database_url=f"sqlite:///{(self.data_dir / 'commsdesk.db').resolve()}",
             commsdesk_audit_key=self._audit_key(),
+            **self.stage.env(),
             **self.others.env(),
         )
-        creds = {(data.STAGE, a.credentials): {
-            "consumer_key": f"demo-ck-{a.name}", "consumer_secret": f"demo-cs-{a.name}",
-            "access_token": data.x_access_token(a), "access_token_secret": f"demo-ats-{a.name}"}
-            for a in data.ACCOUNTS}
+        creds = self.stage.credentials(data.ACCOUNTS)
         return Settings(config=config, env=env, config_path=path,
                         credentials={**creds, **self.others.credentials()})
 
@@ -241,15 +232,14 @@ class Demo:
         self.resumed = self.saver.restore()
         if not self.resumed:
             seed_slack(self.slack)
-            seed_x(self.x)
+            seed_stage(self.stage)
         else:
-            top_up(self.slack, self.x)
+            top_up(self.slack, self.stage)
         self._loaded = True
         self.slack.start()
-        self.x.start()
+        self.stage.start()
         self.others.start(seed_mentions=not self.resumed)
-        for acc in data.ACCOUNTS:
-            self.x.register_credentials(acc.user_id, access_token=data.x_access_token(acc))
+        self.stage.register(data.ACCOUNTS)
         settings = self._settings()
         logs.add_secrets(settings.secrets())
         # the bot, exactly as `serve` runs it: migrations, Bolt over HTTP, the scheduler
@@ -265,7 +255,7 @@ class Demo:
         self.slack.bot_events_url = f"http://{HOST}:{bot.port}/slack/events"
         self.others.deliver_webhooks(f"http://{HOST}:{bot.port}")
         self._background = built.start_background()  # first poll of every account at once
-        self.world = World(self.slack, self.x, rt)
+        self.world = World(self.slack, self.stage, rt)
         page = _Server(build_app(self.world, self.port), self.port, "demo page")
         page.start()
         self._servers.append(page)
@@ -281,7 +271,8 @@ class Demo:
     def _seed_plans(self) -> None:
         try:
             assert self.rt is not None
-            seed_plans(self.rt, self.data_dir)
+            seed_plans(self.rt, self.data_dir,
+                       data.campaign_command(self.others.campaign_accounts()))
         except Exception as exc:  # the demo runs on without them
             logs.get("commsdesk.demo").warning("could not seed the demo's plans",
                                                error=str(exc))
@@ -324,7 +315,7 @@ class Demo:
         if self._loaded:
             self.saver.save()
         self.slack.stop()
-        self.x.stop()
+        self.stage.stop()
         self.others.stop()
         if rt is not None:
             rt.engine.dispose()
@@ -359,7 +350,7 @@ def run_demo(port: int = 8000, reset: bool = False, data_dir: Path = Path("demo-
         state = "resumed from" if demo.resumed else "new demo data in"
         print(f"commsdesk demo: open {demo.url} in your browser", flush=True)
         print(f"  {state} {data_dir}/ · Slack emulator {demo.slack.root_url} · "
-              f"X emulator {demo.x.root_url} · bot {demo.slack.bot_events_url}", flush=True)
+              f"{registry.label(data.STAGE)} emulator {demo.stage.root_url} · bot {demo.slack.bot_events_url}", flush=True)
         print("  Ctrl-C stops it; `commsdesk demo --reset` starts afresh.", flush=True)
         print("  A local demo (anyone on the page acts as anyone): it answers only at "
               "127.0.0.1/localhost; never expose it.", flush=True)

@@ -20,8 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.demo import data, model
 from bot.demo.actions import ActionError, World
-from bot.demo.mrkdwn import x_text
+from bot.demo.mrkdwn import post_text
 from bot.services import audit
+from integrations import registry
 
 HERE = Path(str(importlib.resources.files("bot.demo")))
 PEOPLE = {p.id: p for p in data.PEOPLE}
@@ -32,7 +33,7 @@ def _jinja() -> Environment:
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals["x_text"] = x_text
+    env.globals["post_text"] = post_text
     return env
 
 
@@ -64,8 +65,8 @@ class Regions:
                                        sb=model.sidebar(state, me, channel, seen)),
             "sk-main": self._main(state, names, me, channel),
             "sk-modal": self._modal(state, names, me),
-            "x-public": self._render("_public.html",
-                                     timelines=model.public_timelines(self.world.x)),
+            "public-posts": self._render("_public.html",
+                                     timelines=model.public_timelines(self.world.stage)),
         }
         rows, total = model.audit_rows(self.world.rt, names)
         out["audit"] = self._render("_audit.html", rows=rows, total=total,
@@ -154,6 +155,7 @@ def build_app(world: World, port: int) -> Starlette:
         rendered = await run_in_threadpool(regions.all, me, ch)
         html = regions.env.get_template("page.html").render(
             people=data.PEOPLE, accounts=data.ACCOUNTS, me=me, ch=ch, regions=rendered,
+            stage=world.stage, stage_label=registry.label(world.stage.network),
             channel_name=channel_name(ch), url_for=request.url_for,
             boot={"as": me, "ch": ch, "poll_ms": 1000})
         return HTMLResponse(html)

@@ -15,6 +15,7 @@ MENTIONS = (
 
 
 class Seed:
+    in_campaign = True  # the demo's seeded campaign has a variant for this account
     def __init__(self) -> None:
         self.emulator = BlueskyEmulator()
 

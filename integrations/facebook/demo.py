@@ -18,6 +18,7 @@ MESSAGES = (
 
 
 class Seed:
+    in_campaign = False  # the demo's seeded campaign leaves it out
     def __init__(self) -> None:
         self.emulator = FacebookEmulator(app_secret=SECRET)
         self._pending: list[dict[str, Any]] = []

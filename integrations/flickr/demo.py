@@ -14,6 +14,7 @@ COMMENTS = ("Lovely photo! Is the play area at Rufford suitable for under-fives?
 
 
 class Seed:
+    in_campaign = False  # the demo's seeded campaign leaves it out (its posts need an image)
     def __init__(self) -> None:
         self.emulator = FlickrEmulator()
 

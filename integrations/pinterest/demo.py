@@ -11,6 +11,7 @@ TOKEN, BOARD = "demo-pinterest-token", "549755885175"
 
 
 class Seed:
+    in_campaign = False  # the demo's seeded campaign leaves it out (its posts need an image)
     def __init__(self) -> None:
         self.emulator = PinterestEmulator()
 

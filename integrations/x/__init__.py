@@ -39,4 +39,5 @@ SPEC = NetworkSpec(
     search="integrations.x.search",
     log_libraries=("tweepy",),
     emulator="integrations.x.emulator:XEmulator",
+    demo_stage="integrations.x.demo:Stage",
 )

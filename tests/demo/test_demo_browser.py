@@ -184,7 +184,7 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         form.get_by_label("Resident's handle").fill("calverton_pat")
         form.get_by_label("Post text").fill(MENTION)
         form.get_by_role("button", name="Post mention").click()
-        expect(page.locator("#x-public article.x-post", has_text="ref Z81")).to_be_visible()
+        expect(page.locator("#public-posts article.pub-post", has_text="ref Z81")).to_be_visible()
 
         # ... and it appears in Highways, where the highways officer drafts a reply
         page.get_by_label("You are").select_option("U0HARRY")
@@ -263,8 +263,8 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
         shot("05-approved-and-published")
 
         # the reply appears under the mention on the public pane
-        mention_post = page.locator("#x-public article.x-post", has_text="ref Z81")
-        reply = mention_post.locator(".x-replies article.x-post.council", has_text=REPLY)
+        mention_post = page.locator("#public-posts article.pub-post", has_text="ref Z81")
+        reply = mention_post.locator(".pub-replies article.pub-post.council", has_text=REPLY)
         expect(reply).to_be_visible()
         expect(reply).to_contain_text("@NottsCC")
         reply.scroll_into_view_if_needed()
@@ -308,7 +308,7 @@ def test_the_whole_story_in_the_browser(demo: DemoProcess) -> None:
             time.sleep(0.05)
         regions = again.state("U0PRIYA", "C0APPROVALS")["regions"]
         assert REPLY in regions["sk-main"]  # type: ignore[index]
-        assert REPLY in regions["x-public"]  # type: ignore[index]
+        assert REPLY in regions["public-posts"]  # type: ignore[index]
         assert again.stop() == 0
     finally:
         again.kill()
@@ -404,17 +404,21 @@ def test_every_block_kind_renders_escaped() -> None:
 
 def test_emulator_state_survives_a_restart(tmp_path: Path) -> None:
     from bot.demo.persist import Saver
-    from bot.demo.runner import seed_slack, seed_x
+    from bot.demo.runner import seed_slack, seed_stage
+    from bot.demo.stage import load_stage
     from bot.emulators.slack import SlackEmulator
-    from integrations.x.emulator import XEmulator
 
-    slack, x = SlackEmulator(), XEmulator()
+    slack, stage = SlackEmulator(), load_stage()
     seed_slack(slack)
-    seed_x(x)
+    seed_stage(stage)
     slack.post_user_message("U0HARRY", "C0HIGHWAYS", "on my way", send_event=False)
-    Saver(slack, x, tmp_path).save()
-    slack2, x2 = SlackEmulator(), XEmulator()
-    assert Saver(slack2, x2, tmp_path).restore()
+    Saver(slack, stage, tmp_path).save()
+    slack2, stage2 = SlackEmulator(), load_stage()
+    assert Saver(slack2, stage2, tmp_path).restore()
     assert slack2.state() == slack.state()
-    assert [t.to_dict() for t in x2.tweets.values()] == [t.to_dict() for t in x.tweets.values()]
-    assert x2._next_id() > max(x.tweets, key=int)
+    assert stage2.posts() == stage.posts() and len(stage.posts()) == 7
+    assert stage2.dump() == stage.dump()
+    from bot.demo import data  # a new post after the restart takes a new id
+
+    fresh = stage2.add_mention(data.ACCOUNTS[0], "new_resident", "hello")
+    assert fresh not in {p.id for p in stage.posts()}

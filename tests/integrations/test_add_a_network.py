@@ -88,6 +88,7 @@ from typing import Any
 
 class Seed:
     emulator = None
+    in_campaign = True
 
     def start(self, *, seed_mentions: bool) -> None: ...
     def deliver_webhooks(self, bot_url: str) -> None: ...
@@ -128,6 +129,7 @@ from bot import network_examples
 from bot.blockkit.escape import link_hosts
 from bot.blockkit.labels import account_label
 from bot.config import ConfigError, load_settings
+from bot.demo import data
 from bot.demo.networks import OtherNetworks
 from bot.domain import slash
 from integrations import registry
@@ -171,6 +173,7 @@ try:
     assert any(a["network"] == "fakenet" for a in others.accounts())
     assert others.credentials()[("fakenet", "DEMO")] == {"token": "demo-token"}
     assert others.env()["fakenet_api_base_url"] == "http://127.0.0.1:9"
+    assert "council-fakenet" in data.campaign_command(others.campaign_accounts()).split()[1]
 finally:
     others.stop()
 

@@ -228,7 +228,7 @@
   });
 
   // first paint came from the server; remember it, then poll
-  ["sk-sidebar", "sk-main", "sk-modal", "x-public", "audit"].forEach((id) => {
+  ["sk-sidebar", "sk-main", "sk-modal", "public-posts", "audit"].forEach((id) => {
     const el = document.getElementById(id);
     if (el) S.last[id] = null;
   });

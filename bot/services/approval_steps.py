@@ -29,7 +29,7 @@ SKIP_USAGE = "/social skip <draft, e.g. D12> <reason>"
 def steps_of(rt: Runtime, s: Session, draft: Draft) -> list[str]:
     account = s.get(Account, draft.account_id)
     acc = rt.settings.config.account(account.name) if account else None
-    return list(getattr(acc, "approval_steps", None) or [])
+    return list(acc.approval_steps) if acc else []
 
 
 def _records(s: Session, draft: Draft) -> list[Approval]:

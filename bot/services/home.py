@@ -132,10 +132,10 @@ def roles(rt: Runtime, user: str) -> tuple[bool, bool, list[str]]:
     cfg = rt.settings.config
     members = rt.approvers.members_of
     comms = user in members(cfg.slack.approvers_usergroup)
-    admins = getattr(cfg.slack, "admins_usergroup", None)
+    admins = cfg.slack.admins_usergroup
     admin = bool(admins) and user in members(admins)
     accounts = [a.name for a in cfg.accounts if comms or (
-        getattr(a, "approvers_usergroup", None) and user in members(a.approvers_usergroup))]
+        a.approvers_usergroup and user in members(a.approvers_usergroup))]
     return comms, admin, accounts
 
 
@@ -144,7 +144,7 @@ def user_services(rt: Runtime, user: str) -> list[str]:
     cfg = rt.settings.config
     out = []
     for svc in cfg.services:
-        group = getattr(svc, "drafters_usergroup", None)
+        group = svc.drafters_usergroup
         if user in channel_members(rt, svc.channel) or (
                 group and user in rt.approvers.members_of(group)):
             out.append(svc.name)
@@ -166,7 +166,7 @@ def _banners(s: Session, cfg: Config, at: datetime) -> list[str]:
                    f"({ago(pause.paused_at, cfg.tz)}): {escape(truncate(pause.reason, 500))}. "
                    "Alerts still arrive; approved drafts wait.")
     today = at.astimezone(cfg.tz).date()
-    for period in getattr(cfg, "purdah", []) or []:
+    for period in cfg.purdah:
         if not period.start <= today <= period.end:
             continue
         scope = ", ".join(escape(account_label(a.handle, a.network)) for a in cfg.accounts

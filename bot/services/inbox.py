@@ -29,10 +29,9 @@ def card_lines(rt: Runtime, s: Session, draft: Draft) -> list[str]:
     return lines
 
 
-def stats_lines(s: Session, cfg: Config, scope: Any, period: Any) -> list[str]:
+def stats_lines(s: Session, services: list[str] | None, period: Any) -> list[str]:
     """What `/social stats` adds: mentions by priority and sentiment (and triage
-    corrections), saved replies used in the period."""
-    services = [scope.name] if getattr(scope, "kind", "all") == "service" else None
+    corrections) of the services (None: all), saved replies used in the period."""
     return [*triage.breakdown_lines(s, period.start, period.end, services),
             saved_replies.stats_line(s, period.start, period.end)]
 

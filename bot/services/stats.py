@@ -299,7 +299,8 @@ def stats_text(s: Session, cfg: Config, words: Sequence[str], at: datetime) -> s
     """The answer to `/social stats ...` (raises PeriodError on bad words)."""
     scope, period = split_args(cfg, words, at)
     return "\n".join([slack_text(table(s, cfg, scope, period, at), scope, period, cfg),
-                      *inbox.stats_lines(s, cfg, scope, period),
+                      *inbox.stats_lines(s, [scope.name] if scope.kind == "service" else None,
+                                         period),
                       *campaign_lines(s, scope, period)])
 
 

@@ -7,7 +7,8 @@ accounts sit beside it in the same config, so their mentions arrive in the same 
 channels, labelled with their network, and drafts for them are approved and published
 the same way. Their emulators' state is not saved: a resumed demo starts them empty.
 
-A seed has `in_campaign` (the seeded campaign has a variant for its account), `emulator`, `start(seed_mentions=...)`, `deliver_webhooks(bot_url)`, `stop()`,
+A seed has `in_campaign` (the seeded campaign has a variant for its account),
+`emulator`, `start(seed_mentions=...)`, `deliver_webhooks(bot_url)`, `stop()`,
 `accounts()` (config entries), `credentials()` (`Settings.credentials` entries) and
 `env()` (`Environment` settings, e.g. its API's base URL: the emulator).
 """

@@ -350,7 +350,8 @@ def run_demo(port: int = 8000, reset: bool = False, data_dir: Path = Path("demo-
         state = "resumed from" if demo.resumed else "new demo data in"
         print(f"commsdesk demo: open {demo.url} in your browser", flush=True)
         print(f"  {state} {data_dir}/ · Slack emulator {demo.slack.root_url} · "
-              f"{registry.label(data.STAGE)} emulator {demo.stage.root_url} · bot {demo.slack.bot_events_url}", flush=True)
+              f"{registry.label(data.STAGE)} emulator {demo.stage.root_url} · "
+              f"bot {demo.slack.bot_events_url}", flush=True)
         print("  Ctrl-C stops it; `commsdesk demo --reset` starts afresh.", flush=True)
         print("  A local demo (anyone on the page acts as anyone): it answers only at "
               "127.0.0.1/localhost; never expose it.", flush=True)

@@ -1,16 +1,7 @@
-"""Drafts and their approval state machine. Every transition is one conditional
-UPDATE (compare-and-set) in the caller's transaction, so retries, double
-reactions, concurrent approvers and replicas can never move a draft twice.
-
-    pending ──approve──▶ approved ──claim──▶ publishing ──▶ published
-       │                    │  ▲                  │
-       ├─reject─▶ rejected  │  └──retry── failed ◀┘
-       ├─supersede─▶ superseded (another reply to the same mention was approved)
-       └─cancel─▶ cancelled │
-                            └─(approved after its scheduled time)─▶ expired
-    an edit of an approved draft, or an image added to it, returns it to pending
-    (approval withdrawn)
-"""
+"""Drafts and their approval state machine (`bot/domain/draft_machine.py`: which move
+takes a draft from which states to which). Every move is one conditional UPDATE
+(compare-and-set) in the caller's transaction, so retries, double reactions,
+concurrent approvers and replicas can never move a draft twice."""
 
 from __future__ import annotations
 
@@ -23,10 +14,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import now
+from bot.domain import draft_machine as machine
 from bot.models import Approval, Draft, DraftImage, DraftVersion
 from bot.services import audit
 
-OPEN_STATES = ("pending", "approved", "failed", "expired")
+OPEN_STATES = machine.OPEN
 
 
 @dataclass(frozen=True)
@@ -50,10 +42,12 @@ class Decision:
     publish_now: bool = False
 
 
-def _cas(s: Session, draft_id: int, from_states: tuple[str, ...], **values: Any) -> bool:
+def _cas(s: Session, draft_id: int, move: str, **values: Any) -> bool:
+    """Make `move` (draft_machine.MOVES) if the draft is still in one of its sources."""
     values.setdefault("updated_at", now())
-    res = s.execute(update(Draft).where(Draft.id == draft_id, Draft.state.in_(from_states))
-                    .values(**values))
+    res = s.execute(update(Draft).where(Draft.id == draft_id,
+                                        Draft.state.in_(machine.sources(move)))
+                    .values(state=machine.target(move), **values))
     return res.rowcount == 1
 
 
@@ -87,14 +81,15 @@ def edit(s: Session, draft_id: int, user: str, text: str) -> Decision:
     draft = s.get(Draft, draft_id)
     if draft is None:
         return Decision(False, "That draft no longer exists.")
-    if draft.state not in ("pending", "approved", "expired", "failed"):
+    if not machine.can("edit", draft.state):
         return Decision(False, f"{draft.ref} is {draft.state} and can no longer be edited.")
     was = draft.state
     new_version = draft.version + 1
     res = s.execute(update(Draft)
                     .where(Draft.id == draft_id, Draft.version == draft.version,
                            Draft.state == was)
-                    .values(text=text, version=new_version, state="pending", approved_by=None,
+                    .values(text=text, version=new_version, state=machine.target("edit"),
+                            approved_by=None,
                             approved_at=None, last_error=None, updated_at=now()))
     if res.rowcount != 1:
         return Decision(False, f"{draft.ref} changed while you were editing; try again.")
@@ -111,7 +106,7 @@ def edit(s: Session, draft_id: int, user: str, text: str) -> Decision:
                        if was == "approved" else "."), draft_id)
 
 
-EDITABLE_STATES = ("pending", "approved", "expired", "failed")
+EDITABLE_STATES = machine.sources("edit")
 
 
 def _new_version(s: Session, draft: Draft, user: str, reason: str) -> int | None:
@@ -121,7 +116,7 @@ def _new_version(s: Session, draft: Draft, user: str, reason: str) -> int | None
     res = s.execute(update(Draft)
                     .where(Draft.id == draft.id, Draft.version == draft.version,
                            Draft.state == was)
-                    .values(version=new_version, state="pending", approved_by=None,
+                    .values(version=new_version, state=machine.target("edit"), approved_by=None,
                             approved_at=None, last_error=None, updated_at=now()))
     if res.rowcount != 1:
         return None
@@ -248,7 +243,7 @@ def approve(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
                       "It cannot be approved: " + " ".join(policy.blockers))
     t = now()
     if draft.scheduled_for is not None and draft.scheduled_for <= t:
-        if not _cas(s, draft_id, ("pending",), state="expired", decided_by=user):
+        if not _cas(s, draft_id, "expire", decided_by=user):
             return Decision(False, f"{draft.ref} was already decided.", draft_id)
         # the approval still counts towards *Publish now* (two-approval accounts)
         s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
@@ -281,7 +276,7 @@ def approve(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
                 else f"{policy.required - len(approvers)} more approval(s)")
         return Decision(True, f"Approval recorded for {draft.ref}; it needs {more} before "
                         "it is published.", draft_id)
-    if not _cas(s, draft_id, ("pending",), state="approved", approved_by=user, approved_at=t,
+    if not _cas(s, draft_id, "approve", approved_by=user, approved_at=t,
                 decided_by=user):
         return Decision(False, f"{draft.ref} was already decided.", draft_id)
     audit.record(s, actor=user, action="draft.approved", subject_kind="draft",
@@ -311,10 +306,10 @@ def supersede_competitors(s: Session, draft: Draft, user: str) -> list[int]:
         return []
     ids = list(s.scalars(select(Draft.id).where(
         Draft.mention_id == draft.mention_id, Draft.id != draft.id,
-        Draft.state.in_(("pending", "expired", "failed")))))
+        Draft.state.in_(machine.sources("supersede")))))
     superseded = []
     for other in ids:
-        if _cas(s, other, ("pending", "expired", "failed"), state="superseded", decided_by=user):
+        if _cas(s, other, "supersede", decided_by=user):
             audit.record(s, actor=user, action="draft.superseded", subject_kind="draft",
                          subject_id=other, details={"by_draft": draft.id})
             superseded.append(other)
@@ -333,8 +328,7 @@ def reject(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy,
     stale = _stale(draft, version)
     if stale:
         return refuse(s, draft, user, "reject", via, stale)
-    if not _cas(s, draft_id, ("pending", "approved", "expired", "failed"), state="rejected",
-                decided_by=user):
+    if not _cas(s, draft_id, "reject", decided_by=user):
         return Decision(False, f"{draft.ref} is already {draft.state}.", draft_id)
     s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,
                    decision="reject", via=via))
@@ -373,7 +367,7 @@ def retry(s: Session, draft_id: int, user: str, *, policy: ApprovalPolicy) -> De
             return Decision(False, f"{draft.ref} needs {policy.required} distinct approvers "
                             "who neither wrote nor edited it before it is published; your "
                             "approval is recorded.", draft_id)
-    if not _cas(s, draft_id, ("failed", "expired"), state="approved", approved_by=user,
+    if not _cas(s, draft_id, "retry", approved_by=user,
                 approved_at=now(), scheduled_for=None, last_error=None, decided_by=user):
         return Decision(False, f"{draft.ref} is {draft.state}; nothing to retry.", draft_id)
     s.add(Approval(draft_id=draft_id, draft_version=draft.version, user_id=user,

@@ -22,6 +22,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import now
+from bot.domain import draft_machine as machine
 from bot.models import Draft, PublishAttempt
 from bot.services import audit
 from integrations.common import tid
@@ -51,7 +52,7 @@ def publish_key(draft: Draft) -> str:
 
 def due(t: datetime):  # type: ignore[no-untyped-def]
     """Approved drafts whose time has come (schedule and any retry time)."""
-    return (Draft.state == "approved",
+    return (Draft.state.in_(machine.sources("claim")),
             or_(Draft.scheduled_for.is_(None), Draft.scheduled_for <= t),
             or_(Draft.retry_at.is_(None), Draft.retry_at <= t))
 
@@ -67,7 +68,7 @@ def claim(s: Session, draft_id: int, owner: str) -> Claim | None:
     token = new_token(owner)
     looked_before = _earlier_attempts(s, draft_id)
     res = s.execute(update(Draft).where(Draft.id == draft_id, *due(t)).values(
-        state="publishing", lease_token=token, lease_until=t + LEASE, retry_at=None,
+        state=machine.target("claim"), lease_token=token, lease_until=t + LEASE, retry_at=None,
         updated_at=t))
     if res.rowcount != 1:
         return None
@@ -132,7 +133,7 @@ def mark_published(s: Session, c: Claim, external_id: str, url: str, *,
                    reconciled: bool = False) -> bool:
     t = now()
     res = s.execute(update(Draft).where(*_fenced(c.draft_id, c.token)).values(
-        state="published", published_external_id=external_id, published_url=url,
+        state=machine.target("publish"), published_external_id=external_id, published_url=url,
         published_at=t, lease_until=None, lease_token=None, retry_at=None, last_error=None,
         updated_at=t))
     if res.rowcount != 1:
@@ -149,8 +150,8 @@ def mark_published(s: Session, c: Claim, external_id: str, url: str, *,
 def mark_failed(s: Session, c: Claim, error: str, *, transient: bool) -> bool:
     t = now()
     res = s.execute(update(Draft).where(*_fenced(c.draft_id, c.token)).values(
-        state="failed", last_error=error, lease_until=None, lease_token=None, retry_at=None,
-        updated_at=t))
+        state=machine.target("fail"), last_error=error, lease_until=None, lease_token=None,
+        retry_at=None, updated_at=t))
     if res.rowcount != 1:
         return False
     s.execute(update(PublishAttempt).where(PublishAttempt.id == c.attempt_id).values(
@@ -167,7 +168,7 @@ def release(s: Session, c: Claim, retry_at: datetime, reason: str, *, outcome: s
     posted) or "unknown" (the next attempt looks first, as every later attempt does)."""
     t = now()
     res = s.execute(update(Draft).where(*_fenced(c.draft_id, c.token)).values(
-        state="approved", lease_until=None, lease_token=None, retry_at=retry_at,
+        state=machine.target("release"), lease_until=None, lease_token=None, retry_at=retry_at,
         last_error=reason, updated_at=t))
     if res.rowcount != 1:
         return False

@@ -197,7 +197,7 @@ def public_timelines(stage: Stage) -> list[dict[str, Any]]:
     for acc in data.ACCOUNTS:
         mine = [p for p in every if p.author_id == acc.user_id or (
             p.author_id not in council
-            and (acc.user_id in p.mentions or acc.handle.lower() in p.mentions))]
+            and p.mentions(acc))]
         posts = {p.id: Post(p.id, p.author, p.handle, p.author_id in council,
                             local_time(p.created_at.timestamp(), with_date=True), p.text)
                  for p in mine}

@@ -101,7 +101,7 @@ class Saver:
 
     def save(self) -> None:
         for path, data in ((self.slack_path, dump_slack(self.slack)),
-                           (self.stage_path, self.stage.dump())):
+                           (self.stage_path, {"format": FORMAT, **self.stage.dump()})):
             digest = hashlib.sha256(
                 json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
             if self._digests.get(path) != digest:

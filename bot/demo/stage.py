@@ -52,7 +52,12 @@ class StagePost:
     created_at: datetime
     text: str  # raw (the page escapes it)
     parent_id: str | None  # the post it replies to
-    mentions: frozenset[str]  # user ids and lower-case handles it mentions
+    mentioned_ids: frozenset[str]
+    mentioned_handles: frozenset[str]  # lower case
+
+    def mentions(self, account: Account) -> bool:
+        return (account.user_id in self.mentioned_ids
+                or account.handle.lower() in self.mentioned_handles)
 
 
 class Stage(Protocol):
@@ -89,14 +94,16 @@ class Stage(Protocol):
     def posts(self) -> list[StagePost]:
         """Every post there is, oldest first."""
 
-    def dump(self) -> dict[str, Any]: ...
+    def dump(self) -> dict[str, Any]:
+        """The emulator's state as JSON-able data (`persist.Saver` adds the file format)."""
 
     def load(self, data: dict[str, Any]) -> None: ...
 
 
 def load_stage() -> Stage:
-    spec = registry.stage()
-    stage: Stage = registry.load(spec.demo_stage or "")()
+    target = registry.stage().demo_stage
+    assert target is not None  # registry.stage() picks a spec that has one
+    stage: Stage = registry.load(target)()
     return stage
 
 

@@ -54,9 +54,3 @@ def target(move: str) -> str:
 
 def can(move: str, state: str) -> bool:
     return state in MOVES[move].sources
-
-
-def after(move: str, state: str) -> str | None:
-    """The state a draft in `state` is in after `move`; None when the move is not allowed."""
-    found = MOVES[move]
-    return found.target if state in found.sources else None

@@ -18,8 +18,6 @@ from bot.domain import draft_machine as machine
 from bot.models import Approval, Draft, DraftImage, DraftVersion
 from bot.services import audit
 
-OPEN_STATES = machine.OPEN
-
 
 @dataclass(frozen=True)
 class ApprovalPolicy:
@@ -106,9 +104,6 @@ def edit(s: Session, draft_id: int, user: str, text: str) -> Decision:
                        if was == "approved" else "."), draft_id)
 
 
-EDITABLE_STATES = machine.sources("edit")
-
-
 def _new_version(s: Session, draft: Draft, user: str, reason: str) -> int | None:
     """Move the draft to a new version (same text) back to pending, withdrawing an approval
     as an edit does. None when it changed meanwhile."""
@@ -135,7 +130,7 @@ def add_image(s: Session, draft_id: int, user: str, *, slack_file_id: str, filen
     draft = s.get(Draft, draft_id, with_for_update=True)
     if draft is None:
         return Decision(False, "That draft no longer exists.")
-    if draft.state not in EDITABLE_STATES:
+    if not machine.can("edit", draft.state):
         return Decision(False, f"{draft.ref} is {draft.state}, so images can no longer be "
                         "added to it; nothing was attached.", draft_id)
     if s.scalar(select(DraftImage.id).where(DraftImage.draft_id == draft_id,
@@ -166,7 +161,7 @@ def set_alt_text(s: Session, draft_id: int, user: str, image_id: int, alt_text: 
     image = s.get(DraftImage, image_id)
     if draft is None or image is None or image.draft_id != draft_id:
         return Decision(False, "That image is no longer attached.")
-    if draft.state not in EDITABLE_STATES:
+    if not machine.can("edit", draft.state):
         return Decision(False, f"{draft.ref} is {draft.state}; its images can no longer be "
                         "changed.", draft_id)
     was = draft.state

@@ -26,6 +26,7 @@ from bot import logs
 from bot.blockkit.escape import escape, truncate
 from bot.blockkit.labels import account_label
 from bot.db import transaction
+from bot.domain import draft_machine as machine
 from bot.models import Account, Draft
 from bot.runtime import Runtime
 from bot.services import audit, draft_states
@@ -155,7 +156,7 @@ def _check(rt: Runtime, draft_id: int, user: str) -> Any:
     if user != author and not _approver_now(rt, user):
         raise ImageRefused(f"Only the author of {ref} or a comms approver can add images to it; "
                            "the image was not attached.")
-    if state not in draft_states.EDITABLE_STATES:
+    if not machine.can("edit", state):
         raise ImageRefused(f"{ref} is {state}, so images can no longer be added to it; the "
                            "image was not attached.")
     network = rt.network(name)

@@ -28,6 +28,8 @@ from bot.services import audit
 from integrations.common import tid
 
 LEASE = timedelta(minutes=5)
+# the state a claim holds the draft in; publish, fail and release leave it (draft_machine)
+HELD = machine.target("claim")
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,12 @@ def reclaim(s: Session, draft_id: int, owner: str) -> Claim | None:
     unknown outcome, so the new holder looks before it posts."""
     t = now()
     draft = s.get(Draft, draft_id)
-    if draft is None or draft.state != "publishing" or draft.lease_until is None \
+    if draft is None or draft.state != HELD or draft.lease_until is None \
             or draft.lease_until >= t:
         return None
     token = new_token(owner)
     res = s.execute(update(Draft).where(
-        Draft.id == draft_id, Draft.state == "publishing", Draft.lease_until < t,
+        Draft.id == draft_id, Draft.state == HELD, Draft.lease_until < t,
         Draft.lease_token.is_(None) if draft.lease_token is None
         else Draft.lease_token == draft.lease_token)
         .values(lease_token=token, lease_until=t + LEASE, updated_at=t))
@@ -119,14 +121,14 @@ def _start_attempt(s: Session, draft_id: int, owner: str, token: str) -> int:
 def renew(s: Session, draft_id: int, token: str) -> bool:
     """Move the lease on; False when the claim is no longer this token's."""
     t = now()
-    res = s.execute(update(Draft).where(Draft.id == draft_id, Draft.state == "publishing",
+    res = s.execute(update(Draft).where(Draft.id == draft_id, Draft.state == HELD,
                                         Draft.lease_token == token)
                     .values(lease_until=t + LEASE))
     return res.rowcount == 1
 
 
 def _fenced(draft_id: int, token: str) -> tuple:  # type: ignore[type-arg]
-    return (Draft.id == draft_id, Draft.state == "publishing", Draft.lease_token == token)
+    return (Draft.id == draft_id, Draft.state == HELD, Draft.lease_token == token)
 
 
 def mark_published(s: Session, c: Claim, external_id: str, url: str, *,

@@ -11,7 +11,6 @@ from typing import Any
 from bot.demo.stage import Account, Resident, SeedMention, StagePost
 from integrations.x.emulator import Tweet, XEmulator, XUser
 
-FORMAT = 1
 FOLLOWERS = 12000
 
 
@@ -84,18 +83,17 @@ class Stage:
             user = users.get(t.author_id)
             parent = next((r["id"] for r in t.referenced_tweets if r["type"] == "replied_to"),
                           None)
-            mentioned = {m["id"] for m in t.mentions if m.get("id")}
-            mentioned |= {m["username"].lower() for m in t.mentions}
             out.append(StagePost(t.id, user.name if user else t.author_id,
                                  user.username if user else t.author_id, t.author_id,
-                                 t.created_at, t.text, parent, frozenset(mentioned)))
+                                 t.created_at, t.text, parent,
+                                 frozenset(m["id"] for m in t.mentions if m.get("id")),
+                                 frozenset(m["username"].lower() for m in t.mentions)))
         return out
 
     def dump(self) -> dict[str, Any]:
         x = self.emulator
         with x._lock:
             return {
-                "format": FORMAT,
                 "users": [_dates_out(dataclasses.asdict(u)) for u in x.users.values()],
                 "tweets": [_dates_out(dataclasses.asdict(t)) for t in x.tweets.values()],
                 "last_id": x._last_id,

@@ -422,3 +422,19 @@ def test_emulator_state_survives_a_restart(tmp_path: Path) -> None:
 
     fresh = stage2.add_mention(data.ACCOUNTS[0], "new_resident", "hello")
     assert fresh not in {p.id for p in stage.posts()}
+
+
+def test_the_pane_matches_mentions_by_id_or_handle_not_one_for_the_other() -> None:
+    from datetime import UTC, datetime
+
+    from bot.demo.stage import Account, StagePost
+
+    council = Account("nottscc", "NottsCC", "1111", "Council", "NOTTSCC")
+
+    def post(ids: set[str], handles: set[str]) -> StagePost:
+        return StagePost("9", "Res", "res", "90001", datetime.now(UTC), "hi", None,
+                         frozenset(ids), frozenset(handles))
+
+    assert post({"1111"}, set()).mentions(council)
+    assert post(set(), {"nottscc"}).mentions(council)
+    assert not post(set(), {"1111"}).mentions(council)  # a resident whose handle is 1111
